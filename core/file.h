@@ -1,0 +1,28 @@
+/* Files: read-only mappings and whole-file reads, with errors naming the path. */
+#ifndef OC_FILE_H
+#define OC_FILE_H
+#include "ocellus.h"
+#include <stddef.h>
+
+typedef struct {
+    const unsigned char *data; /* size bytes, read-only */
+    size_t size;
+    int mapped;                /* 1: munmap on close; 0: oc_free */
+} oc_mapped_file;
+
+/* Maps path read-only. Empty files map to data == NULL, size 0. */
+oc_status oc_map_file(const char *path, oc_mapped_file *out);
+void oc_unmap_file(oc_mapped_file *f);
+
+/* Reads a whole file (or "-" = stdin) into a NUL-terminated buffer; files over
+ * max_size fail with OC_ERR_LIMIT. Caller frees *data with oc_free. */
+oc_status oc_read_file(const char *path, size_t max_size, char **data, size_t *size);
+
+/* Writes data to path atomically (temp file + fsync + rename). */
+oc_status oc_write_file_atomic(const char *path, const void *data, size_t size);
+
+/* dir + "/" + name, malloc'd (NULL on failure). */
+char *oc_path_join(const char *dir, const char *name);
+int oc_file_exists(const char *path);
+int oc_is_dir(const char *path);
+#endif

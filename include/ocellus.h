@@ -1,0 +1,227 @@
+/* ocellus.h — vision-language models in C.
+ *
+ * The one public header. Link with -locellus (pkg-config ocellus).
+ *
+ * Basic usage:
+ *
+ *     oc_model *m = NULL;
+ *     if (oc_model_load("SmolVLM-256M-Instruct", NULL, &m) != OC_OK) {
+ *         fprintf(stderr, "%s\n", oc_last_error());
+ *         return 1;
+ *     }
+ *     oc_image *img = NULL;
+ *     oc_image_load("photo.jpg", NULL, &img);
+ *     oc_answer ans;
+ *     if (oc_ask(m, (const oc_image *const[]){img}, 1, "What is in the picture?",
+ *                NULL, &ans) == OC_OK)
+ *         printf("%s\n", ans.text);
+ *     oc_answer_free(&ans);
+ *     oc_image_free(img);
+ *     oc_model_free(m);
+ *
+ * Conventions
+ *  - Every call returns an oc_status. On failure oc_last_error() gives a sentence that
+ *    says what was wrong and where; it is thread-local and valid until the next failing
+ *    call on the same thread.
+ *  - Output pointers are written only on success; on failure nothing needs freeing.
+ *  - Every *_free accepts NULL.
+ *  - The library never prints and never exits; set a log callback to see its messages.
+ *  - oc_model is immutable once loaded and may be shared by threads; an oc_session is
+ *    used by one thread at a time.
+ *  - Parameter structs come from oc_*_default_params(); fields are only ever appended.
+ */
+#ifndef OCELLUS_H
+#define OCELLUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OCELLUS_VERSION "0.1.0"
+
+/* ---- status and errors -------------------------------------------------------- */
+
+typedef enum {
+    OC_OK = 0,
+    OC_ERR_INVALID_ARG = 1, /* a NULL pointer, a bad parameter value */
+    OC_ERR_IO = 2,          /* a file that cannot be opened or read or written */
+    OC_ERR_FORMAT = 3,      /* a file whose contents are malformed */
+    OC_ERR_UNSUPPORTED = 4, /* a valid file of a kind ocellus does not handle */
+    OC_ERR_NOMEM = 5,       /* an allocation failed */
+    OC_ERR_LIMIT = 6,       /* an input over a configured limit (pixels, tokens, ...) */
+    OC_ERR_CANCELLED = 7,   /* a callback asked to stop */
+    OC_ERR_INTERNAL = 8,    /* a bug in ocellus */
+} oc_status;
+
+/* A constant name for a status ("OC_ERR_FORMAT"). */
+const char *oc_status_str(oc_status s);
+
+/* The sentence describing the last failure on this thread ("" if none). */
+const char *oc_last_error(void);
+
+typedef enum { OC_LOG_DEBUG = 0, OC_LOG_INFO = 1, OC_LOG_WARN = 2 } oc_log_level;
+typedef void (*oc_log_fn)(oc_log_level level, const char *msg, void *user_data);
+/* Process-wide log sink; NULL (the default) discards messages. */
+void oc_set_log_callback(oc_log_fn fn, void *user_data);
+
+/* Number of threads used by the math kernels (process-wide); <= 0 means all cores. */
+void oc_set_threads(int n_threads);
+
+/* ---- images ------------------------------------------------------------------- */
+
+typedef struct oc_image oc_image;
+
+typedef struct {
+    uint64_t max_pixels;   /* width * height limit; default 64 Mpx */
+    uint32_t max_side;     /* limit on either side; default 32768 */
+    uint64_t max_file_bytes; /* default 512 MiB */
+} oc_image_limits;
+
+oc_image_limits oc_image_default_limits(void);
+
+/* Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PNM; converts to 8-bit RGB as
+ * PIL's convert("RGB") does (alpha dropped, grey replicated). limits may be NULL.
+ * path "-" reads standard input. Caller frees *out with oc_image_free. */
+oc_status oc_image_load(const char *path, const oc_image_limits *limits, oc_image **out);
+oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
+                               const oc_image_limits *limits, oc_image **out);
+/* Copies width*height*3 bytes of interleaved RGB. */
+oc_status oc_image_from_rgb(const uint8_t *rgb, uint32_t width, uint32_t height,
+                            oc_image **out);
+uint32_t oc_image_width(const oc_image *img);
+uint32_t oc_image_height(const oc_image *img);
+const uint8_t *oc_image_rgb(const oc_image *img); /* height rows of width*3 bytes */
+void oc_image_free(oc_image *img);
+
+/* ---- models ------------------------------------------------------------------- */
+
+typedef struct oc_model oc_model;
+
+typedef struct {
+    int n_threads;             /* <= 0: all cores */
+    oc_image_limits image_limits;
+    uint32_t max_images;       /* per prompt; default 16 */
+    uint32_t max_tiles;        /* per image; default 64 */
+    uint32_t max_context;      /* 0: the model's max_position_embeddings */
+} oc_model_params;
+
+oc_model_params oc_model_default_params(void);
+
+/* Loads a Hugging Face model folder (SmolVLM / Idefics3 family). params may be NULL.
+ * Caller frees *out with oc_model_free. */
+oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model **out);
+void oc_model_free(oc_model *model);
+
+/* A short description ("smolvlm: vision 2x64, text 2x64, vocab 360"), owned by model. */
+const char *oc_model_describe(const oc_model *model);
+
+/* ---- generation --------------------------------------------------------------- */
+
+/* Called with each piece of text as soon as it is complete UTF-8. Return non-zero to
+ * stop generation (the call then returns OC_ERR_CANCELLED with what was made so far). */
+typedef int (*oc_token_fn)(const char *piece, int32_t token_id, void *user_data);
+
+typedef struct {
+    uint32_t max_tokens;       /* default 256 */
+    float temperature;         /* 0 = greedy (default) */
+    uint32_t top_k;            /* 0 = off */
+    float top_p;               /* 1 = off */
+    float repetition_penalty;  /* 1 = off (transformers' semantics) */
+    uint64_t seed;             /* sampling seed */
+    oc_token_fn on_token;      /* optional streaming callback */
+    void *user_data;
+} oc_gen_params;
+
+oc_gen_params oc_gen_default_params(void);
+
+typedef struct {
+    double image_ms;           /* preprocessing + vision encoder + connector */
+    uint32_t n_tiles;          /* images fed to the vision encoder */
+    double prompt_ms;          /* prefill of the prompt */
+    uint32_t prompt_tokens;
+    double gen_ms;             /* decoding of generated tokens */
+    uint32_t gen_tokens;
+} oc_timings;
+
+typedef struct {
+    char *text;                /* generated text, NUL-terminated */
+    int32_t *tokens;           /* generated token ids (stop token excluded) */
+    size_t n_tokens;
+    int stopped_by_eos;        /* 1 if an end token ended generation */
+    oc_timings timings;
+} oc_answer;
+
+void oc_answer_free(oc_answer *ans); /* frees the fields, not the struct */
+
+/* Captions one image ("Describe this image." for chat models). params may be NULL. */
+oc_status oc_caption(const oc_model *model, const oc_image *image,
+                     const oc_gen_params *params, oc_answer *out);
+
+/* Answers a question about n_images images (0 allowed) in one call. */
+oc_status oc_ask(const oc_model *model, const oc_image *const *images, size_t n_images,
+                 const char *question, const oc_gen_params *params, oc_answer *out);
+
+/* ---- sessions: multi-turn chat ------------------------------------------------ */
+
+typedef struct oc_session oc_session;
+
+oc_status oc_session_new(const oc_model *model, oc_session **out);
+void oc_session_free(oc_session *s);
+/* Adds a user turn (with images) and generates the assistant's reply; the conversation
+ * and its KV cache are kept for the next turn. */
+oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_images,
+                         const char *question, const oc_gen_params *params,
+                         oc_answer *out);
+void oc_session_reset(oc_session *s);
+
+/* ---- debugging: compare with transformers ------------------------------------- */
+
+typedef struct {
+    const char *pixel_values_file;   /* optional: feed pixel values from a safetensors */
+    const char *pixel_values_tensor; /* tensor name in that file */
+} oc_inspect_params;
+
+/* Runs preprocessing, the vision encoder, the connector and one forward pass of the
+ * prompt (question about the images, in the chat format), and writes the intermediate
+ * tensors to dump_path as safetensors (pixel_values, input_ids, vision_last_hidden_state,
+ * image_hidden_states, logits). */
+oc_status oc_inspect(const oc_model *model, const oc_image *const *images, size_t n_images,
+                     const char *question, const oc_inspect_params *params,
+                     const char *dump_path);
+
+/* ---- tokenizer ---------------------------------------------------------------- */
+
+typedef struct oc_tokenizer oc_tokenizer;
+
+/* path: a tokenizer.json or a model folder holding one. */
+oc_status oc_tokenizer_load(const char *path, oc_tokenizer **out);
+void oc_tokenizer_free(oc_tokenizer *tok);
+const oc_tokenizer *oc_model_tokenizer(const oc_model *model);
+/* Encodes UTF-8 text; add_special applies the post-processor (BOS etc.).
+ * *ids is malloc'd; free with oc_free. */
+oc_status oc_tokenize(const oc_tokenizer *tok, const char *text, size_t len,
+                      int add_special, int32_t **ids, size_t *n_ids);
+/* Decodes ids to UTF-8 (special tokens kept if keep_special). *text: free with oc_free. */
+oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                        int keep_special, char **text);
+/* The vocabulary piece of an id, or NULL. */
+const char *oc_token_piece(const oc_tokenizer *tok, int32_t id);
+size_t oc_tokenizer_vocab_size(const oc_tokenizer *tok);
+
+void oc_free(void *p);
+
+/* ---- random models for benchmarks -------------------------------------------- */
+
+/* Writes a model folder with random weights (N(0, 1/fan_in)) and the shapes of a named
+ * preset: "smolvlm-256m" (SmolVLM-256M-Instruct) or "smolvlm-tiny". dtype: "F32",
+ * "BF16" or "F16". */
+oc_status oc_write_random_model(const char *preset, const char *dtype, uint64_t seed,
+                                const char *out_dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

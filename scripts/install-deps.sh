@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what ocellus needs to build and test, from Debian/Ubuntu packages.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential meson ninja-build pkg-config \
+    libopenblas-dev libcjson-dev libpcre2-dev libutf8proc-dev zlib1g-dev libstb-dev \
+    libcmocka-dev >/dev/null

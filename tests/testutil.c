@@ -1,0 +1,65 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+const char *td(const char *rel) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", OC_TEST_DATA, rel);
+    return buf;
+}
+
+const char *tmpdir(const char *tag) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/oc-test-%s-%ld", tag, (long)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    assert_int_equal(system(cmd), 0);
+    return buf;
+}
+
+double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) /* NaN counts as infinitely wrong */
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+double rel_err(const float *a, const float *b, size_t n) {
+    double mb = 0;
+    for (size_t i = 0; i < n; i++)
+        mb = fmax(mb, fabs((double)b[i]));
+    return max_abs_diff(a, b, n) / (mb > 0 ? mb : 1);
+}
+
+float *load_f32(const char *path, const char *name, size_t *n) {
+    oc_st_file *f = NULL;
+    oc_status s = oc_st_open(path, &f);
+    if (s != OC_OK)
+        fail_msg("%s", oc_last_error());
+    const oc_st_tensor *t = oc_st_find(f, name);
+    if (!t)
+        fail_msg("%s: no tensor %s", path, name);
+    float *x = malloc(t->numel * sizeof(float) + 1);
+    assert_int_equal(oc_st_to_f32(t, x, t->numel), OC_OK);
+    *n = t->numel;
+    oc_st_close(f);
+    return x;
+}
+
+void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, n, fp), n);
+    fclose(fp);
+}
+
+void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }

@@ -1,0 +1,2 @@
+#include "ocellus.h"
+int main(void) { return 0; }

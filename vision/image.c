@@ -1,0 +1,2 @@
+/* placeholder: being written (image decoding) */
+#include "image.h"
