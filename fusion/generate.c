@@ -1,2 +1,370 @@
-/* being written */
-#include "ocellus.h"
+/* Sessions and generation: prompt prefill with image features, then token-by-token
+ * decoding with the KV cache, streaming complete UTF-8 pieces. */
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "session.h"
+#include "tokenizer.h"
+
+/* Prompt tokens fed per forward call (bounds scratch memory on long prompts). */
+#define PREFILL_CHUNK 512
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+oc_gen_params oc_gen_default_params(void) {
+    oc_gen_params p = {
+        .max_tokens = 256,
+        .temperature = 0.0f,
+        .top_k = 0,
+        .top_p = 1.0f,
+        .repetition_penalty = 1.0f,
+        .seed = 0,
+    };
+    return p;
+}
+
+void oc_answer_free(oc_answer *a) {
+    if (!a)
+        return;
+    oc_free(a->text);
+    oc_free(a->tokens);
+    memset(a, 0, sizeof *a);
+}
+
+oc_status oc_session_new(const oc_model *m, oc_session **out) {
+    if (!m || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_session_new: NULL argument");
+    oc_session *s = oc_calloc(1, sizeof *s);
+    if (!s)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    s->m = m;
+    *out = s;
+    return OC_OK;
+}
+
+void oc_session_reset(oc_session *s) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_turns; i++)
+        oc_free((void *)s->turns[i].text);
+    oc_free(s->turns);
+    oc_free(s->layouts);
+    oc_free(s->feats);
+    oc_free(s->fed);
+    oc_kv_cache_free(&s->kv);
+    const oc_model *m = s->m;
+    memset(s, 0, sizeof *s);
+    s->m = m;
+}
+
+void oc_session_free(oc_session *s) {
+    oc_session_reset(s);
+    oc_free(s);
+}
+
+oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
+                                oc_timings *tm) {
+    const oc_model *m = s->m;
+    if (s->n_images + n > m->params.max_images)
+        return oc_err(OC_ERR_LIMIT, "%zu images in one conversation; the limit is %u",
+                      s->n_images + n, m->params.max_images);
+    double t0 = now_ms();
+    size_t Ct = m->cfg.text.hidden, per_tile = oc_config_image_seq(&m->cfg);
+    for (size_t i = 0; i < n; i++) {
+        if (!images[i])
+            return oc_err(OC_ERR_INVALID_ARG, "image %zu is NULL", i);
+        float *px = NULL;
+        uint32_t tiles, rows, cols;
+        OC_TRY(oc_model_preprocess(m, images[i], &px, &tiles, &rows, &cols));
+        size_t rows_new = s->n_feat_rows + (size_t)tiles * per_tile;
+        float *nf = oc_realloc(s->feats, rows_new * Ct * sizeof(float));
+        oc_tile_layout *nl = nf ? oc_realloc(s->layouts, (s->n_images + 1) * sizeof *nl) : NULL;
+        if (nf)
+            s->feats = nf;
+        if (nl)
+            s->layouts = nl;
+        oc_status st = nf && nl ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+        if (st == OC_OK)
+            st = oc_model_encode_pixels(m, px, tiles, s->feats + s->n_feat_rows * Ct, NULL);
+        oc_free(px);
+        OC_TRY(st);
+        s->layouts[s->n_images++] = (oc_tile_layout){rows, cols};
+        s->n_feat_rows = rows_new;
+        tm->n_tiles += tiles;
+    }
+    tm->image_ms += now_ms() - t0;
+    return OC_OK;
+}
+
+oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, size_t from,
+                           size_t to, float *x) {
+    const oc_model *m = s->m;
+    size_t C = m->cfg.text.hidden, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        int keep = i >= from && i < to;
+        if (id < 0 || (uint32_t)id >= m->cfg.text.vocab)
+            return oc_err(OC_ERR_FORMAT, "token id %d is outside the model's vocabulary (%u); "
+                          "tokenizer and model do not match", id, m->cfg.text.vocab);
+        if (id == m->cfg.image_token_id) {
+            if (k >= s->n_feat_rows)
+                return oc_err(OC_ERR_INVALID_ARG, "the prompt has more image tokens than the "
+                              "images provide (does the text contain an image token?)");
+            if (keep)
+                memcpy(x + (i - from) * C, s->feats + k * C, C * sizeof(float));
+            k++;
+        } else if (keep) {
+            oc_llama_embed(x + (i - from) * C, &m->llm, id);
+        }
+    }
+    if (k != s->n_feat_rows)
+        return oc_err(OC_ERR_INVALID_ARG, "the prompt has %zu image tokens for %zu image "
+                      "features", k, s->n_feat_rows);
+    return OC_OK;
+}
+
+/* Feeds ids[s->kv.len : n] (reusing the cached prefix) and leaves the last logits. */
+static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *logits) {
+    const oc_model *m = s->m;
+    if (!s->kv.k)
+        OC_TRY(oc_kv_cache_init(&s->kv, &m->cfg.text, m->context));
+    size_t p = 0;
+    while (p < s->kv.len && p < n && s->fed[p] == ids[p])
+        p++;
+    if (p == n) /* everything cached: recompute the last position for its logits */
+        p--;
+    s->kv.len = (uint32_t)p;
+    int32_t *nf = oc_realloc(s->fed, n * sizeof *nf);
+    if (!nf)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    s->fed = nf;
+    size_t C = m->cfg.text.hidden;
+    size_t chunk = n - p < PREFILL_CHUNK ? n - p : PREFILL_CHUNK;
+    float *x = oc_malloc(chunk * C * sizeof(float));
+    if (!x)
+        return oc_err(OC_ERR_NOMEM, "out of memory for %zu prompt tokens", chunk);
+    oc_status st = OC_OK;
+    while (st == OC_OK && p < n) {
+        size_t T = n - p < chunk ? n - p : chunk;
+        st = oc_session_embed(s, ids, n, p, p + T, x);
+        if (st == OC_OK)
+            st = oc_llama_forward(&m->cfg.text, &m->llm, &s->kv, x, (uint32_t)T, NULL,
+                                  p + T == n ? logits : NULL, p + T == n);
+        if (st == OC_OK) {
+            memcpy(s->fed + p, ids + p, T * sizeof *ids);
+            p += T;
+        }
+    }
+    oc_free(x);
+    return st;
+}
+
+/* Stop tokens: generation_config's end tokens, plus SmolVLM's end of turn. */
+static int is_stop(const oc_model *m, int32_t id) {
+    for (uint32_t i = 0; i < m->cfg.n_eos; i++)
+        if (m->cfg.eos[i] == id)
+            return 1;
+    return m->cfg.family == OC_FAMILY_SMOLVLM && id == oc_tok_id(m->tok, "<end_of_utterance>");
+}
+
+/* Length of the prefix of text that can be shown: complete UTF-8, without a trailing
+ * replacement character that more tokens may still complete. */
+static size_t stable_prefix(const char *text, size_t n) {
+    size_t end = n;
+    while (end >= 3 && (unsigned char)text[end - 3] == 0xEF &&
+           (unsigned char)text[end - 2] == 0xBF && (unsigned char)text[end - 1] == 0xBD)
+        end -= 3;
+    size_t i = end, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)text[i - 1] & 0xC0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i > 0) {
+        unsigned char lead = (unsigned char)text[i - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (need > back + 1)
+            end = i - 1;
+    }
+    return end;
+}
+
+typedef struct {
+    const oc_gen_params *p;
+    char *shown;     /* text handed to the callback so far */
+    size_t n_shown;
+} streamer;
+
+/* Decodes all generated tokens and hands the new, stable part to the callback. */
+static oc_status stream_update(streamer *st, const oc_tokenizer *tok, const int32_t *toks,
+                               size_t n, int final, int32_t last_id) {
+    if (!st->p->on_token)
+        return OC_OK;
+    char *text;
+    OC_TRY(oc_detokenize(tok, toks, n, 0, &text));
+    size_t len = strlen(text), end = final ? len : stable_prefix(text, len);
+    oc_status s = OC_OK;
+    if (end > st->n_shown && strncmp(text, st->shown ? st->shown : "", st->n_shown) == 0) {
+        char saved = text[end];
+        text[end] = 0;
+        if (st->p->on_token(text + st->n_shown, last_id, st->p->user_data))
+            s = oc_err(OC_ERR_CANCELLED, "generation stopped by the token callback");
+        text[end] = saved;
+        st->n_shown = end;
+    }
+    oc_free(st->shown);
+    st->shown = text;
+    return s;
+}
+
+/* Samples up to max_tokens after the prefilled prompt. */
+static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_prompt,
+                             float *logits, oc_answer *ans) {
+    const oc_model *m = s->m;
+    size_t V = m->cfg.text.vocab, C = m->cfg.text.hidden;
+    size_t room = m->context - n_prompt, max = p->max_tokens < room ? p->max_tokens : room;
+    float *sf = oc_malloc(V * sizeof(float) + C * sizeof(float));
+    int32_t *si = oc_malloc(V * sizeof(int32_t));
+    int32_t *hist = oc_malloc((n_prompt + max + 1) * sizeof(int32_t));
+    ans->tokens = oc_malloc((max + 1) * sizeof(int32_t));
+    streamer st = {.p = p};
+    oc_status status = sf && si && hist && ans->tokens ? OC_OK
+                                                       : oc_err(OC_ERR_NOMEM, "out of memory");
+    if (status == OC_OK)
+        memcpy(hist, s->fed, n_prompt * sizeof *hist);
+    oc_sampler smp = {p->temperature, p->top_k, p->top_p, p->repetition_penalty};
+    float *x = sf + V;
+    double t0 = now_ms();
+    while (status == OC_OK && ans->n_tokens < max) {
+        int32_t id = oc_sample(&smp, logits, V, hist, n_prompt + ans->n_tokens, &s->rng, sf, si);
+        if (is_stop(m, id)) {
+            ans->stopped_by_eos = 1;
+            break;
+        }
+        ans->tokens[ans->n_tokens++] = id;
+        hist[n_prompt + ans->n_tokens - 1] = id;
+        status = stream_update(&st, m->tok, ans->tokens, ans->n_tokens, 0, id);
+        if (status != OC_OK || ans->n_tokens == max)
+            break;
+        /* feed the token: its keys and values join the cache */
+        oc_llama_embed(x, &m->llm, id);
+        status = oc_llama_forward(&m->cfg.text, &m->llm, &s->kv, x, 1, NULL, logits, 1);
+        if (status == OC_OK)
+            s->fed[s->kv.len - 1] = id;
+    }
+    if (status == OC_OK)
+        status = stream_update(&st, m->tok, ans->tokens, ans->n_tokens, 1, -1);
+    ans->timings.gen_ms = now_ms() - t0;
+    ans->timings.gen_tokens = (uint32_t)ans->n_tokens;
+    oc_free(st.shown);
+    oc_free(sf);
+    oc_free(si);
+    oc_free(hist);
+    return status;
+}
+
+/* Appends a turn with a copy of text. */
+static oc_status push_turn(oc_session *s, int assistant, const char *text, uint32_t n_images) {
+    oc_turn *nt = oc_realloc(s->turns, (s->n_turns + 1) * sizeof *nt);
+    if (!nt)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    s->turns = nt;
+    char *copy = oc_strdup(text);
+    if (!copy)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    s->turns[s->n_turns++] = (oc_turn){assistant, copy, n_images};
+    return OC_OK;
+}
+
+static void pop_turn(oc_session *s) {
+    oc_free((void *)s->turns[--s->n_turns].text);
+}
+
+static oc_status generate(oc_session *s, const oc_gen_params *p, oc_answer *ans) {
+    const oc_model *m = s->m;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    OC_TRY(oc_prompt_encode(&m->cfg, m->tok, s->turns, s->n_turns, s->layouts, s->n_images, 1,
+                            &ids, NULL, &n));
+    oc_status st = OC_OK;
+    if (n + 1 > m->context)
+        st = oc_err(OC_ERR_LIMIT, "the prompt is %zu tokens; the model's context is %u", n,
+                    m->context);
+    float *logits = st == OC_OK ? oc_malloc(m->cfg.text.vocab * sizeof(float)) : NULL;
+    if (st == OC_OK && !logits)
+        st = oc_err(OC_ERR_NOMEM, "out of memory");
+    double t0 = now_ms();
+    if (st == OC_OK)
+        st = prefill(s, ids, n, logits);
+    ans->timings.prompt_ms = now_ms() - t0;
+    ans->timings.prompt_tokens = (uint32_t)n;
+    if (st == OC_OK)
+        st = decode_loop(s, p, n, logits, ans);
+    oc_free(logits);
+    oc_free(ids);
+    return st;
+}
+
+oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_images,
+                         const char *question, const oc_gen_params *params, oc_answer *out) {
+    if (!s || !out || !question || (n_images && !images))
+        return oc_err(OC_ERR_INVALID_ARG, "oc_session_ask: NULL argument");
+    oc_gen_params p = params ? *params : oc_gen_default_params();
+    oc_answer ans;
+    memset(&ans, 0, sizeof ans);
+    if (s->n_turns == 0 && s->n_images == 0)
+        oc_rng_seed(&s->rng, p.seed);
+    size_t images_before = s->n_images, rows_before = s->n_feat_rows;
+    oc_status st = oc_session_add_images(s, images, n_images, &ans.timings);
+    if (st == OC_OK)
+        st = push_turn(s, 0, question, (uint32_t)n_images);
+    if (st == OC_OK) {
+        st = generate(s, &p, &ans);
+        if (st == OC_OK || st == OC_ERR_CANCELLED) {
+            oc_status dst = oc_detokenize(s->m->tok, ans.tokens, ans.n_tokens, 0, &ans.text);
+            if (dst != OC_OK)
+                st = dst;
+        }
+        /* The answer joins the conversation (as the template renders it: no leading
+         * space, SmolVLM puts one after "Assistant:"). */
+        if (st == OC_OK || st == OC_ERR_CANCELLED) {
+            const char *t = ans.text;
+            if (s->m->cfg.family == OC_FAMILY_SMOLVLM && *t == ' ')
+                t++;
+            oc_status pst = push_turn(s, 1, t, 0);
+            st = pst != OC_OK ? pst : st;
+        }
+        if (st != OC_OK && st != OC_ERR_CANCELLED)
+            pop_turn(s);
+    }
+    if (st != OC_OK && st != OC_ERR_CANCELLED) {
+        /* Forget this turn's images so the session stays consistent. */
+        s->n_images = images_before;
+        s->n_feat_rows = rows_before;
+        oc_answer_free(&ans);
+        return st;
+    }
+    *out = ans;
+    return st;
+}
+
+oc_status oc_ask(const oc_model *m, const oc_image *const *images, size_t n_images,
+                 const char *question, const oc_gen_params *params, oc_answer *out) {
+    oc_session *s;
+    OC_TRY(oc_session_new(m, &s));
+    oc_status st = oc_session_ask(s, images, n_images, question, params, out);
+    oc_session_free(s);
+    return st;
+}
+
+oc_status oc_caption(const oc_model *m, const oc_image *image, const oc_gen_params *params,
+                     oc_answer *out) {
+    if (!image)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_caption: NULL image");
+    return oc_ask(m, &image, 1, "Describe this image.", params, out);
+}

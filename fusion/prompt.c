@@ -1,2 +1,186 @@
-/* being written */
-#include "ocellus.h"
+/* Chat formats of the families, as their chat templates render them, and the processors'
+ * expansion of each image into image tokens.
+ * SmolVLM: "<|im_start|>User:<image>Question<end_of_utterance>\nAssistant: Answer..."
+ * LLaVA-1.5: "USER: <image>\nQuestion ASSISTANT: Answer USER: ..." */
+#include "prompt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "tokenizer.h"
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int failed;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n) {
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *ns = oc_realloc(b->s, nc);
+        if (!ns) {
+            b->failed = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = nc;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_repeat(strbuf *b, const char *s, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        sb_str(b, s);
+}
+
+/* SmolVLM's expansion of one image (Idefics3Processor / SmolVLMProcessor). */
+static void smol_image(strbuf *b, const oc_model_config *c, const oc_tile_layout *lay) {
+    uint32_t seq = oc_config_image_seq(c);
+    char tag[64];
+    for (uint32_t r = 1; r <= lay->rows; r++) {
+        for (uint32_t col = 1; col <= lay->cols; col++) {
+            snprintf(tag, sizeof tag, "<fake_token_around_image><row_%u_col_%u>", r, col);
+            sb_str(b, tag);
+            sb_repeat(b, "<image>", seq);
+        }
+        sb_str(b, "\n");
+    }
+    if (lay->rows)
+        sb_str(b, "\n");
+    sb_str(b, "<fake_token_around_image><global-img>");
+    sb_repeat(b, "<image>", seq);
+    sb_str(b, "<fake_token_around_image>");
+}
+
+/* Appends the conversation; span_start/span_end (optional, n_turns entries) receive the
+ * byte range of each assistant turn's trained text (answer + end-of-turn marker). */
+static oc_status render(strbuf *b, const oc_model_config *c, const oc_turn *turns,
+                        size_t n_turns, const oc_tile_layout *layouts, size_t n_images,
+                        int add_generation_prompt, size_t *span_start, size_t *span_end) {
+    int smol = c->family == OC_FAMILY_SMOLVLM;
+    size_t img = 0;
+    if (smol)
+        sb_str(b, "<|im_start|>");
+    for (size_t t = 0; t < n_turns; t++) {
+        const oc_turn *tu = &turns[t];
+        if (tu->is_assistant && tu->n_images)
+            return oc_err(OC_ERR_INVALID_ARG, "an assistant turn cannot hold images");
+        if (img + tu->n_images > n_images)
+            return oc_err(OC_ERR_INVALID_ARG, "the turns hold more images than were given");
+        const char *text = tu->text ? tu->text : "";
+        if (smol) {
+            sb_str(b, tu->is_assistant ? "Assistant" : "User");
+            sb_str(b, tu->n_images ? ":" : ": ");
+            for (uint32_t i = 0; i < tu->n_images; i++, img++)
+                smol_image(b, c, &layouts[img]);
+            if (span_start)
+                span_start[t] = b->len;
+            sb_str(b, text);
+            sb_str(b, "<end_of_utterance>");
+            if (span_end)
+                span_end[t] = b->len;
+            sb_str(b, "\n");
+        } else {
+            sb_str(b, tu->is_assistant ? "ASSISTANT: " : "USER: ");
+            for (uint32_t i = 0; i < tu->n_images; i++, img++) {
+                sb_repeat(b, "<image>", oc_config_image_seq(c));
+                sb_str(b, "\n");
+            }
+            if (span_start)
+                span_start[t] = b->len;
+            sb_str(b, text);
+            if (span_end)
+                span_end[t] = b->len;
+            sb_str(b, " ");
+        }
+    }
+    if (img != n_images)
+        return oc_err(OC_ERR_INVALID_ARG, "%zu images given but the turns hold %zu", n_images,
+                      img);
+    if (add_generation_prompt)
+        sb_str(b, smol ? "Assistant:" : "ASSISTANT:");
+    if (b->failed || !b->s)
+        return oc_err(OC_ERR_NOMEM, "out of memory building the prompt");
+    return OC_OK;
+}
+
+oc_status oc_prompt_text(const oc_model_config *cfg, const oc_turn *turns, size_t n_turns,
+                         const oc_tile_layout *layouts, size_t n_images,
+                         int add_generation_prompt, char **text) {
+    strbuf b = {0};
+    oc_status s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt,
+                         NULL, NULL);
+    if (s != OC_OK) {
+        oc_free(b.s);
+        return s;
+    }
+    *text = b.s;
+    return OC_OK;
+}
+
+/* Tokens of text[0:n], counted. */
+static oc_status count_prefix(const oc_tokenizer *tok, const char *text, size_t n,
+                              size_t *count) {
+    int32_t *ids;
+    OC_TRY(oc_tokenize(tok, text, n, 1, &ids, count));
+    oc_free(ids);
+    return OC_OK;
+}
+
+oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
+                           const oc_turn *turns, size_t n_turns, const oc_tile_layout *layouts,
+                           size_t n_images, int add_generation_prompt, int32_t **ids,
+                           int32_t **labels, size_t *n) {
+    strbuf b = {0};
+    size_t *spans = oc_calloc(2 * n_turns + 1, sizeof *spans);
+    int32_t *out = NULL, *lab = NULL;
+    size_t n_ids = 0;
+    oc_status s = spans ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+    if (s == OC_OK)
+        s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt, spans,
+                   spans + n_turns);
+    if (s == OC_OK)
+        s = oc_tokenize(tok, b.s, b.len, 1, &out, &n_ids);
+    if (s == OC_OK && labels) {
+        lab = oc_malloc((n_ids ? n_ids : 1) * sizeof *lab);
+        if (!lab)
+            s = oc_err(OC_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; s == OC_OK && i < n_ids; i++)
+            lab[i] = OC_IGNORE_LABEL;
+        /* A turn's tokens are those between the token counts of the text before and
+         * after it: the formats put token boundaries there. */
+        for (size_t t = 0; s == OC_OK && t < n_turns; t++) {
+            if (!turns[t].is_assistant)
+                continue;
+            size_t k0 = 0, k1 = 0;
+            s = count_prefix(tok, b.s, spans[t], &k0);
+            if (s == OC_OK)
+                s = count_prefix(tok, b.s, spans[n_turns + t], &k1);
+            for (size_t i = k0; s == OC_OK && i < k1 && i < n_ids; i++)
+                lab[i] = out[i];
+        }
+    }
+    oc_free(b.s);
+    oc_free(spans);
+    if (s != OC_OK) {
+        oc_free(out);
+        oc_free(lab);
+        return s;
+    }
+    *ids = out;
+    if (labels)
+        *labels = lab;
+    *n = n_ids;
+    return OC_OK;
+}

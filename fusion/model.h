@@ -1,0 +1,51 @@
+/* A loaded model: settings, tokenizer, image processor and weight views. Immutable after
+ * load, so one model serves many sessions and threads. */
+#ifndef OC_MODEL_H
+#define OC_MODEL_H
+#include "config.h"
+#include "llama.h"
+#include "ocellus.h"
+#include "preprocess.h"
+#include "safetensors.h"
+#include "vit.h"
+
+struct oc_model {
+    char *dir;
+    oc_model_config cfg;
+    oc_model_params params;
+    oc_st_set *tensors;        /* mapped weight files */
+    oc_tokenizer *tok;
+    oc_idefics3_proc smol_proc; /* family SmolVLM */
+    oc_clip_proc clip_proc;     /* family LLaVA */
+    oc_vit_weights vit;
+    oc_llama_weights llm;
+    /* SmolVLM connector: (C_text, C_vision * scale^2), no bias */
+    oc_weight proj;
+    /* LLaVA projector: linear_1 (C_text, C_vision) + act + linear_2 (C_text, C_text) */
+    oc_weight mm1, mm2;
+    const float *mm1_b, *mm2_b;
+    uint32_t context;          /* positions a session may use */
+    float **owned;             /* F32 copies made at load */
+    size_t n_owned, cap_owned;
+    char desc[256];
+};
+
+/* Image features of one image: feats (n_tokens, C_text), the rows of the image tokens
+ * in order. layout receives the tiling (SmolVLM). pixels_override (optional):
+ * preprocessed pixel values (n_tiles, 3, S, S) to use instead of the processor's. */
+typedef struct {
+    float *feats;
+    uint32_t n_tokens;
+    uint32_t n_tiles;
+    uint32_t rows, cols;
+} oc_image_feats;
+
+/* Preprocesses an image: pixels (n_tiles, 3, S, S), free with oc_free. */
+oc_status oc_model_preprocess(const oc_model *m, const oc_image *img, float **pixels,
+                              uint32_t *n_tiles, uint32_t *rows, uint32_t *cols);
+/* Encodes preprocessed pixels into text-space features.
+ * feats (n_tiles * image_seq, C_text); vision_out (optional): (n_tiles, seq, C_vision)
+ * of the vision tower output used (SmolVLM: post-layernorm; LLaVA: selected layer). */
+oc_status oc_model_encode_pixels(const oc_model *m, const float *pixels, uint32_t n_tiles,
+                                 float *feats, float *vision_out);
+#endif

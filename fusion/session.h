@@ -1,0 +1,29 @@
+/* A conversation with a model: turns, image features and the KV cache. */
+#ifndef OC_SESSION_H
+#define OC_SESSION_H
+#include "model.h"
+#include "prompt.h"
+#include "sample.h"
+
+struct oc_session {
+    const oc_model *m;
+    oc_kv_cache kv;
+    int32_t *fed;              /* (kv.len) token ids whose keys/values are cached */
+    oc_turn *turns;            /* texts owned */
+    size_t n_turns;
+    oc_tile_layout *layouts;   /* (n_images) */
+    size_t n_images;
+    float *feats;              /* (n_feat_rows, C_text) features of every image token */
+    size_t n_feat_rows;
+    oc_rng rng;
+};
+
+/* Embeddings of ids[from:to] into x ((to - from), C): token embeddings, with image
+ * features at image-token positions (the k-th image token of ids (n) takes feature row k;
+ * the count must match the session's features). */
+oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, size_t from,
+                           size_t to, float *x);
+/* Preprocesses and encodes images, appending their features and layouts. */
+oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
+                                oc_timings *tm);
+#endif
