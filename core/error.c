@@ -40,7 +40,14 @@ oc_status oc_err_prefix(oc_status s, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s%s", prefix, old);
+    size_t n = strlen(prefix), m = strlen(old);
+    if (n >= sizeof last_error)
+        n = sizeof last_error - 1;
+    if (m > sizeof last_error - 1 - n)
+        m = sizeof last_error - 1 - n;
+    memcpy(last_error, prefix, n);
+    memcpy(last_error + n, old, m);
+    last_error[n + m] = 0;
     return s;
 }
 

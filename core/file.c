@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "file.h"
 
 #include <errno.h>

@@ -68,34 +68,50 @@ void oc_session_free(oc_session *s) {
     oc_free(s);
 }
 
+/* Appends the features of one image's tiles. */
+static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
+                             oc_tile_layout layout) {
+    const oc_model *m = s->m;
+    if (s->n_images + 1 > m->params.max_images)
+        return oc_err(OC_ERR_LIMIT, "%zu images in one conversation; the limit is %u",
+                      s->n_images + 1, m->params.max_images);
+    size_t Ct = m->cfg.text.hidden, per_tile = oc_config_image_seq(&m->cfg);
+    size_t rows_new = s->n_feat_rows + (size_t)tiles * per_tile;
+    float *nf = oc_realloc(s->feats, rows_new * Ct * sizeof(float));
+    if (!nf)
+        return oc_err(OC_ERR_NOMEM, "out of memory for image features");
+    s->feats = nf;
+    oc_tile_layout *nl = oc_realloc(s->layouts, (s->n_images + 1) * sizeof *nl);
+    if (!nl)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    s->layouts = nl;
+    OC_TRY(oc_model_encode_pixels(m, px, tiles, s->feats + s->n_feat_rows * Ct, NULL));
+    s->layouts[s->n_images++] = layout;
+    s->n_feat_rows = rows_new;
+    return OC_OK;
+}
+
+oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,
+                                oc_tile_layout layout) {
+    uint32_t want = s->m->cfg.family == OC_FAMILY_SMOLVLM ? layout.rows * layout.cols + 1 : 1;
+    if (n_tiles != want)
+        return oc_err(OC_ERR_INVALID_ARG, "%u tiles given for a %ux%u layout", n_tiles,
+                      layout.rows, layout.cols);
+    return add_encoded(s, pixels, n_tiles, layout);
+}
+
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
                                 oc_timings *tm) {
-    const oc_model *m = s->m;
-    if (s->n_images + n > m->params.max_images)
-        return oc_err(OC_ERR_LIMIT, "%zu images in one conversation; the limit is %u",
-                      s->n_images + n, m->params.max_images);
     double t0 = now_ms();
-    size_t Ct = m->cfg.text.hidden, per_tile = oc_config_image_seq(&m->cfg);
     for (size_t i = 0; i < n; i++) {
         if (!images[i])
             return oc_err(OC_ERR_INVALID_ARG, "image %zu is NULL", i);
         float *px = NULL;
         uint32_t tiles, rows, cols;
-        OC_TRY(oc_model_preprocess(m, images[i], &px, &tiles, &rows, &cols));
-        size_t rows_new = s->n_feat_rows + (size_t)tiles * per_tile;
-        float *nf = oc_realloc(s->feats, rows_new * Ct * sizeof(float));
-        oc_tile_layout *nl = nf ? oc_realloc(s->layouts, (s->n_images + 1) * sizeof *nl) : NULL;
-        if (nf)
-            s->feats = nf;
-        if (nl)
-            s->layouts = nl;
-        oc_status st = nf && nl ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
-        if (st == OC_OK)
-            st = oc_model_encode_pixels(m, px, tiles, s->feats + s->n_feat_rows * Ct, NULL);
+        OC_TRY(oc_model_preprocess(s->m, images[i], &px, &tiles, &rows, &cols));
+        oc_status st = add_encoded(s, px, tiles, (oc_tile_layout){rows, cols});
         oc_free(px);
         OC_TRY(st);
-        s->layouts[s->n_images++] = (oc_tile_layout){rows, cols};
-        s->n_feat_rows = rows_new;
         tm->n_tiles += tiles;
     }
     tm->image_ms += now_ms() - t0;
@@ -242,7 +258,7 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
     double t0 = now_ms();
     while (status == OC_OK && ans->n_tokens < max) {
         int32_t id = oc_sample(&smp, logits, V, hist, n_prompt + ans->n_tokens, &s->rng, sf, si);
-        if (is_stop(m, id)) {
+        if (!p->ignore_eos && is_stop(m, id)) {
             ans->stopped_by_eos = 1;
             break;
         }
@@ -322,7 +338,7 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
     size_t images_before = s->n_images, rows_before = s->n_feat_rows;
     oc_status st = oc_session_add_images(s, images, n_images, &ans.timings);
     if (st == OC_OK)
-        st = push_turn(s, 0, question, (uint32_t)n_images);
+        st = push_turn(s, 0, question, (uint32_t)(s->n_images - s->n_images_in_turns));
     if (st == OC_OK) {
         st = generate(s, &p, &ans);
         if (st == OC_OK || st == OC_ERR_CANCELLED) {
@@ -341,6 +357,8 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
         }
         if (st != OC_OK && st != OC_ERR_CANCELLED)
             pop_turn(s);
+        else
+            s->n_images_in_turns = s->n_images;
     }
     if (st != OC_OK && st != OC_ERR_CANCELLED) {
         /* Forget this turn's images so the session stays consistent. */

@@ -13,6 +13,7 @@ struct oc_session {
     size_t n_turns;
     oc_tile_layout *layouts;   /* (n_images) */
     size_t n_images;
+    size_t n_images_in_turns;  /* images already placed in a turn; the rest are pending */
     float *feats;              /* (n_feat_rows, C_text) features of every image token */
     size_t n_feat_rows;
     oc_rng rng;
@@ -23,7 +24,12 @@ struct oc_session {
  * the count must match the session's features). */
 oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, size_t from,
                            size_t to, float *x);
-/* Preprocesses and encodes images, appending their features and layouts. */
+/* Preprocesses and encodes images, appending their features and layouts; they join the
+ * next user turn. */
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
                                 oc_timings *tm);
+/* Same with preprocessed pixels (n_tiles, 3, S, S) of one image tiled as layout, e.g. pixel
+ * values from transformers, to reproduce its generation exactly. */
+oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,
+                                oc_tile_layout layout);
 #endif

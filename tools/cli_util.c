@@ -1,2 +1,215 @@
-/* being written */
-#include "ocellus.h"
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile int cli_interrupted;
+
+int cli_fail(const char *cmd, oc_status s) {
+    fprintf(stderr, "ocellus %s: %s\n", cmd, oc_last_error()[0] ? oc_last_error()
+                                                                : oc_status_str(s));
+    return 2 + (int)s;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ocellus %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'ocellus %s --help')\n", cmd);
+    va_end(ap);
+    return 0;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *val, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end || errno || val[0] == '-')
+        return cli_usage(cmd, "%s expects a non-negative integer, not '%s'", opt, val);
+    *out = v;
+    return 1;
+}
+
+int cli_u32(const char *cmd, const char *opt, const char *val, uint32_t *out) {
+    uint64_t v = 0;
+    if (!cli_u64(cmd, opt, val, &v))
+        return 0;
+    if (v > UINT32_MAX)
+        return cli_usage(cmd, "%s: %s is too large", opt, val);
+    *out = (uint32_t)v;
+    return 1;
+}
+
+int cli_float(const char *cmd, const char *opt, const char *val, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(val, &end);
+    if (!*val || *end || errno || !isfinite(v))
+        return cli_usage(cmd, "%s expects a number, not '%s'", opt, val);
+    *out = v;
+    return 1;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        cli_usage(cmd, "%s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *cli_default_model(void) {
+    const char *env = getenv("OCELLUS_MODEL");
+    if (env && *env)
+        return env;
+    /* next to the executable (build tree or install prefix), then the source tree */
+    static char path[4096];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        const char *rel[] = {"/../models/ocellus-shapes", "/../share/ocellus/ocellus-shapes",
+                             "/models/ocellus-shapes"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+            if (is_dir(path))
+                return path;
+        }
+    }
+#ifdef OC_SOURCE_MODEL_DIR
+    if (is_dir(OC_SOURCE_MODEL_DIR))
+        return OC_SOURCE_MODEL_DIR;
+#endif
+    return NULL;
+}
+
+const char CLI_GEN_HELP[] =
+    "  --model DIR           model folder (default: $OCELLUS_MODEL, else the bundled model)\n"
+    "  --max-tokens N        most tokens to generate (default 256)\n"
+    "  --temp T              sampling temperature; 0 = greedy (default 0)\n"
+    "  --top-k K             sample from the K most likely tokens (0 = off)\n"
+    "  --top-p P             nucleus sampling (1 = off)\n"
+    "  --repeat-penalty R    repetition penalty as in transformers (1 = off)\n"
+    "  --seed S              sampling seed (default 0)\n"
+    "  --threads N           threads for the math kernels (default: all cores)\n"
+    "  --json                one JSON object per answer: text, token ids, timings\n"
+    "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n";
+
+void cli_gen_opts_init(cli_gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->gen = oc_gen_default_params();
+    o->stream = -1;
+}
+
+int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    uint32_t u;
+#define VAL() \
+    if (!(v = cli_value(cmd, argc, argv, i))) \
+        return -1;
+    if (!strcmp(a, "--model")) {
+        VAL();
+        o->model = v;
+    } else if (!strcmp(a, "--threads")) {
+        VAL();
+        if (!cli_u32(cmd, a, v, &u))
+            return -1;
+        o->threads = (int)u;
+    } else if (!strcmp(a, "--max-tokens")) {
+        VAL();
+        if (!cli_u32(cmd, a, v, &o->gen.max_tokens))
+            return -1;
+    } else if (!strcmp(a, "--temp")) {
+        VAL();
+        if (!cli_float(cmd, a, v, &o->gen.temperature) || o->gen.temperature < 0)
+            return cli_usage(cmd, "--temp must be >= 0"), -1;
+    } else if (!strcmp(a, "--top-k")) {
+        VAL();
+        if (!cli_u32(cmd, a, v, &o->gen.top_k))
+            return -1;
+    } else if (!strcmp(a, "--top-p")) {
+        VAL();
+        if (!cli_float(cmd, a, v, &o->gen.top_p) || o->gen.top_p <= 0 || o->gen.top_p > 1)
+            return cli_usage(cmd, "--top-p must be in (0, 1]"), -1;
+    } else if (!strcmp(a, "--repeat-penalty")) {
+        VAL();
+        if (!cli_float(cmd, a, v, &o->gen.repetition_penalty) ||
+            o->gen.repetition_penalty <= 0)
+            return cli_usage(cmd, "--repeat-penalty must be > 0"), -1;
+    } else if (!strcmp(a, "--seed")) {
+        VAL();
+        if (!cli_u64(cmd, a, v, &o->gen.seed))
+            return -1;
+    } else if (!strcmp(a, "--json")) {
+        o->json = 1;
+    } else if (!strcmp(a, "--stream")) {
+        o->stream = 1;
+    } else if (!strcmp(a, "--no-stream")) {
+        o->stream = 0;
+    } else {
+        return 0;
+    }
+#undef VAL
+    return 1;
+}
+
+int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
+    const char *dir = o->model ? o->model : cli_default_model();
+    if (!dir) {
+        cli_usage(cmd, "no model: give --model DIR or set OCELLUS_MODEL");
+        return CLI_USAGE;
+    }
+    oc_model_params p = oc_model_default_params();
+    p.n_threads = o->threads;
+    oc_status s = oc_model_load(dir, &p, m);
+    return s == OC_OK ? 0 : cli_fail(cmd, s);
+}
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (cli_interrupted)
+        _exit(130);
+    cli_interrupted = 1;
+}
+
+void cli_install_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+void cli_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        default:
+            if (*p < 0x20)
+                printf("\\u%04x", *p);
+            else
+                putchar(*p);
+        }
+    }
+    putchar('"');
+}

@@ -1,2 +1,52 @@
+/* ocellus: the command-line tool. Thin: parses arguments and calls the library. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
 #include "ocellus.h"
-int main(void) { return 0; }
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command COMMANDS[] = {
+    {"caption", cmd_caption, "describe images"},
+    {"ask", cmd_ask, "answer a question about images"},
+    {"inspect", cmd_inspect, "dump intermediate tensors to compare with transformers"},
+    {"bench", cmd_bench, "measure image encoding, prompt and generation speed"},
+    {"make-model", cmd_make_model, "write a random-weight model with a preset's shapes"},
+    {"tokenize", cmd_tokenize, "encode text or decode ids with a tokenizer.json"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ocellus COMMAND [options]   (ocellus COMMAND --help for more)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(f, "\nexit codes: 0 ok, 2 usage error, 3 invalid argument, 4 I/O error, "
+               "5 malformed file,\n6 unsupported, 7 out of memory, 8 over a limit, "
+               "9 interrupted, 10 internal error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("ocellus %s\n", OCELLUS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name))
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "ocellus: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

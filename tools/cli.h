@@ -1,0 +1,49 @@
+/* Shared pieces of the `ocellus` command line: option parsing, errors, exit codes.
+ * tools/ sees only the public header. */
+#ifndef OC_CLI_H
+#define OC_CLI_H
+#include <stdint.h>
+
+#include "ocellus.h"
+
+/* Exit codes: 0 success, 2 usage error, 2 + status for a library failure (3 invalid
+ * argument, 4 I/O, 5 malformed file, 6 unsupported, 7 out of memory, 8 over a limit,
+ * 9 interrupted, 10 internal error). */
+#define CLI_USAGE 2
+int cli_fail(const char *cmd, oc_status s);      /* prints oc_last_error(), returns code */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Option values; each returns 0 and prints a usage error on bad input. */
+int cli_u32(const char *cmd, const char *opt, const char *val, uint32_t *out);
+int cli_u64(const char *cmd, const char *opt, const char *val, uint64_t *out);
+int cli_float(const char *cmd, const char *opt, const char *val, float *out);
+
+/* The value after argv[*i] for option opt, or NULL (usage error printed). */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+/* The model folder: --model, else $OCELLUS_MODEL, else the bundled model. */
+const char *cli_default_model(void);
+
+/* Options shared by commands that load a model and generate. Returns 1 if argv[*i] was
+ * one of them (consuming its value), 0 if not, -1 on a usage error. */
+typedef struct {
+    const char *model;
+    int threads;
+    oc_gen_params gen;
+    int json;
+    int stream; /* -1 auto (terminal), 0 off, 1 on */
+} cli_gen_opts;
+void cli_gen_opts_init(cli_gen_opts *o);
+int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i);
+extern const char CLI_GEN_HELP[];
+
+/* Loads the model named by the options. */
+int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m);
+
+/* Set by SIGINT; generation callbacks stop when it is set. */
+extern volatile int cli_interrupted;
+void cli_install_sigint(void);
+
+/* JSON string literal of s on stdout. */
+void cli_json_string(const char *s);
+#endif

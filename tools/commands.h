@@ -1,0 +1,11 @@
+/* The subcommands of `ocellus`, each `int cmd_NAME(int argc, char **argv)` with argv[0]
+ * the subcommand name; they return the process exit code. */
+#ifndef OC_COMMANDS_H
+#define OC_COMMANDS_H
+int cmd_caption(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+#endif
