@@ -9,6 +9,97 @@
 
 /* Rows converted per block when a weight is not F32. */
 #define CONVERT_ROWS 256
+/* Up to this many input rows, half-precision weights are read directly (gemv-like)
+ * instead of being converted for sgemm: decoding is bound by memory, not arithmetic. */
+#define DIRECT_MAX_T 4
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* sum over i of w[i] * x[i], w in BF16 (AVX2 + FMA). */
+__attribute__((target("avx2,fma"))) static float dot_bf16_avx2(const uint16_t *w,
+                                                               const float *x, size_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256i b = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)),
+                               _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)),
+                               _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    acc0 = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float sum = _mm_cvtss_f32(h);
+    for (; i < n; i++)
+        sum += oc_bf16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+/* sum over i of w[i] * x[i], w in F16 (AVX2 + FMA + F16C). */
+__attribute__((target("avx2,fma,f16c"))) static float dot_f16_avx2(const uint16_t *w,
+                                                                   const float *x, size_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    acc0 = _mm256_add_ps(acc0, acc1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float sum = _mm_cvtss_f32(h);
+    for (; i < n; i++)
+        sum += oc_f16_to_f32(w[i]) * x[i];
+    return sum;
+}
+#endif
+
+/* The plain reference versions. */
+static float dot_half_ref(const uint16_t *w, const float *x, size_t n, oc_dtype dt) {
+    float sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (dt == OC_DT_BF16 ? oc_bf16_to_f32(w[i]) : oc_f16_to_f32(w[i])) * x[i];
+    return sum;
+}
+
+typedef float (*dot_half_fn)(const uint16_t *w, const float *x, size_t n);
+
+static dot_half_fn pick_dot(oc_dtype dt) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        if (dt == OC_DT_BF16)
+            return dot_bf16_avx2;
+        if (__builtin_cpu_supports("f16c"))
+            return dot_f16_avx2;
+    }
+#endif
+    (void)dt;
+    return NULL;
+}
+
+static int force_reference;
+
+void oc_kernels_force_reference(int on) { force_reference = on; }
+
+/* out (T, OC) = inp (T, IC) @ w^T for half-precision w, reading w directly. */
+static void matmul_half_direct(float *out, const float *inp, const oc_weight *w, size_t T) {
+    size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
+    const uint16_t *wd = w->data;
+    dot_half_fn dot = force_reference ? NULL : pick_dot(w->dtype);
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < OC; r++)
+        for (size_t t = 0; t < T; t++)
+            out[t * OC + r] = dot ? dot(wd + r * IC, inp + t * IC, IC)
+                                  : dot_half_ref(wd + r * IC, inp + t * IC, IC, w->dtype);
+}
 
 void oc_weight_row(float *out, const oc_weight *w, size_t r) {
     size_t C = (size_t)w->cols;
@@ -42,6 +133,8 @@ oc_status oc_matmul(float *out, const float *inp, const oc_weight *w, const floa
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)OC, (int)IC,
                         1.0f, inp, (int)IC, w->data, (int)IC, 0.0f, out, (int)OC);
+    } else if (T <= DIRECT_MAX_T) {
+        matmul_half_direct(out, inp, w, T);
     } else {
         size_t R = OC < CONVERT_ROWS ? OC : CONVERT_ROWS;
         float *buf = oc_malloc(R * IC * sizeof(float));

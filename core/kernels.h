@@ -20,6 +20,8 @@ typedef struct {
 /* out (T, OC) = inp (T, IC) @ w^T (OC, IC) + bias (OC); bias may be NULL. */
 oc_status oc_matmul(float *out, const float *inp, const oc_weight *w, const float *bias,
                     size_t T);
+/* Tests: 1 makes the kernels use their plain reference versions. */
+void oc_kernels_force_reference(int on);
 /* Row r of w as floats: out (cols). */
 void oc_weight_row(float *out, const oc_weight *w, size_t r);
 

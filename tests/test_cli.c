@@ -1,0 +1,126 @@
+/* The `ocellus` command line on the tiny reference model: captions and answers print
+ * the text the reference token ids decode to; errors give messages and exit codes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "json.h"
+#include "testutil.h"
+
+/* Runs the CLI with args (shell words), capturing stdout (and stderr if merge). */
+static int run(const char *args, int merge, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", OC_CLI_PATH, args, merge ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *greedy_text(int i) {
+    cJSON *ref;
+    assert_int_equal(oc_json_load(td("smolvlm-tiny/reference.json"), 1 << 20, &ref), OC_OK);
+    const cJSON *c = cJSON_GetArrayItem(oc_json_get(ref, "cases"), i);
+    char *s = strdup(oc_json_get(c, "greedy_text")->valuestring);
+    cJSON_Delete(ref);
+    return s;
+}
+
+static void test_caption_and_ask(void **state) {
+    (void)state;
+    static char out[1 << 16], args[2048];
+    char *want = greedy_text(0);
+    snprintf(args, sizeof args, "caption '%s' --model '%s' --max-tokens 12 --no-stream",
+             td("images/shapes_200x130.png"), td("smolvlm-tiny"));
+    assert_int_equal(run(args, 0, out, sizeof out), 0);
+    assert_int_equal(strlen(out), strlen(want) + 1);
+    assert_memory_equal(out, want, strlen(want));
+    free(want);
+
+    want = greedy_text(1);
+    snprintf(args, sizeof args, "ask '%s' 'What animal is this?' --model '%s' --max-tokens 12",
+             td("images/chelsea_451x300.png"), td("smolvlm-tiny"));
+    assert_int_equal(run(args, 0, out, sizeof out), 0);
+    assert_memory_equal(out, want, strlen(want));
+    free(want);
+
+    /* standard input, JSON output with the token ids */
+    snprintf(args, sizeof args, "caption - --model '%s' --max-tokens 12 --json < '%s'",
+             td("smolvlm-tiny"), td("images/shapes_200x130.png"));
+    assert_int_equal(run(args, 0, out, sizeof out), 0);
+    cJSON *j;
+    assert_int_equal(oc_json_parse(out, strlen(out), "stdout", &j), OC_OK);
+    const cJSON *toks = oc_json_get(j, "tokens");
+    assert_int_equal(cJSON_GetArraySize(toks), 12);
+    assert_int_equal(cJSON_GetArrayItem(toks, 0)->valueint, 324);
+    cJSON_Delete(j);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    static char out[1 << 16], args[2048];
+    snprintf(args, sizeof args, "caption /nonexistent.png --model '%s'", td("smolvlm-tiny"));
+    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_IO);
+    assert_non_null(strstr(out, "/nonexistent.png"));
+
+    snprintf(args, sizeof args, "caption '%s' --model /nonexistent-model",
+             td("images/tiny_17x9.png"));
+    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_IO);
+    assert_non_null(strstr(out, "/nonexistent-model"));
+
+    snprintf(args, sizeof args, "caption '%s' --model '%s' --max-tokens lots",
+             td("images/tiny_17x9.png"), td("smolvlm-tiny"));
+    assert_int_equal(run(args, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--max-tokens"));
+
+    assert_int_equal(run("frobnicate", 1, out, sizeof out), 2);
+    assert_int_equal(run("caption --help", 0, out, sizeof out), 0);
+    assert_non_null(strstr(out, "--max-tokens"));
+
+    /* a file that is not an image */
+    snprintf(args, sizeof args, "caption '%s' --model '%s'", td("smolvlm-tiny/config.json"),
+             td("smolvlm-tiny"));
+    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_FORMAT);
+    assert_non_null(strstr(out, "config.json"));
+}
+
+static void test_inspect(void **state) {
+    (void)state;
+    static char out[1 << 16], args[4096];
+    const char *dir = tmpdir("cli-inspect");
+    snprintf(args, sizeof args,
+             "inspect --model '%s' --image '%s' --prompt 'Describe this image.' --dump "
+             "'%s/d.safetensors' --pixel-values '%s:pixel_values.SmolVLMImageProcessorPil'",
+             td("smolvlm-tiny"), td("images/shapes_200x130.png"), dir,
+             td("smolvlm-tiny/case0.safetensors"));
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/d.safetensors", dir);
+    size_t n1, n2;
+    float *a = load_f32(path, "logits", &n1);
+    float *b = load_f32(td("smolvlm-tiny/case0.safetensors"), "logits", &n2);
+    assert_int_equal(n1, n2);
+    assert_true(rel_err(a, b, n1) <= 1e-4);
+    free(a);
+    free(b);
+    /* a tensor of the wrong size */
+    snprintf(args, sizeof args,
+             "inspect --model '%s' --image '%s' --prompt 'x' --dump '%s/e.safetensors' "
+             "--pixel-values '%s:logits'",
+             td("smolvlm-tiny"), td("images/shapes_200x130.png"), dir,
+             td("smolvlm-tiny/case0.safetensors"));
+    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_FORMAT);
+    assert_non_null(strstr(out, "logits"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_caption_and_ask),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_inspect),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
