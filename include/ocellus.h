@@ -221,6 +221,135 @@ void oc_free(void *p);
 oc_status oc_write_random_model(const char *preset, const char *dtype, uint64_t seed,
                                 const char *out_dir);
 
+/* ---- training ---- */
+
+/* Training of SmolVLM-family models (SigLIP-style ViT + pixel-shuffle connector + Llama)
+ * on the CPU, matching transformers + torch.optim.AdamW. All parameters are F32.
+ *
+ *     oc_train_params tp = oc_train_default_params();
+ *     tp.steps = 1000;
+ *     oc_trainer *tr;
+ *     if (oc_trainer_new("SmolVLM-256M-Instruct", &tp, &tr) != OC_OK) ...
+ *     for (...) oc_trainer_step(tr, examples, n, &stats);  // one optimizer step each
+ *     oc_trainer_save(tr, "out");
+ *     oc_trainer_free(tr);
+ */
+
+typedef struct oc_trainer oc_trainer;
+
+/* One training sequence. labels[t] is the target of position t (transformers' labels,
+ * unshifted): position t-1 is trained to predict labels[t]; -100 ignores it. Every
+ * input_ids[t] == image_token_id stands for one image feature: the example must hold
+ * n_tiles * image_seq of them, filled in order (tile 0's tokens first). pixel_values is
+ * (n_tiles, 3, image_size, image_size), already preprocessed (NULL when n_tiles is 0). */
+typedef struct {
+    const int32_t *input_ids;  /* (n_tokens) */
+    const int32_t *labels;     /* (n_tokens) */
+    size_t n_tokens;
+    const float *pixel_values; /* (n_tiles, 3, S, S) */
+    uint32_t n_tiles;
+} oc_train_example;
+
+typedef struct {
+    uint64_t step;           /* optimizer steps done, this one included */
+    uint64_t total_steps;    /* params.steps */
+    double loss;             /* mean cross-entropy over the step's labelled positions */
+    double grad_norm;        /* global gradient norm before clipping */
+    double lr;               /* learning rate this step used */
+    uint64_t tokens;         /* tokens in this step's examples */
+    uint64_t labelled;       /* positions that counted in the loss */
+    double flops;            /* forward + backward FLOPs of this step (matrix products) */
+    double total_flops;      /* FLOPs since training began (carried across resumes) */
+    double seconds;          /* wall time of this step */
+} oc_train_stats;
+
+/* Called after every step; return non-zero to ask oc_trainer_fit to stop. */
+typedef int (*oc_train_progress_fn)(const oc_train_stats *stats, void *user_data);
+
+typedef enum {
+    OC_SCHED_COSINE = 0,     /* transformers' get_cosine_schedule_with_warmup */
+    OC_SCHED_LINEAR = 1,     /* get_linear_schedule_with_warmup */
+    OC_SCHED_CONSTANT = 2,   /* get_constant_schedule_with_warmup */
+} oc_lr_schedule;
+
+typedef struct {
+    double lr;               /* peak learning rate; default 1e-3 */
+    double beta1, beta2;     /* default 0.9, 0.95 */
+    double eps;              /* default 1e-8 */
+    double weight_decay;     /* decoupled (AdamW); default 0.1 */
+    int no_decay_1d;         /* 1: no decay on biases and norm weights; default 0 (torch:
+                                every parameter given to the optimizer decays) */
+    oc_lr_schedule schedule; /* default OC_SCHED_COSINE */
+    uint64_t warmup_steps;   /* linear warmup from 0; default 0 */
+    uint64_t steps;          /* total optimizer steps (the schedule ends there); 1000 */
+    double clip;             /* max global gradient norm; 0 = off; default 1.0 */
+    uint32_t batch;          /* examples per micro-batch (packed, no padding); default 1 */
+    uint32_t grad_accum;     /* micro-batches per step; default 1. A step's loss is the
+                                mean over all its labelled positions, whatever the split. */
+    uint64_t seed;           /* initialisation of fresh models; default 0 */
+    float init_std;          /* fresh models: N(0, std) weights; 0 = the config's
+                                initializer_range (0.02 if absent) */
+    const char *out_dir;     /* oc_trainer_fit saves here (NULL: no saving) */
+    uint64_t save_every;     /* oc_trainer_fit: steps between checkpoints; 0 = at the end */
+    const char *dump_first_step; /* optional .safetensors: the first step's loss, gradients
+                                    ("grad.<name>") and parameters after it ("param.<name>") */
+    oc_train_progress_fn on_progress;
+    void *user_data;
+} oc_train_params;
+
+oc_train_params oc_train_default_params(void);
+
+/* What a data pipeline needs to know about the model being trained. */
+typedef struct {
+    uint32_t image_size;     /* tile side S */
+    uint32_t image_seq;      /* <image> tokens per tile */
+    int32_t image_token_id;
+    uint32_t vocab;
+    size_t n_params;
+    uint64_t step;           /* optimizer steps done */
+} oc_trainer_info;
+
+/* Starts from the weights of a model folder (config.json + safetensors, any float
+ * dtype). params may be NULL (defaults); strings in it are copied. */
+oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
+                         oc_trainer **out);
+/* Starts from random weights (params->seed, params->init_std) for a config: a folder
+ * holding config.json, or the path of a config.json. */
+oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_params *params,
+                                     oc_trainer **out);
+/* Continues from a checkpoint folder written by oc_trainer_save: weights, optimizer
+ * moments, step count and FLOP count, so that N steps == N/2 + save + resume + N/2
+ * bit for bit. */
+oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
+                            oc_trainer **out);
+
+oc_trainer_info oc_trainer_get_info(const oc_trainer *tr);
+
+/* One optimizer step on n examples (params.batch * params.grad_accum, typically): they
+ * are split into micro-batches of params.batch, gradients summed, clipped, then AdamW.
+ * stats may be NULL. On failure the parameters are unchanged. */
+oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *examples, size_t n,
+                          oc_train_stats *stats);
+/* Mean loss over the labelled positions of n examples, without updating anything. */
+oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *examples, size_t n,
+                          double *loss);
+
+/* Writes a checkpoint folder (created if needed; files replaced atomically):
+ * config.json, model.safetensors (F32, transformers' names, loadable by transformers and
+ * oc_model_load), optimizer.safetensors (for oc_trainer_resume), and the tokenizer and
+ * processor files of the folder training started from, when it has them. */
+oc_status oc_trainer_save(oc_trainer *tr, const char *dir);
+
+/* Fills examples[0..n) for the next step; the arrays they point to must stay valid until
+ * the next call. Return non-OK to stop (the status is passed on). */
+typedef oc_status (*oc_train_batch_fn)(oc_train_example *examples, size_t n,
+                                       void *user_data);
+/* Runs steps until params.steps, asking next_batch for batch * grad_accum examples per
+ * step, saving to params.out_dir every save_every steps and at the end. */
+oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data);
+
+void oc_trainer_free(oc_trainer *tr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,53 @@
+/* Next-token cross-entropy through the LM head (the loss transformers' ForCausalLMLoss
+ * computes: float32 logits, mean over labelled positions; the mean's 1/count is the
+ * caller's scale). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops.h"
+
+/* Rows of logits alive at once: bounds memory at CE_CHUNK * V floats. */
+#define CE_CHUNK 256
+
+size_t oc_t_ce_scratch(size_t R, size_t V) {
+    size_t r = R < CE_CHUNK ? R : CE_CHUNK;
+    return r * V + r; /* logits (r, V) + per-row losses (r) */
+}
+
+void oc_t_lmhead_ce(double *flops, double *loss_sum, float *dx, float *dw, const float *x,
+                    const int32_t *y, const float *w, size_t R, size_t E, size_t V,
+                    float scale, float *scratch) {
+    for (size_t r0 = 0; r0 < R; r0 += CE_CHUNK) {
+        size_t n = R - r0 < CE_CHUNK ? R - r0 : CE_CHUNK;
+        float *z = scratch, *lrow = scratch + n * V;
+        /* z (n, V) = x_rows (n, E) @ w^T (V, E) */
+        oc_t_gemm(flops, 0, 1, n, V, E, 1.0f, x + r0 * E, E, w, E, 0.0f, z, V);
+#pragma omp parallel for schedule(static) if (n * V > 32768)
+        for (size_t i = 0; i < n; i++) {
+            float *zi = z + i * V;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < V; j++)
+                mx = zi[j] > mx ? zi[j] : mx;
+            double sum = 0;
+            for (size_t j = 0; j < V; j++)
+                sum += exp((double)(zi[j] - mx));
+            double lse = (double)mx + log(sum);
+            int32_t yi = y[r0 + i];
+            lrow[i] = (float)(lse - (double)zi[yi]);
+            if (dx) {
+                /* g = scale * (softmax - onehot), written over the logits */
+                float inv = (float)(1.0 / sum);
+                for (size_t j = 0; j < V; j++)
+                    zi[j] = expf(zi[j] - mx) * inv * scale;
+                zi[yi] -= scale;
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            *loss_sum += lrow[i];
+        if (dx) {
+            /* dx_rows (n, E) = g (n, V) @ w (V, E);  dw (V, E) += g^T (V, n) @ x_rows */
+            oc_t_gemm(flops, 0, 0, n, E, V, 1.0f, z, V, w, E, 0.0f, dx + r0 * E, E);
+            oc_t_gemm(flops, 1, 0, V, E, n, 1.0f, z, V, x + r0 * E, E, 1.0f, dw, E);
+        }
+    }
+}

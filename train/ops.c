@@ -1,0 +1,271 @@
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Element counts above which loops are worth an OpenMP team. */
+#define PAR_ELEMS 32768
+#define PAR_ROWS 64
+
+void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size_t K,
+               float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+               float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0)
+        return;
+    *flops += 2.0 * (double)M * (double)N * (double)K;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
+                (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+void oc_t_linear_fwd(double *flops, float *out, const float *inp, const float *w,
+                     const float *b, size_t T, size_t IC, size_t OC) {
+    oc_t_gemm(flops, 0, 1, T, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
+    if (!b)
+        return;
+#pragma omp parallel for schedule(static) if (T * OC > PAR_ELEMS)
+    for (size_t t = 0; t < T; t++)
+        for (size_t o = 0; o < OC; o++)
+            out[t * OC + o] += b[o];
+}
+
+void oc_t_linear_bwd(double *flops, float *dinp, float beta, float *dw, float *db,
+                     const float *dout, const float *inp, const float *w, size_t T,
+                     size_t IC, size_t OC) {
+    if (dinp)
+        oc_t_gemm(flops, 0, 0, T, IC, OC, 1.0f, dout, OC, w, IC, beta, dinp, IC);
+    /* dw (OC, IC) += dout^T (OC, T) @ inp (T, IC) */
+    oc_t_gemm(flops, 1, 0, OC, IC, T, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+    if (db)
+        for (size_t t = 0; t < T; t++)
+            for (size_t o = 0; o < OC; o++)
+                db[o] += dout[t * OC + o];
+}
+
+void oc_t_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
+                        const float *w, const float *b, size_t T, size_t C, float eps) {
+#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C;
+        float *y = out + t * C;
+        double m = 0, v = 0;
+        for (size_t i = 0; i < C; i++)
+            m += x[i];
+        m /= (double)C;
+        for (size_t i = 0; i < C; i++)
+            v += ((double)x[i] - m) * ((double)x[i] - m);
+        v /= (double)C;
+        float mf = (float)m, r = (float)(1.0 / sqrt(v + (double)eps));
+        for (size_t i = 0; i < C; i++)
+            y[i] = (x[i] - mf) * r * w[i] + b[i];
+        mean[t] = mf;
+        rstd[t] = r;
+    }
+}
+
+void oc_t_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *mean, const float *rstd,
+                        const float *w, size_t T, size_t C) {
+#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C, *dy = dout + t * C;
+        float *dx = dinp + t * C;
+        float m = mean[t], r = rstd[t];
+        /* dx = r * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w */
+        double sg = 0, sgx = 0;
+        for (size_t i = 0; i < C; i++) {
+            float g = dy[i] * w[i], xh = (x[i] - m) * r;
+            sg += g;
+            sgx += (double)g * xh;
+        }
+        float mg = (float)(sg / (double)C), mgx = (float)(sgx / (double)C);
+        for (size_t i = 0; i < C; i++) {
+            float xh = (x[i] - m) * r;
+            dx[i] += r * (dy[i] * w[i] - mg - xh * mgx);
+        }
+    }
+    /* Row order fixed: the parameter gradients are the same on every run. */
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C, *dy = dout + t * C;
+        float m = mean[t], r = rstd[t];
+        for (size_t i = 0; i < C; i++) {
+            dw[i] += dy[i] * ((x[i] - m) * r);
+            db[i] += dy[i];
+        }
+    }
+}
+
+void oc_t_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, size_t T,
+                      size_t C, float eps) {
+#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C;
+        float *y = out + t * C;
+        double ss = 0;
+        for (size_t i = 0; i < C; i++)
+            ss += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(ss / (double)C + (double)eps));
+        for (size_t i = 0; i < C; i++)
+            y[i] = w[i] * (x[i] * r);
+        rstd[t] = r;
+    }
+}
+
+void oc_t_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp,
+                      const float *rstd, const float *w, size_t T, size_t C) {
+#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C, *dy = dout + t * C;
+        float *dx = dinp + t * C;
+        float r = rstd[t];
+        /* dx = r * (g - xhat * mean(g * xhat)), g = dy * w */
+        double sgx = 0;
+        for (size_t i = 0; i < C; i++)
+            sgx += (double)(dy[i] * w[i]) * (x[i] * r);
+        float mgx = (float)(sgx / (double)C);
+        for (size_t i = 0; i < C; i++)
+            dx[i] += r * (dy[i] * w[i] - (x[i] * r) * mgx);
+    }
+    for (size_t t = 0; t < T; t++) {
+        const float *x = inp + t * C, *dy = dout + t * C;
+        float r = rstd[t];
+        for (size_t i = 0; i < C; i++)
+            dw[i] += dy[i] * (x[i] * r);
+    }
+}
+
+#define GELU_K0 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_K1 0.044715f
+
+void oc_t_gelu_tanh_fwd(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static) if (n > PAR_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K0 * (x + GELU_K1 * x * x * x)));
+    }
+}
+
+void oc_t_gelu_tanh_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static) if (n > PAR_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float th = tanhf(GELU_K0 * (x + GELU_K1 * x * x * x));
+        float d = 0.5f * (1.0f + th) +
+                  0.5f * x * (1.0f - th * th) * GELU_K0 * (1.0f + 3.0f * GELU_K1 * x * x);
+        dinp[i] = dout[i] * d;
+    }
+}
+
+void oc_t_swiglu_fwd(float *out, const float *gate, const float *up, size_t n) {
+#pragma omp parallel for schedule(static) if (n > PAR_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void oc_t_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate,
+                     const float *up, size_t n) {
+#pragma omp parallel for schedule(static) if (n > PAR_ELEMS)
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i], u = up[i], dy = dout[i];
+        float sg = 1.0f / (1.0f + expf(-g));
+        dup[i] = dy * g * sg;
+        dgate[i] = dy * u * sg * (1.0f + g * (1.0f - sg));
+    }
+}
+
+/* sign +1: forward rotation; -1: its transpose (the backward pass). */
+static void rope(float *x, const float *cos_t, const float *sin_t, size_t T, size_t H,
+                 size_t D, float sign) {
+    size_t half = D / 2;
+#pragma omp parallel for schedule(static) if (T * H * D > PAR_ELEMS)
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < H; h++) {
+            float *v = x + (t * H + h) * D;
+            const float *c = cos_t + t * half, *s = sin_t + t * half;
+            for (size_t i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half], si = sign * s[i];
+                v[i] = a * c[i] - b * si;
+                v[i + half] = b * c[i] + a * si;
+            }
+        }
+}
+
+void oc_t_rope_fwd(float *x, const float *cos_t, const float *sin_t, size_t T, size_t H,
+                   size_t D) {
+    rope(x, cos_t, sin_t, T, H, D, 1.0f);
+}
+
+void oc_t_rope_bwd(float *dx, const float *cos_t, const float *sin_t, size_t T, size_t H,
+                   size_t D) {
+    rope(dx, cos_t, sin_t, T, H, D, -1.0f);
+}
+
+void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
+                        const float *v, size_t n, size_t H, size_t KVH, size_t D,
+                        int causal) {
+    size_t group = H / KVH, ldq = H * D, ldk = KVH * D;
+    float scale = 1.0f / sqrtf((float)D);
+    for (size_t h = 0; h < H; h++) {
+        const float *kh = k + (h / group) * D, *vh = v + (h / group) * D;
+        float *p = att + h * n * n;
+        /* p (n, n) = q_h (n, D) @ k_h^T (D, n) * scale */
+        oc_t_gemm(flops, 0, 1, n, n, D, scale, q + h * D, ldq, kh, ldk, 0.0f, p, n);
+#pragma omp parallel for schedule(static) if (n > PAR_ROWS)
+        for (size_t i = 0; i < n; i++) {
+            float *row = p + i * n;
+            size_t m = causal ? i + 1 : n;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < m; j++)
+                mx = row[j] > mx ? row[j] : mx;
+            float sum = 0;
+            for (size_t j = 0; j < m; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (size_t j = 0; j < m; j++)
+                row[j] *= inv;
+            for (size_t j = m; j < n; j++)
+                row[j] = 0.0f;
+        }
+        /* y_h (n, D) = p (n, n) @ v_h (n, D) */
+        oc_t_gemm(flops, 0, 0, n, D, n, 1.0f, p, n, vh, ldk, 0.0f, y + h * D, ldq);
+    }
+}
+
+void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
+                        const float *dy, const float *att, const float *q, const float *k,
+                        const float *v, size_t n, size_t H, size_t KVH, size_t D) {
+    size_t group = H / KVH, ldq = H * D, ldk = KVH * D;
+    float scale = 1.0f / sqrtf((float)D);
+    for (size_t t = 0; t < n; t++) {
+        memset(dk + t * ldk, 0, ldk * sizeof(float));
+        memset(dv + t * ldk, 0, ldk * sizeof(float));
+    }
+    for (size_t h = 0; h < H; h++) {
+        size_t g = h / group;
+        const float *p = att + h * n * n, *dyh = dy + h * D;
+        float *ds = scratch;
+        /* dv_g (n, D) += p^T (n, n) @ dy_h (n, D) */
+        oc_t_gemm(flops, 1, 0, n, D, n, 1.0f, p, n, dyh, ldq, 1.0f, dv + g * D, ldk);
+        /* dp (n, n) = dy_h (n, D) @ v_g^T (D, n) */
+        oc_t_gemm(flops, 0, 1, n, n, D, 1.0f, dyh, ldq, v + g * D, ldk, 0.0f, ds, n);
+        /* ds = p * (dp - sum_j dp * p) * scale; masked entries have p = 0 */
+#pragma omp parallel for schedule(static) if (n > PAR_ROWS)
+        for (size_t i = 0; i < n; i++) {
+            const float *pr = p + i * n;
+            float *dr = ds + i * n;
+            float dot = 0;
+            for (size_t j = 0; j < n; j++)
+                dot += pr[j] * dr[j];
+            for (size_t j = 0; j < n; j++)
+                dr[j] = pr[j] * (dr[j] - dot) * scale;
+        }
+        /* dq_h (n, D) = ds (n, n) @ k_g (n, D);  dk_g (n, D) += ds^T @ q_h */
+        oc_t_gemm(flops, 0, 0, n, D, n, 1.0f, ds, n, k + g * D, ldk, 0.0f, dq + h * D, ldq);
+        oc_t_gemm(flops, 1, 0, n, D, n, 1.0f, ds, n, q + h * D, ldq, 1.0f, dk + g * D, ldk);
+    }
+}

@@ -1,0 +1,749 @@
+/* The trainer: a SmolVLM-family model's parameters, gradients and AdamW moments (three
+ * mirrors of one table), the forward and backward pass of a packed micro-batch, the
+ * optimizer step, checkpoints and resume. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "connector_train.h"
+#include "error.h"
+#include "file.h"
+#include "json.h"
+#include "llama_train.h"
+#include "optim.h"
+#include "params.h"
+#include "train_rng.h"
+#include "vit_train.h"
+
+#define IGNORE_INDEX (-100)
+
+struct oc_trainer {
+    oc_train_params p;
+    char *out_dir, *dump_path;  /* owned copies of p's strings */
+    oc_params params;           /* the weights and their table */
+    float *grad, *m, *v;        /* (numel) each: gradients, AdamW exp_avg, exp_avg_sq */
+    oc_tp_tensors g;            /* pointers into grad */
+    uint8_t *decay;             /* (n_tensors) 1 where weight decay applies */
+    uint64_t step;              /* optimizer steps done */
+    double total_flops;
+    oc_train_rng rng;
+    int32_t pad_id;             /* nn.Embedding padding_idx: no gradient through lookups */
+    char *config_text;          /* config.json for checkpoints */
+    char *src_dir;              /* tokenizer and processor files are copied from here */
+    int dumped, stop;
+    /* workspace, grown to the largest micro-batch seen */
+    float *ws;
+    size_t ws_cap;              /* floats */
+    size_t *ibuf;               /* sequence lengths, then labelled rows */
+    int32_t *tbuf;              /* targets of the labelled rows */
+    size_t ibuf_cap, tbuf_cap;
+};
+
+/* ---- parameters of the public API ---------------------------------------------- */
+
+oc_train_params oc_train_default_params(void) {
+    oc_train_params p;
+    memset(&p, 0, sizeof p);
+    p.lr = 1e-3;
+    p.beta1 = 0.9;
+    p.beta2 = 0.95;
+    p.eps = 1e-8;
+    p.weight_decay = 0.1;
+    p.schedule = OC_SCHED_COSINE;
+    p.steps = 1000;
+    p.clip = 1.0;
+    p.batch = 1;
+    p.grad_accum = 1;
+    return p;
+}
+
+static oc_status check_params(const oc_train_params *p) {
+    if (!(p->lr >= 0) || !(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1) ||
+        !(p->eps > 0) || !(p->weight_decay >= 0) || !(p->clip >= 0) || !(p->init_std >= 0))
+        return oc_err(OC_ERR_INVALID_ARG, "training: lr, betas, eps, weight_decay, clip or "
+                      "init_std out of range");
+    if (p->batch == 0 || p->grad_accum == 0)
+        return oc_err(OC_ERR_INVALID_ARG, "training: batch and grad_accum must be >= 1");
+    if ((unsigned)p->schedule > OC_SCHED_CONSTANT)
+        return oc_err(OC_ERR_INVALID_ARG, "training: unknown schedule %d", (int)p->schedule);
+    return OC_OK;
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+
+void oc_trainer_free(oc_trainer *tr) {
+    if (!tr)
+        return;
+    oc_params_free(&tr->params);
+    oc_tp_tensors_free(&tr->g);
+    oc_free(tr->grad);
+    oc_free(tr->m);
+    oc_free(tr->v);
+    oc_free(tr->decay);
+    oc_free(tr->config_text);
+    oc_free(tr->src_dir);
+    oc_free(tr->out_dir);
+    oc_free(tr->dump_path);
+    oc_free(tr->ws);
+    oc_free(tr->ibuf);
+    oc_free(tr->tbuf);
+    oc_free(tr);
+}
+
+/* Reads dir/config.json for checkpoints (dtype set to float32, as saved) and the two
+ * values oc_model_config does not keep: initializer_range and the text pad_token_id. */
+static oc_status read_config_json(oc_trainer *tr, const char *dir, double *init_range) {
+    char *path = oc_path_join(dir, "config.json");
+    if (!path)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    cJSON *j = NULL;
+    oc_status s = oc_json_load(path, 4u << 20, &j);
+    if (s == OC_OK) {
+        const cJSON *tc = oc_json_get(j, "text_config");
+        int64_t pad = -1;
+        const char *key = "pad_token_id";
+        const cJSON *src = oc_json_get(tc, key) ? tc : j;
+        const cJSON *pv = oc_json_get(src, key);
+        if (pv && cJSON_IsNumber(pv))
+            pad = (int64_t)pv->valuedouble;
+        tr->pad_id = pad >= 0 && pad < (int64_t)tr->params.cfg.text.vocab ? (int32_t)pad : -1;
+        *init_range = 0.02;
+        const cJSON *ir = oc_json_get(tc, "initializer_range");
+        if (!ir)
+            ir = oc_json_get(j, "initializer_range");
+        if (ir && cJSON_IsNumber(ir) && ir->valuedouble > 0)
+            *init_range = ir->valuedouble;
+        /* The weights are saved in F32: say so where the config names a dtype. */
+        cJSON *objs[3] = {j, cJSON_GetObjectItemCaseSensitive(j, "text_config"),
+                          cJSON_GetObjectItemCaseSensitive(j, "vision_config")};
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 2; k++) {
+                const char *dk = k ? "torch_dtype" : "dtype";
+                if (cJSON_IsObject(objs[i]) && cJSON_GetObjectItemCaseSensitive(objs[i], dk))
+                    cJSON_ReplaceItemInObjectCaseSensitive(objs[i], dk,
+                                                           cJSON_CreateString("float32"));
+            }
+        tr->config_text = cJSON_Print(j);
+        if (!tr->config_text)
+            s = oc_err(OC_ERR_NOMEM, "out of memory");
+    }
+    cJSON_Delete(j);
+    oc_free(path);
+    return s;
+}
+
+static int is_1d_decay_exempt(const oc_tp_info *e) { return e->ndim == 1; }
+
+/* Everything but the weights: config, table, mirrors, strings. */
+static oc_status trainer_create(const char *dir, const oc_train_params *params,
+                                oc_trainer **out, double *init_range) {
+    oc_train_params p = params ? *params : oc_train_default_params();
+    OC_TRY(check_params(&p));
+    oc_model_config cfg;
+    OC_TRY(oc_config_load(dir, &cfg));
+    oc_trainer *tr = oc_calloc(1, sizeof *tr);
+    if (!tr)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    tr->p = p;
+    oc_status s = oc_params_new(&tr->params, &cfg);
+    if (s == OC_OK)
+        s = read_config_json(tr, dir, init_range);
+    if (s == OC_OK) {
+        size_t n = tr->params.numel;
+        tr->grad = oc_calloc(n, sizeof(float));
+        tr->m = oc_calloc(n, sizeof(float));
+        tr->v = oc_calloc(n, sizeof(float));
+        tr->decay = oc_calloc(tr->params.n_tensors, 1);
+        tr->src_dir = oc_strdup(dir);
+        tr->out_dir = p.out_dir ? oc_strdup(p.out_dir) : NULL;
+        tr->dump_path = p.dump_first_step ? oc_strdup(p.dump_first_step) : NULL;
+        if (!tr->grad || !tr->m || !tr->v || !tr->decay || !tr->src_dir ||
+            (p.out_dir && !tr->out_dir) || (p.dump_first_step && !tr->dump_path))
+            s = oc_err(OC_ERR_NOMEM, "out of memory for the optimizer state of %zu parameters",
+                       n);
+    }
+    if (s == OC_OK)
+        s = oc_tp_tensors_point(&tr->g, &tr->params, tr->grad);
+    if (s != OC_OK) {
+        oc_trainer_free(tr);
+        return s;
+    }
+    tr->p.out_dir = tr->out_dir;
+    tr->p.dump_first_step = tr->dump_path;
+    for (size_t i = 0; i < tr->params.n_tensors; i++)
+        tr->decay[i] = !(p.no_decay_1d && is_1d_decay_exempt(&tr->params.info[i]));
+    oc_train_rng_seed(&tr->rng, p.seed);
+    *out = tr;
+    return OC_OK;
+}
+
+oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
+                         oc_trainer **out) {
+    if (!model_dir || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new: NULL argument");
+    oc_trainer *tr;
+    double ir;
+    OC_TRY(trainer_create(model_dir, params, &tr, &ir));
+    oc_status s = oc_params_load(&tr->params, model_dir);
+    if (s != OC_OK) {
+        oc_trainer_free(tr);
+        return s;
+    }
+    *out = tr;
+    return OC_OK;
+}
+
+oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_params *params,
+                                     oc_trainer **out) {
+    if (!config_path || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new_from_config: NULL argument");
+    char *dir = NULL;
+    if (oc_is_dir(config_path)) {
+        dir = oc_strdup(config_path);
+    } else {
+        size_t n = strlen(config_path), k = strlen("config.json");
+        if (n < k || strcmp(config_path + n - k, "config.json"))
+            return oc_err(OC_ERR_INVALID_ARG, "%s: expected a folder or a config.json",
+                          config_path);
+        dir = n == k ? oc_strdup(".") : oc_strndup(config_path, n - k);
+    }
+    if (!dir)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_trainer *tr;
+    double ir;
+    oc_status s = trainer_create(dir, params, &tr, &ir);
+    oc_free(dir);
+    if (s != OC_OK)
+        return s;
+    double std = tr->p.init_std > 0 ? tr->p.init_std : ir;
+    oc_params_init_random(&tr->params, tr->p.seed, (float)std, tr->pad_id);
+    *out = tr;
+    return OC_OK;
+}
+
+static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
+    char *path = oc_path_join(dir, "optimizer.safetensors");
+    if (!path)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_st_file *f = NULL;
+    oc_status s = oc_st_open(path, &f);
+    char name[160];
+    for (size_t i = 0; s == OC_OK && i < tr->params.n_tensors; i++) {
+        const oc_tp_info *e = &tr->params.info[i];
+        for (int k = 0; k < 2 && s == OC_OK; k++) {
+            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", e->name);
+            const oc_st_tensor *t = oc_st_find(f, name);
+            if (!t)
+                s = oc_err(OC_ERR_FORMAT, "%s: no tensor '%s'", path, name);
+            else if (t->dtype != OC_DT_F32)
+                s = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' must be F32", path, name);
+            else if ((s = oc_st_check_shape(t, e->ndim, e->shape)) == OC_OK)
+                memcpy((k ? tr->v : tr->m) + e->offset, t->data, e->numel * sizeof(float));
+        }
+    }
+    const struct {
+        const char *name;
+        oc_dtype dt;
+        size_t n;
+        void *dst;
+    } scalars[] = {{"step", OC_DT_I64, 1, &tr->step},
+                   {"rng", OC_DT_I64, 4, tr->rng.s},
+                   {"total_flops", OC_DT_F64, 1, &tr->total_flops}};
+    for (size_t i = 0; s == OC_OK && i < sizeof scalars / sizeof scalars[0]; i++) {
+        const oc_st_tensor *t = oc_st_find(f, scalars[i].name);
+        if (!t || t->dtype != scalars[i].dt || t->numel != scalars[i].n)
+            s = oc_err(OC_ERR_FORMAT, "%s: missing or malformed '%s'", path, scalars[i].name);
+        else
+            memcpy(scalars[i].dst, t->data, 8 * scalars[i].n);
+    }
+    oc_st_close(f);
+    oc_free(path);
+    return s;
+}
+
+oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
+                            oc_trainer **out) {
+    if (!checkpoint_dir || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_resume: NULL argument");
+    oc_trainer *tr;
+    double ir;
+    OC_TRY(trainer_create(checkpoint_dir, params, &tr, &ir));
+    oc_status s = oc_params_load(&tr->params, checkpoint_dir);
+    if (s == OC_OK)
+        s = load_optimizer(tr, checkpoint_dir);
+    if (s != OC_OK) {
+        oc_trainer_free(tr);
+        return s;
+    }
+    tr->dumped = 1; /* the dump is of a run's first step, which is behind us */
+    *out = tr;
+    return OC_OK;
+}
+
+oc_trainer_info oc_trainer_get_info(const oc_trainer *tr) {
+    oc_trainer_info in;
+    memset(&in, 0, sizeof in);
+    if (!tr)
+        return in;
+    const oc_model_config *c = &tr->params.cfg;
+    in.image_size = c->vision.image_size;
+    in.image_seq = oc_config_image_seq(c);
+    in.image_token_id = c->image_token_id;
+    in.vocab = c->text.vocab;
+    in.n_params = tr->params.numel;
+    in.step = tr->step;
+    return in;
+}
+
+/* ---- one micro-batch: forward, loss, backward ------------------------------------- */
+
+/* The workspace of a micro-batch, carved from one buffer. */
+typedef struct {
+    size_t NT, T, A, maxn, R;
+    oc_vit_acts va;
+    oc_llama_acts la;
+    float *pix;        /* (NT, 3, S, S) the examples' tiles, contiguous */
+    float *shuf;       /* (NT*M, C*s*s) pixel-shuffled vision output */
+    float *feats;      /* (NT*M, E) image features */
+    float *x;          /* (T, E) decoder input */
+    float *xr, *dxr;   /* (R, E) final hidden states of the labelled rows, and gradient */
+    float *dfin, *dx;  /* (T, E) */
+    float *dfeats;     /* (NT*M, E) */
+    float *dvis;       /* (NT*N, C) */
+    float *scratch;
+} mb_ws;
+
+static size_t mb_carve(mb_ws *w, const oc_model_config *c, float *base) {
+    size_t S = c->vision.image_size, C = c->vision.hidden, s = c->scale_factor,
+           N = (size_t)oc_vit_grid(&c->vision) * oc_vit_grid(&c->vision), M = N / (s * s),
+           E = c->text.hidden, NT = w->NT, T = w->T, R = w->R;
+    oc_carver cv = {base, 0};
+    if (NT)
+        oc_vit_acts_carve(&w->va, &cv, &c->vision, NT);
+    oc_llama_acts_carve(&w->la, &cv, &c->text, T, w->A, w->maxn);
+    w->pix = oc_carve(&cv, NT * 3 * S * S);
+    w->shuf = oc_carve(&cv, NT * M * C * s * s);
+    w->feats = oc_carve(&cv, NT * M * E);
+    w->x = oc_carve(&cv, T * E);
+    w->xr = oc_carve(&cv, R * E);
+    w->dxr = oc_carve(&cv, R * E);
+    w->dfin = oc_carve(&cv, T * E);
+    w->dx = oc_carve(&cv, T * E);
+    w->dfeats = oc_carve(&cv, NT * M * E);
+    w->dvis = oc_carve(&cv, NT * N * C);
+    size_t sc = oc_llama_scratch_size(&c->text, T, w->maxn), k;
+    if (NT && (k = oc_vit_scratch_size(&c->vision, NT)) > sc)
+        sc = k;
+    if ((k = NT * M * C * s * s) > sc)
+        sc = k;
+    if ((k = oc_t_ce_scratch(R, c->text.vocab)) > sc)
+        sc = k;
+    w->scratch = oc_carve(&cv, sc);
+    return cv.off;
+}
+
+static size_t n_labelled(const oc_train_example *e) {
+    size_t k = 0;
+    for (size_t t = 1; t < e->n_tokens; t++)
+        k += e->labels[t] != IGNORE_INDEX;
+    return k;
+}
+
+static oc_status check_examples(const oc_trainer *tr, const oc_train_example *ex, size_t n,
+                                size_t *labelled, size_t *tokens) {
+    const oc_model_config *c = &tr->params.cfg;
+    uint32_t V = c->text.vocab, M = oc_config_image_seq(c);
+    if (!ex || n == 0)
+        return oc_err(OC_ERR_INVALID_ARG, "training: no examples");
+    *labelled = *tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        const oc_train_example *e = &ex[i];
+        if (!e->input_ids || !e->labels || e->n_tokens == 0)
+            return oc_err(OC_ERR_INVALID_ARG, "training example %zu: no tokens", i);
+        if (e->n_tiles && !e->pixel_values)
+            return oc_err(OC_ERR_INVALID_ARG, "training example %zu: %u tiles but no "
+                          "pixel_values", i, e->n_tiles);
+        if (e->n_tokens > (size_t)1 << 24 || e->n_tiles > 4096)
+            return oc_err(OC_ERR_LIMIT, "training example %zu: too long", i);
+        size_t n_img = 0;
+        for (size_t t = 0; t < e->n_tokens; t++) {
+            int32_t id = e->input_ids[t], lb = e->labels[t];
+            if (id < 0 || (uint32_t)id >= V)
+                return oc_err(OC_ERR_INVALID_ARG, "training example %zu: token %d at %zu is "
+                              "outside the vocabulary (%u)", i, id, t, V);
+            if (lb != IGNORE_INDEX && (lb < 0 || (uint32_t)lb >= V))
+                return oc_err(OC_ERR_INVALID_ARG, "training example %zu: label %d at %zu is "
+                              "neither -100 nor in the vocabulary", i, lb, t);
+            n_img += id == c->image_token_id;
+        }
+        if (n_img != (size_t)e->n_tiles * M)
+            return oc_err(OC_ERR_INVALID_ARG, "training example %zu: %zu image tokens for %u "
+                          "tiles (expected %u per tile)", i, n_img, e->n_tiles, M);
+        *labelled += n_labelled(e);
+        *tokens += e->n_tokens;
+    }
+    return OC_OK;
+}
+
+static oc_status grow(void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return OC_OK;
+    void *nb = oc_malloc(need * elem);
+    if (!nb)
+        return oc_err(OC_ERR_NOMEM, "training: out of memory for a %zu-element workspace",
+                      need);
+    oc_free(*buf);
+    *buf = nb;
+    *cap = need;
+    return OC_OK;
+}
+
+/* Forward (and, when train, backward) of examples packed into one micro-batch.
+ * loss_sum += the summed cross-entropy; gradients += d(scale * that sum). */
+static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t n, float scale,
+                             int train, double *loss_sum, double *flops) {
+    const oc_model_config *c = &tr->params.cfg;
+    const oc_tp_tensors *P = &tr->params.t;
+    oc_tp_tensors *G = &tr->g;
+    size_t S = c->vision.image_size, C = c->vision.hidden, s = c->scale_factor,
+           g = oc_vit_grid(&c->vision), E = c->text.hidden, H = c->text.heads,
+           V = c->text.vocab;
+    mb_ws w;
+    memset(&w, 0, sizeof w);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ex[i].n_tokens;
+        w.NT += ex[i].n_tiles;
+        w.T += k;
+        w.A += H * k * k;
+        w.maxn = k > w.maxn ? k : w.maxn;
+        w.R += n_labelled(&ex[i]);
+    }
+    OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, n + w.R, sizeof(size_t)));
+    OC_TRY(grow((void **)&tr->tbuf, &tr->tbuf_cap, w.R > 0 ? w.R : 1, sizeof(int32_t)));
+    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, c, NULL), sizeof(float)));
+    mb_carve(&w, c, tr->ws);
+    size_t *seq_len = tr->ibuf, *rows = tr->ibuf + n;
+    int32_t *targets = tr->tbuf;
+
+    /* rows: packed position t predicts labels[t+1] of its own sequence */
+    size_t t0 = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        seq_len[i] = ex[i].n_tokens;
+        for (size_t t = 0; t + 1 < ex[i].n_tokens; t++)
+            if (ex[i].labels[t + 1] != IGNORE_INDEX) {
+                rows[r] = t0 + t;
+                targets[r++] = ex[i].labels[t + 1];
+            }
+        t0 += ex[i].n_tokens;
+    }
+
+    /* vision tower + connector on all tiles */
+    if (w.NT) {
+        size_t tile = 0, tsz = 3 * S * S;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(w.pix + tile * tsz, ex[i].pixel_values, ex[i].n_tiles * tsz * sizeof(float));
+            tile += ex[i].n_tiles;
+        }
+        oc_vit_train_forward(flops, &w.va, &c->vision, P, w.pix, w.NT);
+        oc_connector_train_forward(flops, w.feats, w.shuf, w.va.out, P->proj_w, w.NT, g, C, s,
+                                   E);
+    }
+
+    /* decoder input: token embeddings, image features in place of <image> tokens */
+    size_t f = 0;
+    t0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t t = 0; t < ex[i].n_tokens; t++) {
+            int32_t id = ex[i].input_ids[t];
+            const float *src = id == c->image_token_id ? w.feats + (f++) * E
+                                                       : P->embed + (size_t)id * E;
+            memcpy(w.x + (t0 + t) * E, src, E * sizeof(float));
+        }
+        t0 += ex[i].n_tokens;
+    }
+
+    oc_llama_train_forward(flops, &w.la, &c->text, P, w.x, seq_len, n);
+    for (size_t k = 0; k < w.R; k++)
+        memcpy(w.xr + k * E, w.la.fin + rows[k] * E, E * sizeof(float));
+    oc_t_lmhead_ce(flops, loss_sum, train ? w.dxr : NULL, G->lm_head, w.xr, targets,
+                   P->lm_head, w.R, E, V, scale, w.scratch);
+    if (!train)
+        return OC_OK;
+
+    /* backward */
+    memset(w.dfin, 0, w.T * E * sizeof(float));
+    for (size_t k = 0; k < w.R; k++)
+        memcpy(w.dfin + rows[k] * E, w.dxr + k * E, E * sizeof(float));
+    oc_llama_train_backward(flops, &w.la, &c->text, P, G, w.dfin, w.dx, seq_len, n, w.scratch);
+    f = 0;
+    t0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t t = 0; t < ex[i].n_tokens; t++) {
+            int32_t id = ex[i].input_ids[t];
+            const float *d = w.dx + (t0 + t) * E;
+            if (id == c->image_token_id) {
+                memcpy(w.dfeats + (f++) * E, d, E * sizeof(float));
+            } else if (id != tr->pad_id) {
+                float *ge = G->embed + (size_t)id * E;
+                for (size_t j = 0; j < E; j++)
+                    ge[j] += d[j];
+            }
+        }
+        t0 += ex[i].n_tokens;
+    }
+    if (w.NT) {
+        oc_connector_train_backward(flops, w.dvis, G->proj_w, w.dfeats, w.shuf, P->proj_w,
+                                    w.scratch, w.NT, g, C, s, E);
+        oc_vit_train_backward(flops, &w.va, &c->vision, P, G, w.dvis, w.NT, w.scratch);
+    }
+    return OC_OK;
+}
+
+/* ---- steps -------------------------------------------------------------------------- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
+                          double *loss) {
+    if (!tr || !loss)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_eval: NULL argument");
+    size_t labelled, tokens;
+    OC_TRY(check_examples(tr, ex, n, &labelled, &tokens));
+    if (labelled == 0)
+        return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
+    double sum = 0, flops = 0;
+    size_t b = tr->p.batch;
+    for (size_t i = 0; i < n; i += b)
+        OC_TRY(micro_batch(tr, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum, &flops));
+    *loss = sum / (double)labelled;
+    return OC_OK;
+}
+
+static oc_status dump_step(oc_trainer *tr, const float *grads, const oc_train_stats *st) {
+    oc_st_writer *w = NULL;
+    OC_TRY(oc_st_writer_new(&w));
+    double scalars[3] = {st->loss, st->grad_norm, st->lr};
+    const char *names[3] = {"loss", "grad_norm", "lr"};
+    oc_status s = OC_OK;
+    for (int i = 0; i < 3 && s == OC_OK; i++)
+        s = oc_st_writer_add(w, names[i], OC_DT_F64, 1, (int64_t[]){1}, &scalars[i]);
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, grads, "grad.", w);
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "param.", w);
+    if (s == OC_OK)
+        s = oc_st_writer_save(w, tr->dump_path);
+    oc_st_writer_free(w);
+    return s;
+}
+
+oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
+                          oc_train_stats *stats) {
+    if (!tr)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_step: NULL trainer");
+    double t_start = now_s();
+    size_t labelled, tokens;
+    OC_TRY(check_examples(tr, ex, n, &labelled, &tokens));
+    if (labelled == 0)
+        return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
+    const oc_params *pp = &tr->params;
+    memset(tr->grad, 0, pp->numel * sizeof(float));
+    /* mean over the step's labelled positions, as a single batch in torch would have it */
+    float scale = 1.0f / (float)labelled;
+    double sum = 0, flops = 0;
+    size_t b = tr->p.batch;
+    for (size_t i = 0; i < n; i += b)
+        OC_TRY(micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops));
+
+    oc_train_stats st;
+    memset(&st, 0, sizeof st);
+    st.loss = sum / (double)labelled;
+    st.grad_norm = oc_grad_norm(tr->grad, pp->numel);
+    if (!isfinite(st.grad_norm))
+        return oc_err(OC_ERR_INTERNAL, "training: the gradient is not finite at step %llu "
+                      "(loss %g)", (unsigned long long)tr->step + 1, st.loss);
+
+    float *raw = NULL;
+    int dump = tr->dump_path && !tr->dumped;
+    if (dump) {
+        raw = oc_malloc(pp->numel * sizeof(float));
+        if (!raw)
+            return oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
+        memcpy(raw, tr->grad, pp->numel * sizeof(float));
+    }
+    if (tr->p.clip > 0)
+        oc_clip_grads(tr->grad, pp->numel, st.grad_norm, tr->p.clip);
+
+    /* the schedule's value at the number of steps already taken (0 for the first) */
+    st.lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
+                                    tr->p.steps);
+    oc_adamw_hparams h = {st.lr, tr->p.beta1, tr->p.beta2, tr->p.eps, tr->p.weight_decay};
+    for (size_t i = 0; i < pp->n_tensors; i++) {
+        const oc_tp_info *e = &pp->info[i];
+        oc_adamw_update(pp->mem + e->offset, tr->grad + e->offset, tr->m + e->offset,
+                        tr->v + e->offset, e->numel, &h, tr->step + 1,
+                        tr->decay[i] ? h.weight_decay : 0.0);
+    }
+    tr->step++;
+    tr->total_flops += flops;
+
+    st.step = tr->step;
+    st.total_steps = tr->p.steps;
+    st.tokens = tokens;
+    st.labelled = labelled;
+    st.flops = flops;
+    st.total_flops = tr->total_flops;
+    st.seconds = now_s() - t_start;
+    oc_status s = OC_OK;
+    if (dump) {
+        tr->dumped = 1;
+        s = dump_step(tr, raw, &st);
+        oc_free(raw);
+    }
+    if (stats)
+        *stats = st;
+    if (tr->p.on_progress && tr->p.on_progress(&st, tr->p.user_data))
+        tr->stop = 1;
+    return s;
+}
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+
+static oc_status make_dirs(const char *dir) {
+    char *d = oc_strdup(dir);
+    if (!d)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = OC_OK;
+    for (char *q = d + 1;; q++) {
+        if (*q != '/' && *q != 0)
+            continue;
+        char keep = *q;
+        *q = 0;
+        if (mkdir(d, 0755) != 0 && errno != EEXIST)
+            s = oc_err(OC_ERR_IO, "%s: cannot create the folder: %s", d, strerror(errno));
+        *q = keep;
+        if (s != OC_OK || keep == 0)
+            break;
+    }
+    oc_free(d);
+    if (s == OC_OK && !oc_is_dir(dir))
+        s = oc_err(OC_ERR_IO, "%s: not a folder", dir);
+    return s;
+}
+
+static oc_status write_in(const char *dir, const char *name, const void *data, size_t n) {
+    char *path = oc_path_join(dir, name);
+    if (!path)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = oc_write_file_atomic(path, data, n);
+    oc_free(path);
+    return s;
+}
+
+/* The files of a model folder that are not weights or config. */
+static const char *const side_files[] = {
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "vocab.json", "merges.txt", "preprocessor_config.json",
+    "processor_config.json", "chat_template.json", "chat_template.jinja",
+    "generation_config.json",
+};
+
+static oc_status copy_side_files(const char *from, const char *to) {
+    if (!strcmp(from, to))
+        return OC_OK;
+    for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
+        char *src = oc_path_join(from, side_files[i]);
+        if (!src)
+            return oc_err(OC_ERR_NOMEM, "out of memory");
+        oc_status s = OC_OK;
+        if (oc_file_exists(src)) {
+            char *data = NULL;
+            size_t n = 0;
+            s = oc_read_file(src, (size_t)256 << 20, &data, &n);
+            if (s == OC_OK)
+                s = write_in(to, side_files[i], data, n);
+            oc_free(data);
+        }
+        oc_free(src);
+        OC_TRY(s);
+    }
+    return OC_OK;
+}
+
+static oc_status save_optimizer(oc_trainer *tr, const char *dir) {
+    char *path = oc_path_join(dir, "optimizer.safetensors");
+    oc_st_writer *w = NULL;
+    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->m, "exp_avg.", w);
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->v, "exp_avg_sq.", w);
+    if (s == OC_OK)
+        s = oc_st_writer_add(w, "step", OC_DT_I64, 1, (int64_t[]){1}, &tr->step);
+    if (s == OC_OK)
+        s = oc_st_writer_add(w, "rng", OC_DT_I64, 1, (int64_t[]){4}, tr->rng.s);
+    if (s == OC_OK)
+        s = oc_st_writer_add(w, "total_flops", OC_DT_F64, 1, (int64_t[]){1},
+                             &tr->total_flops);
+    if (s == OC_OK)
+        s = oc_st_writer_save(w, path);
+    oc_st_writer_free(w);
+    oc_free(path);
+    return s;
+}
+
+oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
+    if (!tr || !dir)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_save: NULL argument");
+    OC_TRY(make_dirs(dir));
+    OC_TRY(copy_side_files(tr->src_dir, dir));
+    OC_TRY(write_in(dir, "config.json", tr->config_text, strlen(tr->config_text)));
+    char *path = oc_path_join(dir, "model.safetensors");
+    oc_st_writer *w = NULL;
+    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "", w);
+    if (s == OC_OK)
+        s = oc_st_writer_save(w, path);
+    oc_st_writer_free(w);
+    oc_free(path);
+    /* the optimizer last: a folder with it is a complete checkpoint */
+    if (s == OC_OK)
+        s = save_optimizer(tr, dir);
+    return s;
+}
+
+oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
+    if (!tr || !next_batch)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit: NULL argument");
+    size_t n = (size_t)tr->p.batch * tr->p.grad_accum;
+    oc_train_example *ex = oc_calloc(n, sizeof *ex);
+    if (!ex)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = OC_OK;
+    tr->stop = 0;
+    while (s == OC_OK && tr->step < tr->p.steps && !tr->stop) {
+        memset(ex, 0, n * sizeof *ex);
+        s = next_batch(ex, n, user_data);
+        if (s == OC_OK)
+            s = oc_trainer_step(tr, ex, n, NULL);
+        if (s == OC_OK && tr->out_dir && tr->p.save_every && tr->step % tr->p.save_every == 0 &&
+            tr->step < tr->p.steps)
+            s = oc_trainer_save(tr, tr->out_dir);
+    }
+    oc_free(ex);
+    if (s == OC_OK && tr->out_dir)
+        s = oc_trainer_save(tr, tr->out_dir);
+    if (s == OC_OK && tr->stop)
+        s = oc_err(OC_ERR_CANCELLED, "training stopped by the progress callback at step %llu",
+                   (unsigned long long)tr->step);
+    return s;
+}
