@@ -14,7 +14,14 @@
 #define DIRECT_MAX_T 4
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
+
+/* CPUID.1:ECX.F16C (clang 14's __builtin_cpu_supports does not know "f16c"). */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 /* sum over i of w[i] * x[i], w in BF16 (AVX2 + FMA). */
 __attribute__((target("avx2,fma"))) static float dot_bf16_avx2(const uint16_t *w,
@@ -77,7 +84,7 @@ static dot_half_fn pick_dot(oc_dtype dt) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         if (dt == OC_DT_BF16)
             return dot_bf16_avx2;
-        if (__builtin_cpu_supports("f16c"))
+        if (cpu_has_f16c())
             return dot_f16_avx2;
     }
 #endif
