@@ -14,4 +14,6 @@ oc_status oc_tokenizer_load_file(const char *path, oc_tokenizer **out);
 int32_t oc_tok_id(const oc_tokenizer *tok, const char *piece);
 /* Ids of the BOS/EOS tokens the post-processor adds, or -1. */
 int32_t oc_tok_bos(const oc_tokenizer *tok);
+/* 1 if id is a special added token (one that oc_detokenize drops unless keep_special). */
+int oc_tok_is_special(const oc_tokenizer *tok, int32_t id);
 #endif
