@@ -14,7 +14,7 @@ typedef struct {
     uint32_t tile;           /* max_image_size.longest_edge: the vision encoder's input */
     int do_split;            /* do_image_splitting */
     int do_rescale;
-    float rescale_factor;
+    double rescale_factor;   /* double: transformers multiplies in float64 */
     int do_normalize;
     float mean[3], std[3];
     oc_resample resample;
@@ -36,7 +36,7 @@ typedef struct {
     int do_center_crop;
     uint32_t crop_h, crop_w;
     int do_rescale;
-    float rescale_factor;
+    double rescale_factor;
     int do_normalize;
     float mean[3], std[3];
     oc_resample resample;

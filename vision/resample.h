@@ -20,4 +20,11 @@ typedef enum {
 /* dst (dh, dw, 3) = resize(src (sh, sw, 3)) as PIL's Image.resize((dw, dh), filter). */
 oc_status oc_resize_rgb8(uint8_t *dst, uint32_t dw, uint32_t dh, const uint8_t *src,
                          uint32_t sw, uint32_t sh, oc_resample filter);
+
+/* dst (ch, cw, 3) = the window of cw x ch pixels at (x0, y0) of that same resize, without
+ * making the rest: the same bytes as resizing and then cropping. The window must lie
+ * inside dw x dh. */
+oc_status oc_resize_rgb8_window(uint8_t *dst, uint32_t dw, uint32_t dh, uint32_t x0,
+                                uint32_t y0, uint32_t cw, uint32_t ch, const uint8_t *src,
+                                uint32_t sw, uint32_t sh, oc_resample filter);
 #endif

@@ -1,2 +1,63 @@
-/* being written */
-#include "ocellus.h"
+/* The one compilation of stb_image: only the formats ocellus promises, memory only (files
+ * are read by image.c so that the file-size limit applies), our allocator (so that tests
+ * can inject failures), and a cap on dimensions as a last line of defence behind the
+ * limits that image.c checks before decoding. */
+#include <stddef.h>
+
+#include "alloc.h"
+
+/* stb reports a failed allocation only as a reason string, and some of its format tests
+ * swallow even that ("unknown image type"); remember it here. */
+static _Thread_local int stb_alloc_failed;
+
+static void *stb_malloc(size_t n) {
+    void *p = oc_malloc(n);
+    stb_alloc_failed |= p == NULL;
+    return p;
+}
+
+static void *stb_realloc(void *p, size_t n) {
+    void *q = oc_realloc(p, n);
+    stb_alloc_failed |= q == NULL;
+    return q;
+}
+
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_TGA
+#define STBI_ONLY_PNM
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MAX_DIMENSIONS (1 << 24)
+#define STBI_MALLOC(sz) stb_malloc(sz)
+#define STBI_REALLOC(p, newsz) stb_realloc(p, newsz)
+#define STBI_FREE(p) oc_free(p)
+#define STB_IMAGE_IMPLEMENTATION
+
+/* stb's code is not ours to warn about */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+/* For image.c (which declares them): forget the last failure; did an allocation fail
+ * since? */
+void oc_stbi_clear_failure(void);
+int oc_stbi_alloc_failed(void);
+
+void oc_stbi_clear_failure(void) {
+    stbi__g_failure_reason = NULL;
+    stb_alloc_failed = 0;
+}
+
+int oc_stbi_alloc_failed(void) { return stb_alloc_failed; }

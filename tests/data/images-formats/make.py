@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Makes the small images of tests/data/images-formats and what PIL decodes them to.
+
+Run with Debian's python3 (python3-pil, python3-numpy): /usr/bin/python3 make.py
+For every image NAME.EXT it writes NAME.EXT.rgb: the bytes of
+Image.open(NAME.EXT).convert("RGB") (height rows of width*3 bytes), and a line
+"NAME.EXT W H TOL" in expected.txt, where TOL is the largest per-byte difference the
+test accepts (0 except for JPEG, whose decoders differ by design).
+"""
+import io
+import os
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+W, H = 23, 17
+rng = np.random.default_rng(7)
+
+
+def pattern():
+    yy, xx = np.mgrid[0:H, 0:W]
+    r = xx * 255 // (W - 1)
+    g = yy * 255 // (H - 1)
+    b = ((xx // 4 + yy // 4) % 2) * 200 + rng.integers(0, 56, (H, W))
+    return np.stack([r, g, b], -1).astype(np.uint8)
+
+
+RGB = pattern()
+GREY = np.asarray(Image.fromarray(RGB).convert("L"))
+ALPHA = (np.arange(W * H).reshape(H, W) * 7 % 256).astype(np.uint8)
+ALPHA[0, :] = 0  # fully transparent row: PIL keeps its colour, it does not composite
+
+
+def png_chunk(tag, data):
+    c = struct.pack(">I", len(data)) + tag + data
+    return c + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def png_raw(arr16, colour_type):
+    """A 16-bit PNG written by hand (PIL cannot write 16-bit colour PNGs)."""
+    h, w = arr16.shape[:2]
+    rows = b"".join(b"\x00" + arr16[y].astype(">u2").tobytes() for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+expected = []
+
+
+def save_bytes(name, data, tol=0):
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(data)
+    im = Image.open(os.path.join(HERE, name))
+    rgb = np.asarray(im.convert("RGB"))
+    rgb.tofile(os.path.join(HERE, name + ".rgb"))
+    expected.append(f"{name} {rgb.shape[1]} {rgb.shape[0]} {tol}")
+
+
+def save(name, im, tol=0, **kw):
+    buf = io.BytesIO()
+    im.save(buf, format=kw.pop("format", None) or name.rsplit(".", 1)[1].upper()
+            .replace("JPG", "JPEG").replace("PPM", "PPM").replace("PGM", "PPM")
+            .replace("TGA", "TGA"), **kw)
+    save_bytes(name, buf.getvalue(), tol)
+
+
+# PNG: every colour type PIL opens, and 16 bits
+save("rgb.png", Image.fromarray(RGB))
+save("grey.png", Image.fromarray(GREY))
+save("grey_alpha.png", Image.fromarray(np.stack([GREY, ALPHA], -1), "LA"))
+save("rgba.png", Image.fromarray(np.dstack([RGB, ALPHA]), "RGBA"))
+pal = Image.fromarray(RGB).quantize(16)
+save("palette.png", pal)
+save("palette_trns.png", pal, transparency=3)
+save("bilevel.png", Image.fromarray(GREY).convert("1"))
+g16 = (np.arange(W * H).reshape(H, W) * 181 % 65536).astype(np.uint16)
+g16[0, :5] = [0, 1, 254, 255, 256]
+save_bytes("grey16.png", png_raw(g16, 0))
+rgb16 = (RGB.astype(np.uint16) * 257 + rng.integers(0, 256, RGB.shape)).astype(np.uint16)
+save_bytes("rgb16.png", png_raw(rgb16, 2))
+rgba16 = np.dstack([rgb16, (ALPHA.astype(np.uint16) * 257)])
+save_bytes("rgba16.png", png_raw(rgba16, 6))
+
+# JPEG: baseline 4:2:0, 4:4:4, progressive, grey, CMYK (Adobe marker, as libjpeg writes)
+save("baseline.jpg", Image.fromarray(RGB), tol=-1, quality=90)
+save("q444.jpg", Image.fromarray(RGB), tol=-1, quality=95, subsampling=0)
+save("progressive.jpg", Image.fromarray(RGB), tol=-1, quality=90, progressive=True)
+save("grey.jpg", Image.fromarray(GREY), tol=-1, quality=90)
+save("cmyk.jpg", Image.fromarray(RGB).convert("CMYK"), tol=-1, quality=95)
+
+# BMP: 24-bit, 8-bit palette, 1-bit, 32-bit with alpha
+save("rgb.bmp", Image.fromarray(RGB))
+save("palette.bmp", pal)
+save("bilevel.bmp", Image.fromarray(GREY).convert("1"))
+save("rgba.bmp", Image.fromarray(np.dstack([RGB, ALPHA]), "RGBA"))
+
+# GIF: an animation (the first frame counts), one with a transparent index
+frames = [Image.fromarray(np.roll(RGB, 5 * k, axis=1)).quantize(32) for k in range(3)]
+buf = io.BytesIO()
+frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100,
+               loop=0)
+save_bytes("anim.gif", buf.getvalue())
+save("trans.gif", pal, transparency=2)
+
+# A GIF whose first frame covers only part of the screen: PIL fills the rest with
+# palette index 0 (or the transparent index). Made by enlarging a GIF's screen.
+small = Image.fromarray(RGB[:9, :11]).quantize(8)
+for name, kw in (("partial.gif", {}), ("partial_trans.gif", {"transparency": 1})):
+    buf = io.BytesIO()
+    small.save(buf, format="GIF", **kw)
+    b = bytearray(buf.getvalue())
+    b[6:10] = struct.pack("<HH", W, H)
+    d = b.index(b"\x2c", 13 + (3 << ((b[10] & 7) + 1)))  # the image descriptor
+    b[d + 1:d + 5] = struct.pack("<HH", 5, 4)
+    save_bytes(name, bytes(b))
+
+# TGA: raw, RLE, with alpha
+save("rgb.tga", Image.fromarray(RGB))
+save("rle.tga", Image.fromarray(RGB), compression="tga_rle")
+save("rgba.tga", Image.fromarray(np.dstack([RGB, ALPHA]), "RGBA"))
+
+# PNM: P6, P5, P5 16-bit, and maxvals PIL rescales
+save("rgb.ppm", Image.fromarray(RGB), format="PPM")
+save("grey.pgm", Image.fromarray(GREY), format="PPM")
+save_bytes("grey16.pgm", b"P5\n# sixteen bits\n%d %d\n65535\n" % (W, H) + g16.astype(">u2").tobytes())
+save_bytes("max1000.pgm", b"P5 %d %d 1000\n" % (W, H)
+           + (g16 % 1001).astype(">u2").tobytes())
+save_bytes("max15.ppm", b"P6\n%d %d\n15\n" % (W, H) + (RGB // 17).tobytes())
+save_bytes("max4000.ppm", b"P6\n%d %d\n4000\n" % (W, H)
+           + (RGB.astype(np.uint16) * 15).astype(">u2").tobytes())
+
+with open(os.path.join(HERE, "expected.txt"), "w") as f:
+    f.write("# name width height max-abs-diff (-1: JPEG, checked by mean and max)\n")
+    f.write("\n".join(expected) + "\n")
