@@ -230,9 +230,20 @@ void oc_add(float *x, const float *y, size_t n) {
 
 void oc_rope_tables(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
                     float theta) {
+    oc_rope_tables_dt(cos_t, sin_t, pos0, n_pos, D, theta, OC_DT_F32);
+}
+
+void oc_rope_tables_dt(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
+                       float theta, oc_dtype inv_freq_dtype) {
     size_t half = D / 2;
     for (size_t i = 0; i < half; i++) {
         float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)D);
+        /* transformers keeps inv_freq as a buffer that follows the model's dtype, so a
+         * model loaded in BF16/F16 rotates by rounded frequencies. */
+        if (inv_freq_dtype == OC_DT_BF16)
+            inv_freq = oc_bf16_to_f32(oc_f32_to_bf16(inv_freq));
+        else if (inv_freq_dtype == OC_DT_F16)
+            inv_freq = oc_f16_to_f32(oc_f32_to_f16(inv_freq));
         for (size_t p = 0; p < n_pos; p++) {
             float ang = (float)(pos0 + p) * inv_freq;
             cos_t[p * half + i] = cosf(ang);

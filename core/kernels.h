@@ -43,6 +43,10 @@ void oc_add(float *x, const float *y, size_t n);
  * float32 as transformers does (inv_freq = 1 / theta^(2i/D)). */
 void oc_rope_tables(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
                     float theta);
+/* Same with inv_freq rounded to a model dtype (BF16/F16) first, as transformers does for
+ * a model loaded in that dtype. */
+void oc_rope_tables_dt(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
+                       float theta, oc_dtype inv_freq_dtype);
 /* x (T, H, D) rotated in place with rotate_half pairing (i, i + D/2). */
 void oc_rope_apply(float *x, const float *cos_t, const float *sin_t, size_t T, size_t H,
                    size_t D);

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -102,9 +103,9 @@ static oc_status parse_text(const cJSON *t, const char *file, oc_llama_config *c
     if (c->heads % c->kv_heads)
         return oc_err(OC_ERR_FORMAT, "%s: num_attention_heads %u is not a multiple of "
                       "num_key_value_heads %u", file, c->heads, c->kv_heads);
-    if (c->head_dim % 2)
-        return oc_err(OC_ERR_FORMAT, "%s: head_dim %u must be even for RoPE", file,
-                      c->head_dim);
+    if (c->head_dim < 2 || c->head_dim % 2) /* the default hidden / heads may be 0 */
+        return oc_err(OC_ERR_FORMAT, "%s: head_dim %u (num_attention_heads %u) must be even "
+                      "and at least 2 for RoPE", file, c->head_dim, c->heads);
     return OC_OK;
 }
 
@@ -114,21 +115,35 @@ static oc_status parse_eos(const cJSON *j, const char *file, oc_model_config *c)
     if (!e || cJSON_IsNull(e))
         return OC_OK;
     c->n_eos = 0;
-    if (cJSON_IsNumber(e)) {
-        c->eos[c->n_eos++] = (int32_t)e->valuedouble;
-    } else if (cJSON_IsArray(e)) {
-        for (const cJSON *x = e->child; x && c->n_eos < OC_MAX_EOS; x = x->next) {
-            if (!cJSON_IsNumber(x))
-                return oc_err(OC_ERR_FORMAT, "%s: eos_token_id must hold integers", file);
-            c->eos[c->n_eos++] = (int32_t)x->valuedouble;
-        }
-    } else {
+    const cJSON *first = cJSON_IsArray(e) ? e->child : e;
+    if (!cJSON_IsNumber(e) && !cJSON_IsArray(e))
         return oc_err(OC_ERR_FORMAT, "%s: eos_token_id must be an integer or a list", file);
+    for (const cJSON *x = first; x && c->n_eos < OC_MAX_EOS; x = x == e ? NULL : x->next) {
+        if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
+            return oc_err(OC_ERR_FORMAT, "%s: eos_token_id must hold integers", file);
+        /* range-checked as a double: out-of-range casts to int32 are undefined */
+        if (!(x->valuedouble >= 0 && x->valuedouble < (double)c->text.vocab))
+            return oc_err(OC_ERR_FORMAT, "%s: eos_token_id %.17g is outside the vocabulary "
+                          "(%u)", file, x->valuedouble, c->text.vocab);
+        c->eos[c->n_eos++] = (int32_t)x->valuedouble;
     }
-    for (uint32_t i = 0; i < c->n_eos; i++)
-        if (c->eos[i] < 0 || (uint32_t)c->eos[i] >= c->text.vocab)
-            return oc_err(OC_ERR_FORMAT, "%s: eos_token_id %d is outside the vocabulary", file,
-                          c->eos[i]);
+    return OC_OK;
+}
+
+/* The dtype the checkpoint was saved in: "dtype" (transformers 5) or "torch_dtype". */
+static oc_status parse_dtype(const cJSON *j, const char *file, oc_dtype *out) {
+    const char *d;
+    OC_TRY(oc_json_str(j, "dtype", 0, file, &d));
+    if (!d)
+        OC_TRY(oc_json_str(j, "torch_dtype", 0, file, &d));
+    if (!d)
+        return OC_OK;
+    if (!strcmp(d, "bfloat16"))
+        *out = OC_DT_BF16;
+    else if (!strcmp(d, "float16"))
+        *out = OC_DT_F16;
+    else if (!strcmp(d, "float32"))
+        *out = OC_DT_F32;
     return OC_OK;
 }
 
@@ -144,6 +159,9 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
                       "(smolvlm, idefics3, llava)", file, mt);
     OC_TRY(parse_vision(oc_json_get(j, "vision_config"), c->family, file, &c->vision));
     OC_TRY(parse_text(oc_json_get(j, "text_config"), file, &c->text));
+    c->text.rope_dtype = OC_DT_F32;
+    OC_TRY(parse_dtype(oc_json_get(j, "text_config"), file, &c->text.rope_dtype));
+    OC_TRY(parse_dtype(j, file, &c->text.rope_dtype));
     /* tie_word_embeddings: the top level wins where both are given (transformers 5). */
     int tied_text, tied;
     OC_TRY(oc_json_bool(oc_json_get(j, "text_config"), "tie_word_embeddings",

@@ -10,7 +10,7 @@
 
 /* Runs the CLI with args (shell words), capturing stdout (and stderr if merge). */
 static int run(const char *args, int merge, char *out, size_t cap) {
-    char cmd[4096];
+    char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' %s %s", OC_CLI_PATH, args, merge ? "2>&1" : "2>/dev/null");
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

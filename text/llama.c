@@ -96,7 +96,8 @@ oc_status oc_llama_forward(const oc_llama_config *c, const oc_llama_weights *w,
     s.cos_t = s.up + (size_t)T * I;
     s.sin_t = s.cos_t + (size_t)T * c->head_dim / 2;
     memcpy(x, x_in, (size_t)T * C * sizeof(float));
-    oc_rope_tables(s.cos_t, s.sin_t, kv->len, T, c->head_dim, c->rope_theta);
+    oc_rope_tables_dt(s.cos_t, s.sin_t, kv->len, T, c->head_dim, c->rope_theta,
+                      c->rope_dtype);
     oc_status st = OC_OK;
     for (uint32_t l = 0; st == OC_OK && l < c->layers; l++) {
         st = attention_block(c, &w->layers[l], kv, l, x, &s, T);

@@ -16,6 +16,8 @@ typedef struct {
     uint32_t max_pos;      /* max_position_embeddings */
     float rms_eps;         /* rms_norm_eps */
     float rope_theta;      /* rope_theta or rope_parameters.rope_theta */
+    oc_dtype rope_dtype;   /* the model's dtype ("dtype"/"torch_dtype"): RoPE frequencies
+                              are rounded to it as transformers does */
     int tied;              /* tie_word_embeddings */
     int attn_bias;         /* attention_bias */
     int mlp_bias;          /* mlp_bias */

@@ -35,11 +35,12 @@ void oc_llama_acts_carve(oc_llama_acts *a, oc_carver *c, const oc_llama_config *
 size_t oc_llama_scratch_size(const oc_llama_config *cfg, size_t T, size_t maxn) {
     size_t E = cfg->hidden, D = cfg->head_dim, HD = cfg->heads * D, KD = cfg->kv_heads * D,
            F = cfg->intermediate;
+    /* the same carves, in the same order, as oc_llama_train_backward */
+    const size_t sizes[] = {T * E, T * E, T * HD, T * HD, T * KD, T * KD, T * F, T * F,
+                            oc_t_attention_scratch(maxn)};
     oc_carver c = {0};
-    oc_carve(&c, 2 * T * E);             /* dres, dln */
-    oc_carve(&c, 2 * T * HD + 2 * T * KD); /* dq, datty, dk, dv */
-    oc_carve(&c, 2 * T * F);             /* dact/dgate, dup */
-    oc_carve(&c, maxn * maxn);           /* attention scores' gradient */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        oc_carve(&c, sizes[i]);
     return c.off;
 }
 
@@ -49,7 +50,7 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
     size_t T = a->T, E = cfg->hidden, H = cfg->heads, KVH = cfg->kv_heads, D = cfg->head_dim,
            HD = H * D, KD = KVH * D, F = cfg->intermediate, A = a->A;
     float eps = cfg->rms_eps;
-    oc_rope_tables(a->cos_t, a->sin_t, 0, a->maxn, D, cfg->rope_theta);
+    oc_rope_tables_dt(a->cos_t, a->sin_t, 0, a->maxn, D, cfg->rope_theta, cfg->rope_dtype);
     memcpy(a->res, x, T * E * sizeof(float));
 
     for (size_t l = 0; l < cfg->layers; l++) {
@@ -102,7 +103,7 @@ void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
           *dq = oc_carve(&cv, T * HD), *datty = oc_carve(&cv, T * HD),
           *dk = oc_carve(&cv, T * KD), *dv = oc_carve(&cv, T * KD),
           *dact = oc_carve(&cv, T * F), *dup = oc_carve(&cv, T * F),
-          *dsc = oc_carve(&cv, a->maxn * a->maxn);
+          *dsc = oc_carve(&cv, oc_t_attention_scratch(a->maxn));
 
     memset(dres, 0, T * E * sizeof(float));
     oc_t_rmsnorm_bwd(dres, g->norm, dfin, a->res + L * T * E, a->fin_rstd, p->norm, T, E);
