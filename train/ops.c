@@ -2,21 +2,76 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* Element counts above which loops are worth an OpenMP team. */
 #define PAR_ELEMS 32768
 #define PAR_ROWS 64
+/* 2*M*N*K below which a matrix product runs on one thread. */
+#define PAR_GEMM_FLOPS 4e5
+
+/* One thread pool: training splits matrix products over OpenMP threads itself and
+ * keeps OpenBLAS single-threaded, because the pthreads OpenBLAS's workers spin for a
+ * long while after each call and starve an OpenMP team on a small machine (and must not
+ * be entered from one). When OpenBLAS is multi-threaded (a caller outside the trainer),
+ * products are left to it and nothing runs inside OpenMP regions. */
+int oc_t_threads_begin(void) {
+    int prev = openblas_get_num_threads();
+    if (prev > 1)
+        openblas_set_num_threads(1);
+    return prev;
+}
+
+void oc_t_threads_end(int prev) {
+    if (prev > 1)
+        openblas_set_num_threads(prev);
+}
+
+static int team_size(double flops, size_t rows) {
+    if (omp_in_parallel() || openblas_get_num_threads() > 1 || flops < PAR_GEMM_FLOPS)
+        return 1;
+    int n = omp_get_max_threads();
+    size_t max_by_rows = rows / 8; /* at least 8 rows each */
+    if ((size_t)n > max_by_rows)
+        n = (int)(max_by_rows > 0 ? max_by_rows : 1);
+    return n;
+}
+
+size_t oc_t_team_max(void) {
+    int n = omp_get_max_threads();
+    return n > 0 ? (size_t)n : 1;
+}
+
+static void sgemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha,
+                  const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                  size_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
+                (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
 
 void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size_t K,
                float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0)
         return;
-    *flops += 2.0 * (double)M * (double)N * (double)K;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
-                (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    double f = 2.0 * (double)M * (double)N * (double)K;
+    *flops += f;
+    int team = team_size(f, M);
+    if (team <= 1) {
+        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Blocks of rows of C: each element is still one sgemm's full K-sum, so the result
+     * does not depend on the team size. */
+#pragma omp parallel for schedule(static) num_threads(team)
+    for (int c = 0; c < team; c++) {
+        size_t m0 = M * (size_t)c / (size_t)team, m1 = M * (size_t)(c + 1) / (size_t)team;
+        const float *Ab = trans_a ? A + m0 : A + m0 * lda;
+        sgemm(trans_a, trans_b, m1 - m0, N, K, alpha, Ab, lda, B, ldb, beta, C + m0 * ldc,
+              ldc);
+    }
 }
 
 void oc_t_linear_fwd(double *flops, float *out, const float *inp, const float *w,
@@ -203,38 +258,60 @@ void oc_t_rope_bwd(float *dx, const float *cos_t, const float *sin_t, size_t T, 
     rope(dx, cos_t, sin_t, T, H, D, -1.0f);
 }
 
+/* Attention of one head over one sequence: p (n, n) probabilities, y_h (n, D) columns of
+ * y. Runs on the calling thread. */
+static void head_fwd(double *flops, float *y, float *p, const float *q, const float *kh,
+                     const float *vh, size_t n, size_t D, size_t ldq, size_t ldk, float scale,
+                     int causal) {
+    /* p (n, n) = q_h (n, D) @ k_h^T (D, n) * scale */
+    sgemm(0, 1, n, n, D, scale, q, ldq, kh, ldk, 0.0f, p, n);
+    for (size_t i = 0; i < n; i++) {
+        float *row = p + i * n;
+        size_t m = causal ? i + 1 : n;
+        float mx = -INFINITY;
+        for (size_t j = 0; j < m; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        float sum = 0;
+        for (size_t j = 0; j < m; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < m; j++)
+            row[j] *= inv;
+        for (size_t j = m; j < n; j++)
+            row[j] = 0.0f;
+    }
+    /* y_h (n, D) = p (n, n) @ v_h (n, D) */
+    sgemm(0, 0, n, D, n, 1.0f, p, n, vh, ldk, 0.0f, y, ldq);
+    *flops += 4.0 * (double)n * (double)n * (double)D;
+}
+
+/* Teams over KV groups (the heads of a group share dk, dv in the backward pass). */
+static int group_team(size_t KVH, size_t n, size_t group, size_t D) {
+    double f = 4.0 * (double)n * (double)n * (double)D * (double)group;
+    if (omp_in_parallel() || openblas_get_num_threads() > 1 || f * (double)KVH < PAR_GEMM_FLOPS)
+        return 1;
+    int t = omp_get_max_threads();
+    return (size_t)t > KVH ? (int)KVH : t;
+}
+
 void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
                         const float *v, size_t n, size_t H, size_t KVH, size_t D,
                         int causal) {
     size_t group = H / KVH, ldq = H * D, ldk = KVH * D;
     float scale = 1.0f / sqrtf((float)D);
-    for (size_t h = 0; h < H; h++) {
-        const float *kh = k + (h / group) * D, *vh = v + (h / group) * D;
-        float *p = att + h * n * n;
-        /* p (n, n) = q_h (n, D) @ k_h^T (D, n) * scale */
-        oc_t_gemm(flops, 0, 1, n, n, D, scale, q + h * D, ldq, kh, ldk, 0.0f, p, n);
-#pragma omp parallel for schedule(static) if (n > PAR_ROWS)
-        for (size_t i = 0; i < n; i++) {
-            float *row = p + i * n;
-            size_t m = causal ? i + 1 : n;
-            float mx = -INFINITY;
-            for (size_t j = 0; j < m; j++)
-                mx = row[j] > mx ? row[j] : mx;
-            float sum = 0;
-            for (size_t j = 0; j < m; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (size_t j = 0; j < m; j++)
-                row[j] *= inv;
-            for (size_t j = m; j < n; j++)
-                row[j] = 0.0f;
-        }
-        /* y_h (n, D) = p (n, n) @ v_h (n, D) */
-        oc_t_gemm(flops, 0, 0, n, D, n, 1.0f, p, n, vh, ldk, 0.0f, y + h * D, ldq);
-    }
+    int team = group_team(KVH, n, group, D);
+    double fl = 0;
+#pragma omp parallel for schedule(static) num_threads(team) reduction(+ : fl) if (team > 1)
+    for (size_t g = 0; g < KVH; g++)
+        for (size_t h = g * group; h < (g + 1) * group; h++)
+            head_fwd(&fl, y + h * D, att + h * n * n, q + h * D, k + g * D, v + g * D, n, D,
+                     ldq, ldk, scale, causal);
+    *flops += fl;
 }
+
+size_t oc_t_attention_scratch(size_t n) { return oc_t_team_max() * n * n; }
 
 void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
                         const float *dy, const float *att, const float *q, const float *k,
@@ -245,27 +322,32 @@ void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *s
         memset(dk + t * ldk, 0, ldk * sizeof(float));
         memset(dv + t * ldk, 0, ldk * sizeof(float));
     }
-    for (size_t h = 0; h < H; h++) {
-        size_t g = h / group;
-        const float *p = att + h * n * n, *dyh = dy + h * D;
-        float *ds = scratch;
-        /* dv_g (n, D) += p^T (n, n) @ dy_h (n, D) */
-        oc_t_gemm(flops, 1, 0, n, D, n, 1.0f, p, n, dyh, ldq, 1.0f, dv + g * D, ldk);
-        /* dp (n, n) = dy_h (n, D) @ v_g^T (D, n) */
-        oc_t_gemm(flops, 0, 1, n, n, D, 1.0f, dyh, ldq, v + g * D, ldk, 0.0f, ds, n);
-        /* ds = p * (dp - sum_j dp * p) * scale; masked entries have p = 0 */
-#pragma omp parallel for schedule(static) if (n > PAR_ROWS)
-        for (size_t i = 0; i < n; i++) {
-            const float *pr = p + i * n;
-            float *dr = ds + i * n;
-            float dot = 0;
-            for (size_t j = 0; j < n; j++)
-                dot += pr[j] * dr[j];
-            for (size_t j = 0; j < n; j++)
-                dr[j] = pr[j] * (dr[j] - dot) * scale;
+    int team = group_team(KVH, n, group, D);
+    double fl = 0;
+#pragma omp parallel for schedule(static) num_threads(team) reduction(+ : fl) if (team > 1)
+    for (size_t g = 0; g < KVH; g++) {
+        float *ds = scratch + (size_t)omp_get_thread_num() * n * n;
+        for (size_t h = g * group; h < (g + 1) * group; h++) {
+            const float *p = att + h * n * n, *dyh = dy + h * D;
+            /* dv_g (n, D) += p^T (n, n) @ dy_h (n, D) */
+            sgemm(1, 0, n, D, n, 1.0f, p, n, dyh, ldq, 1.0f, dv + g * D, ldk);
+            /* dp (n, n) = dy_h (n, D) @ v_g^T (D, n) */
+            sgemm(0, 1, n, n, D, 1.0f, dyh, ldq, v + g * D, ldk, 0.0f, ds, n);
+            /* ds = p * (dp - sum_j dp * p) * scale; masked entries have p = 0 */
+            for (size_t i = 0; i < n; i++) {
+                const float *pr = p + i * n;
+                float *dr = ds + i * n;
+                float dot = 0;
+                for (size_t j = 0; j < n; j++)
+                    dot += pr[j] * dr[j];
+                for (size_t j = 0; j < n; j++)
+                    dr[j] = pr[j] * (dr[j] - dot) * scale;
+            }
+            /* dq_h (n, D) = ds (n, n) @ k_g (n, D);  dk_g (n, D) += ds^T @ q_h */
+            sgemm(0, 0, n, D, n, 1.0f, ds, n, k + g * D, ldk, 0.0f, dq + h * D, ldq);
+            sgemm(1, 0, n, D, n, 1.0f, ds, n, q + h * D, ldq, 1.0f, dk + g * D, ldk);
+            fl += 8.0 * (double)n * (double)n * (double)D;
         }
-        /* dq_h (n, D) = ds (n, n) @ k_g (n, D);  dk_g (n, D) += ds^T @ q_h */
-        oc_t_gemm(flops, 0, 0, n, D, n, 1.0f, ds, n, k + g * D, ldk, 0.0f, dq + h * D, ldq);
-        oc_t_gemm(flops, 1, 0, n, D, n, 1.0f, ds, n, q + h * D, ldq, 1.0f, dk + g * D, ldk);
     }
+    *flops += fl;
 }

@@ -4,8 +4,7 @@
  *  - activation gradients say in each comment whether they are overwritten (=) or
  *    accumulated (+=);
  *  - matrix products go through OpenBLAS sgemm and are counted in *flops (2*M*N*K each);
- *    sgemm is only ever called outside OpenMP regions (the pthreads OpenBLAS must not be
- *    entered from an OpenMP team).
+ *    sgemm is entered from OpenMP threads only while OpenBLAS is single-threaded.
  * Every kernel has a plain scalar reference in tests/test_gradcheck.c through finite
  * differences. */
 #ifndef OC_TRAIN_OPS_H
@@ -27,7 +26,15 @@ static inline float *oc_carve(oc_carver *c, size_t n) {
     return p;
 }
 
-/* C (M, N) = alpha * op(A) @ op(B) + beta * C, row-major; counts 2*M*N*K flops. */
+/* The trainer runs with OpenBLAS single-threaded and splits work over OpenMP threads
+ * itself (see ops.c); begin returns the previous OpenBLAS thread count for end. */
+int oc_t_threads_begin(void);
+void oc_t_threads_end(int prev);
+/* The most OpenMP threads a team may have (sizes per-thread scratch). */
+size_t oc_t_team_max(void);
+
+/* C (M, N) = alpha * op(A) @ op(B) + beta * C, row-major; counts 2*M*N*K flops. Rows of
+ * C are split over the OpenMP threads when the product is large. */
 void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size_t K,
                float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                float beta, float *C, size_t ldc);
@@ -82,7 +89,9 @@ void oc_t_rope_bwd(float *dx, const float *cos_t, const float *sin_t, size_t T, 
 void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
                         const float *v, size_t n, size_t H, size_t KVH, size_t D,
                         int causal);
-/* dq (n, H*D), dk, dv (n, KVH*D) = (overwritten); scratch (n, n). */
+/* dq (n, H*D), dk, dv (n, KVH*D) = (overwritten);
+ * scratch: oc_t_attention_scratch(n) floats (n x n per thread). */
+size_t oc_t_attention_scratch(size_t n);
 void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
                         const float *dy, const float *att, const float *q, const float *k,
                         const float *v, size_t n, size_t H, size_t KVH, size_t D);

@@ -17,6 +17,7 @@
 #include "optim.h"
 #include "params.h"
 #include "train_rng.h"
+#include "trainer_internal.h"
 #include "vit_train.h"
 
 #define IGNORE_INDEX (-100)
@@ -145,6 +146,9 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     OC_TRY(check_params(&p));
     oc_model_config cfg;
     OC_TRY(oc_config_load(dir, &cfg));
+    /* Training runs in float32 whatever the checkpoint's dtype, so RoPE's frequencies
+     * are float32 too (as in a model loaded with dtype=torch.float32). */
+    cfg.text.rope_dtype = OC_DT_F32;
     oc_trainer *tr = oc_calloc(1, sizeof *tr);
     if (!tr)
         return oc_err(OC_ERR_NOMEM, "out of memory");
@@ -299,6 +303,10 @@ oc_trainer_info oc_trainer_get_info(const oc_trainer *tr) {
     return in;
 }
 
+oc_params *oc_trainer_params_internal(oc_trainer *tr) { return &tr->params; }
+
+const float *oc_trainer_grads_internal(const oc_trainer *tr) { return tr->grad; }
+
 /* ---- one micro-batch: forward, loss, backward ------------------------------------- */
 
 /* The workspace of a micro-batch, carved from one buffer. */
@@ -445,7 +453,9 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
     if (w.NT) {
         size_t tile = 0, tsz = 3 * S * S;
         for (size_t i = 0; i < n; i++) {
-            memcpy(w.pix + tile * tsz, ex[i].pixel_values, ex[i].n_tiles * tsz * sizeof(float));
+            if (ex[i].n_tiles)
+                memcpy(w.pix + tile * tsz, ex[i].pixel_values,
+                       ex[i].n_tiles * tsz * sizeof(float));
             tile += ex[i].n_tiles;
         }
         oc_vit_train_forward(flops, &w.va, &c->vision, P, w.pix, w.NT);
@@ -521,10 +531,14 @@ oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
         return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
     double sum = 0, flops = 0;
     size_t b = tr->p.batch;
-    for (size_t i = 0; i < n; i += b)
-        OC_TRY(micro_batch(tr, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum, &flops));
-    *loss = sum / (double)labelled;
-    return OC_OK;
+    oc_status s = OC_OK;
+    int blas = oc_t_threads_begin();
+    for (size_t i = 0; i < n && s == OC_OK; i += b)
+        s = micro_batch(tr, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum, &flops);
+    oc_t_threads_end(blas);
+    if (s == OC_OK)
+        *loss = sum / (double)labelled;
+    return s;
 }
 
 static oc_status dump_step(oc_trainer *tr, const float *grads, const oc_train_stats *st) {
@@ -560,8 +574,12 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     float scale = 1.0f / (float)labelled;
     double sum = 0, flops = 0;
     size_t b = tr->p.batch;
-    for (size_t i = 0; i < n; i += b)
-        OC_TRY(micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops));
+    oc_status s = OC_OK;
+    int blas = oc_t_threads_begin();
+    for (size_t i = 0; i < n && s == OC_OK; i += b)
+        s = micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops);
+    oc_t_threads_end(blas);
+    OC_TRY(s);
 
     oc_train_stats st;
     memset(&st, 0, sizeof st);
@@ -602,7 +620,6 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.flops = flops;
     st.total_flops = tr->total_flops;
     st.seconds = now_s() - t_start;
-    oc_status s = OC_OK;
     if (dump) {
         tr->dumped = 1;
         s = dump_step(tr, raw, &st);

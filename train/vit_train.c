@@ -32,11 +32,13 @@ void oc_vit_acts_carve(oc_vit_acts *a, oc_carver *c, const oc_vit_config *cfg, s
 }
 
 size_t oc_vit_scratch_size(const oc_vit_config *cfg, size_t NT) {
-    size_t N = (size_t)oc_vit_grid(cfg) * oc_vit_grid(cfg), T = NT * N;
+    size_t N = (size_t)oc_vit_grid(cfg) * oc_vit_grid(cfg), T = NT * N, C = cfg->hidden;
+    /* the same carves, in the same order, as oc_vit_train_backward */
+    const size_t sizes[] = {T * C, T * C, T * C, T * C, T * C, T * C,
+                            T * cfg->intermediate, oc_t_attention_scratch(N)};
     oc_carver c = {0};
-    oc_carve(&c, 6 * T * cfg->hidden);      /* dres, dln, dq, dk, dv, datty */
-    oc_carve(&c, T * cfg->intermediate);    /* dh */
-    oc_carve(&c, N * N);                    /* attention scores' gradient */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        oc_carve(&c, sizes[i]);
     return c.off;
 }
 
@@ -122,7 +124,7 @@ void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_con
     float *dres = oc_carve(&cv, T * C), *dln = oc_carve(&cv, T * C),
           *dq = oc_carve(&cv, T * C), *dk = oc_carve(&cv, T * C), *dv = oc_carve(&cv, T * C),
           *datty = oc_carve(&cv, T * C), *dh = oc_carve(&cv, T * I),
-          *dsc = oc_carve(&cv, N * N);
+          *dsc = oc_carve(&cv, oc_t_attention_scratch(N));
 
     /* dres: gradient of the residual stream, carried down through the layers */
     memset(dres, 0, T * C * sizeof(float));

@@ -1,0 +1,288 @@
+/* Checkpoints: N steps straight == N/2 steps + save + resume + N/2 steps, bit for bit
+ * (weights, AdamW moments, step count, losses); checkpoints load as model folders;
+ * oc_trainer_fit's loop, periodic saves and cancellation; bad input leaves the weights
+ * alone; allocation failures are reported, never crash. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "file.h"
+#include "params.h"
+#include "testutil.h"
+#include "train_fixture.h"
+#include "trainer_internal.h"
+
+#define STEPS 6
+
+static oc_train_params params(void) {
+    oc_train_params tp = oc_train_default_params();
+    tp.lr = 3e-3;
+    tp.warmup_steps = 2;
+    tp.steps = STEPS;
+    tp.clip = 0.5;
+    tp.batch = 2;
+    tp.grad_accum = 2;
+    tp.seed = 11;
+    tp.init_std = 0.3f;
+    return tp;
+}
+
+static oc_trainer *fresh(const char *dir) {
+    oc_train_params tp = params();
+    oc_trainer *tr = NULL;
+    if (oc_trainer_new_from_config(dir, &tp, &tr) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    return tr;
+}
+
+static double run_step(oc_trainer *tr, int i) {
+    fixture_batch fb;
+    fixture_examples(&fb, 100 + (uint64_t)i, i);
+    oc_train_stats st;
+    if (oc_trainer_step(tr, fb.ex, 4, &st) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    free(fb.pixels);
+    assert_int_equal(st.step, (uint64_t)i + 1);
+    return st.loss;
+}
+
+static float *read_all(const char *path, const oc_params *p, const char *prefix) {
+    oc_st_file *f = NULL;
+    assert_int_equal(oc_st_open(path, &f), OC_OK);
+    float *x = malloc(p->numel * sizeof(float));
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "%s%s", prefix, p->info[i].name);
+        const oc_st_tensor *t = oc_st_find(f, name);
+        if (!t)
+            fail_msg("%s: no %s", path, name);
+        assert_int_equal(t->dtype, OC_DT_F32);
+        assert_int_equal(t->numel, p->info[i].numel);
+        memcpy(x + p->info[i].offset, t->data, t->numel * sizeof(float));
+    }
+    oc_st_close(f);
+    return x;
+}
+
+static void test_resume_bit_for_bit(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("resume");
+    char cfgdir[512], a_dir[512], b_dir[512], mid[512];
+    snprintf(cfgdir, sizeof cfgdir, "%s/cfg", tmp);
+    snprintf(a_dir, sizeof a_dir, "%s/straight", tmp);
+    snprintf(b_dir, sizeof b_dir, "%s/resumed", tmp);
+    snprintf(mid, sizeof mid, "%s/half/ckpt", tmp); /* nested: save creates parents */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", cfgdir);
+    assert_int_equal(system(cmd), 0);
+    fixture_config(cfgdir, 1);
+    char tok[600];
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", cfgdir);
+    write_text(tok, "{\"model\": {}}");
+
+    double straight[STEPS], resumed[STEPS];
+    oc_trainer *a = fresh(cfgdir);
+    for (int i = 0; i < STEPS; i++)
+        straight[i] = run_step(a, i);
+    assert_int_equal(oc_trainer_save(a, a_dir), OC_OK);
+
+    oc_trainer *b = fresh(cfgdir);
+    for (int i = 0; i < STEPS / 2; i++)
+        resumed[i] = run_step(b, i);
+    assert_int_equal(oc_trainer_save(b, mid), OC_OK);
+    oc_trainer_free(b);
+    oc_train_params tp = params();
+    b = NULL;
+    if (oc_trainer_resume(mid, &tp, &b) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    assert_int_equal(oc_trainer_get_info(b).step, STEPS / 2);
+    for (int i = STEPS / 2; i < STEPS; i++)
+        resumed[i] = run_step(b, i);
+    assert_int_equal(oc_trainer_save(b, b_dir), OC_OK);
+
+    for (int i = 0; i < STEPS; i++) {
+        print_message("step %d: loss %.9f straight, %.9f resumed\n", i + 1, straight[i],
+                      resumed[i]);
+        assert_true(straight[i] == resumed[i]);
+    }
+    oc_params *pa = oc_trainer_params_internal(a), *pb = oc_trainer_params_internal(b);
+    assert_int_equal(pa->numel, pb->numel);
+    assert_memory_equal(pa->mem, pb->mem, pa->numel * sizeof(float));
+    /* the saved moments too */
+    char pa_opt[600], pb_opt[600];
+    snprintf(pa_opt, sizeof pa_opt, "%s/optimizer.safetensors", a_dir);
+    snprintf(pb_opt, sizeof pb_opt, "%s/optimizer.safetensors", b_dir);
+    for (int k = 0; k < 2; k++) {
+        const char *pre = k ? "exp_avg_sq." : "exp_avg.";
+        float *ma = read_all(pa_opt, pa, pre), *mb = read_all(pb_opt, pa, pre);
+        assert_memory_equal(ma, mb, pa->numel * sizeof(float));
+        free(ma);
+        free(mb);
+    }
+
+    /* the checkpoint is a model folder: config, weights under transformers' names, and
+     * the side files of the folder training began from */
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", a_dir);
+    float *w = read_all(path, pa, "");
+    assert_memory_equal(w, pa->mem, pa->numel * sizeof(float));
+    free(w);
+    snprintf(path, sizeof path, "%s/tokenizer.json", a_dir);
+    assert_true(oc_file_exists(path));
+    oc_trainer *c = NULL;
+    assert_int_equal(oc_trainer_new(a_dir, &tp, &c), OC_OK);
+    assert_memory_equal(oc_trainer_params_internal(c)->mem, pa->mem,
+                        pa->numel * sizeof(float));
+    assert_int_equal(oc_trainer_get_info(c).step, 0); /* weights only: a new run */
+    oc_trainer_free(c);
+
+    oc_trainer_free(a);
+    oc_trainer_free(b);
+}
+
+typedef struct {
+    int calls, cancel_at;
+    fixture_batch fb; /* the batch handed out last, valid until the next call */
+} fit_state;
+
+static oc_status next_batch(oc_train_example *ex, size_t n, void *user) {
+    fit_state *fs = user;
+    free(fs->fb.pixels);
+    fixture_examples(&fs->fb, 7, fs->calls++);
+    assert_int_equal(n, 4);
+    memcpy(ex, fs->fb.ex, 4 * sizeof *ex);
+    return OC_OK;
+}
+
+static int progress(const oc_train_stats *st, void *user) {
+    fit_state *fs = user;
+    assert_true(isfinite(st->loss) && st->flops > 0 && st->total_flops >= st->flops);
+    return fs->cancel_at && (int)st->step == fs->cancel_at;
+}
+
+static void test_fit_and_cancel(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("fit");
+    fixture_config(tmp, 0);
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", tmp);
+    fit_state fs;
+    memset(&fs, 0, sizeof fs);
+    oc_train_params tp = params();
+    tp.out_dir = out;
+    tp.save_every = 2;
+    tp.on_progress = progress;
+    tp.user_data = &fs;
+    oc_trainer *tr = NULL;
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &tr), OC_OK);
+    assert_int_equal(oc_trainer_fit(tr, next_batch, &fs), OC_OK);
+    assert_int_equal(fs.calls, STEPS);
+    assert_int_equal(oc_trainer_get_info(tr).step, STEPS);
+    oc_trainer_free(tr);
+    char path[700];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", out);
+    assert_true(oc_file_exists(path));
+    snprintf(path, sizeof path, "%s/config.json", out);
+    assert_true(oc_file_exists(path));
+
+    /* the progress callback stops the loop; the checkpoint is still written */
+    free(fs.fb.pixels);
+    memset(&fs, 0, sizeof fs);
+    fs.cancel_at = 3;
+    tp.steps = 100;
+    tr = NULL;
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &tr), OC_OK);
+    assert_int_equal(oc_trainer_fit(tr, next_batch, &fs), OC_ERR_CANCELLED);
+    assert_int_equal(oc_trainer_get_info(tr).step, 3);
+    oc_trainer_free(tr);
+    free(fs.fb.pixels);
+}
+
+static void test_bad_input_leaves_weights(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("bad-input");
+    fixture_config(tmp, 1);
+    oc_trainer *tr = fresh(tmp);
+    oc_params *p = oc_trainer_params_internal(tr);
+    float *before = malloc(p->numel * sizeof(float));
+    memcpy(before, p->mem, p->numel * sizeof(float));
+    fixture_batch fb;
+    fixture_examples(&fb, 1, 0);
+    oc_train_stats st;
+
+    fb.ex[0].n_tiles = 1; /* 8 image tokens for 1 tile of 4 */
+    assert_int_equal(oc_trainer_step(tr, fb.ex, 4, &st), OC_ERR_INVALID_ARG);
+    print_message("  %s\n", oc_last_error());
+    fb.ex[0].n_tiles = 2;
+    fb.ids[1][3] = 20; /* outside the vocabulary */
+    assert_int_equal(oc_trainer_step(tr, fb.ex, 4, &st), OC_ERR_INVALID_ARG);
+    print_message("  %s\n", oc_last_error());
+    fb.ids[1][3] = 5;
+    fb.labels[2][4] = -7;
+    assert_int_equal(oc_trainer_step(tr, fb.ex, 4, &st), OC_ERR_INVALID_ARG);
+    fb.labels[2][4] = 5;
+    for (size_t t = 0; t < fb.ex[1].n_tokens; t++)
+        fb.labels[1][t] = -100;
+    assert_int_equal(oc_trainer_step(tr, fb.ex + 1, 1, &st), OC_ERR_INVALID_ARG);
+    print_message("  %s\n", oc_last_error());
+    assert_int_equal(oc_trainer_step(tr, NULL, 0, &st), OC_ERR_INVALID_ARG);
+    assert_memory_equal(before, p->mem, p->numel * sizeof(float));
+    assert_int_equal(oc_trainer_get_info(tr).step, 0);
+
+    /* and a good step afterwards works */
+    assert_int_equal(oc_trainer_step(tr, fb.ex, 4, &st), OC_OK);
+    assert_int_equal(st.step, 1);
+
+    /* files that are not checkpoints */
+    oc_trainer *r = NULL;
+    oc_train_params tp = params();
+    assert_int_not_equal(oc_trainer_resume(tmp, &tp, &r), OC_OK); /* no weights */
+    assert_null(r);
+    assert_int_not_equal(oc_trainer_new_from_config("/nonexistent/x.txt", &tp, &r), OC_OK);
+    tp.batch = 0;
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &r), OC_ERR_INVALID_ARG);
+
+    free(before);
+    free(fb.pixels);
+    oc_trainer_free(tr);
+}
+
+/* The k-th allocation fails, for every k until none does: a status, never a crash. */
+static void test_allocation_failures(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("alloc-fail");
+    fixture_config(tmp, 0);
+    fixture_batch fb;
+    fixture_examples(&fb, 2, 0);
+    oc_train_params tp = params();
+    int ok = 0;
+    for (long k = 1; k < 2000 && !ok; k++) {
+        oc_alloc_fail_at(k);
+        oc_trainer *tr = NULL;
+        oc_status s = oc_trainer_new_from_config(tmp, &tp, &tr);
+        oc_train_stats st;
+        if (s == OC_OK)
+            s = oc_trainer_step(tr, fb.ex, 4, &st);
+        long used = oc_alloc_fail_at(0);
+        if (s == OC_OK)
+            ok = used < k; /* the failure point was never reached */
+        else
+            assert_int_equal(s, OC_ERR_NOMEM);
+        oc_trainer_free(tr);
+    }
+    oc_alloc_fail_at(0);
+    assert_true(ok);
+    free(fb.pixels);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_bit_for_bit),
+        cmocka_unit_test(test_fit_and_cancel),
+        cmocka_unit_test(test_bad_input_leaves_weights),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
