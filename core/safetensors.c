@@ -206,7 +206,12 @@ static oc_status set_add_file(oc_st_set *s, const char *path) {
     return OC_OK;
 }
 
-/* Shard names from the index's weight_map, each opened once. */
+static int cmp_cstr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Shard names from the index's weight_map, each opened once (sorted and deduplicated,
+ * so that a hostile index with millions of entries costs n log n, not n^2). */
 static oc_status set_open_index(oc_st_set *s, const char *dir, const char *index_path) {
     cJSON *idx;
     OC_TRY(oc_json_load(index_path, 64u << 20, &idx));
@@ -214,31 +219,41 @@ static oc_status set_open_index(oc_st_set *s, const char *dir, const char *index
     const cJSON *wm = oc_json_get(idx, "weight_map");
     if (!cJSON_IsObject(wm))
         st = oc_err(OC_ERR_FORMAT, "%s: missing \"weight_map\" object", index_path);
+    size_t n = 0, n_shards = 0;
     for (const cJSON *e = wm ? wm->child : NULL; st == OC_OK && e; e = e->next) {
         const char *shard = cJSON_IsString(e) ? e->valuestring : NULL;
-        if (!shard || strchr(shard, '/') || strcmp(shard, "..") == 0 || !shard[0]) {
+        if (!shard || strchr(shard, '/') || strcmp(shard, "..") == 0 || !shard[0])
             st = oc_err(OC_ERR_FORMAT, "%s: tensor '%s': bad shard file name", index_path,
                         e->string);
-            break;
-        }
-        int seen = 0;
-        for (const cJSON *p = wm->child; p != e && !seen; p = p->next)
-            seen = cJSON_IsString(p) && strcmp(p->valuestring, shard) == 0;
-        if (seen)
-            continue;
-        char *path = oc_path_join(dir, shard);
+        n++;
+    }
+    const char **names = NULL;
+    if (st == OC_OK && !(names = oc_calloc(n ? n : 1, sizeof *names)))
+        st = oc_err(OC_ERR_NOMEM, "%s: out of memory", index_path);
+    if (st == OC_OK) {
+        for (const cJSON *e = wm->child; e; e = e->next)
+            names[n_shards++] = e->valuestring;
+        qsort(names, n_shards, sizeof *names, cmp_cstr);
+        size_t u = 0;
+        for (size_t i = 0; i < n_shards; i++)
+            if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
+                names[u++] = names[i];
+        n_shards = u;
+    }
+    /* s->files[i] is the shard names[i] */
+    for (size_t i = 0; st == OC_OK && i < n_shards; i++) {
+        char *path = oc_path_join(dir, names[i]);
         st = path ? set_add_file(s, path) : oc_err(OC_ERR_NOMEM, "out of memory");
         oc_free(path);
     }
     /* Every tensor the index names must be in the shard it names. */
     for (const cJSON *e = wm ? wm->child : NULL; st == OC_OK && e; e = e->next) {
-        int found = 0;
-        for (size_t i = 0; i < s->n_files && !found; i++)
-            found = oc_st_find(s->files[i], e->string) != NULL;
-        if (!found)
-            st = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' is in no shard", index_path,
-                        e->string);
+        const char **k = bsearch(&e->valuestring, names, n_shards, sizeof *names, cmp_cstr);
+        if (!k || !oc_st_find(s->files[k - names], e->string))
+            st = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' is in no shard (the index says %s)",
+                        index_path, e->string, e->valuestring);
     }
+    oc_free(names);
     cJSON_Delete(idx);
     return st;
 }

@@ -156,10 +156,9 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
     if (p == n) /* everything cached: recompute the last position for its logits */
         p--;
     s->kv.len = (uint32_t)p;
-    int32_t *nf = oc_realloc(s->fed, n * sizeof *nf);
-    if (!nf)
+    /* fed mirrors the cache, one id per position: decode_loop appends past the prompt */
+    if (!s->fed && !(s->fed = oc_malloc((size_t)s->kv.cap * sizeof *s->fed)))
         return oc_err(OC_ERR_NOMEM, "out of memory");
-    s->fed = nf;
     size_t C = m->cfg.text.hidden;
     size_t chunk = n - p < PREFILL_CHUNK ? n - p : PREFILL_CHUNK;
     float *x = oc_malloc(chunk * C * sizeof(float));

@@ -2,6 +2,7 @@
  * by the tensor names the families use, each shape checked against the config. */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,12 +64,19 @@ static oc_status own(oc_model *m, float *p) {
     return OC_OK;
 }
 
-/* An F32 copy of a tensor of any float dtype (norm weights, biases, embeddings). */
+/* An F32 copy of a tensor of any float dtype (norm weights, biases, embeddings).
+ * The copies are checked for NaN and infinities: a hostile or damaged file is refused at
+ * load with the tensor's name rather than answering garbage. The large matrices, used in
+ * place from the mapping, are not scanned (that would read every weight at load). */
 static oc_status to_owned(oc_model *m, const oc_st_tensor *t, const float **out) {
     float *p = oc_malloc(t->numel * sizeof(float));
     if (!p)
         return oc_err(OC_ERR_NOMEM, "%s: out of memory for '%s'", t->file, t->name);
     oc_status s = oc_st_to_f32(t, p, t->numel);
+    for (size_t i = 0; s == OC_OK && i < t->numel; i++)
+        if (!isfinite(p[i]))
+            s = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' holds NaN or infinite values "
+                       "(element %zu is %g)", t->file, t->name, i, (double)p[i]);
     if (s != OC_OK) {
         oc_free(p);
         return s;
