@@ -83,7 +83,7 @@ static void test_errors(void **state) {
     /* a file that is not an image */
     snprintf(args, sizeof args, "caption '%s' --model '%s'", td("smolvlm-tiny/config.json"),
              td("smolvlm-tiny"));
-    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_FORMAT);
+    assert_int_equal(run(args, 1, out, sizeof out), 2 + OC_ERR_UNSUPPORTED);
     assert_non_null(strstr(out, "config.json"));
 }
 

@@ -9,8 +9,11 @@
 #include "alloc.h"
 
 const char *td(const char *rel) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s/%s", OC_TEST_DATA, rel);
+    /* a few buffers in turn, so that one call's result survives the next calls */
+    static char bufs[8][4096];
+    static int next;
+    char *buf = bufs[next++ % 8];
+    snprintf(buf, sizeof bufs[0], "%s/%s", OC_TEST_DATA, rel);
     return buf;
 }
 

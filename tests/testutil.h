@@ -10,7 +10,7 @@
 #include "ocellus.h"
 #include "safetensors.h"
 
-/* OC_TEST_DATA "/" rel, in a static buffer (one call at a time). */
+/* OC_TEST_DATA "/" rel, in one of 8 static buffers used in turn. */
 const char *td(const char *rel);
 /* A fresh empty directory under /tmp for this test, in a static buffer. */
 const char *tmpdir(const char *tag);
