@@ -350,6 +350,120 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
 
 void oc_trainer_free(oc_trainer *tr);
 
+/* ---- data: synthetic scenes and datasets ---- */
+
+typedef enum { OC_SPLIT_TRAIN = 0, OC_SPLIT_VAL = 1, OC_SPLIT_TEST = 2 } oc_split;
+
+/* "train", "val", "test"; oc_split_parse returns -1 for another name. */
+const char *oc_split_name(oc_split split);
+int oc_split_parse(const char *name);
+
+/* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
+ * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
+ * black background, captioned in a fixed grammar ("a large red circle to the left of a
+ * small blue square on a white background"). Scene index of a split is a pure function
+ * of (split, seed, index); train, val and test never share a scene, whatever the seeds. */
+typedef struct {
+    oc_split split;
+    uint64_t seed;
+    size_t n;                     /* scenes; default 1000 */
+    uint32_t image_size;          /* square images of this side; default 64 (32..1024) */
+    uint32_t questions_per_image; /* lines in vqa.jsonl per image; default 4 */
+    uint32_t mc_per_image;        /* lines in mc.jsonl per image; default 1 */
+} oc_shapes_params;
+
+oc_shapes_params oc_shapes_default_params(void);
+
+/* Writes a dataset folder: images/NNNNN.png, captions.jsonl {"image", "caption"},
+ * vqa.jsonl {"image", "question", "answer"} (one-word answers), mc.jsonl {"image",
+ * "question", "choices": [4], "answer": "A".."D"}, conversations.jsonl (LLaVA format:
+ * {"id", "image", "conversations": [{"from": "human", "value": "<image>\nDescribe this
+ * image."}, {"from": "gpt", "value": caption}, questions...]}) and info.json. Creates
+ * out_dir if needed; files are replaced atomically. params may be NULL (defaults). */
+oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *out_dir);
+
+/* One scene in memory: its image (caller frees with oc_image_free) and caption (free
+ * with oc_free); either output may be NULL. */
+oc_status oc_shapes_scene(oc_split split, uint64_t seed, uint64_t index, uint32_t image_size,
+                          oc_image **image, char **caption);
+
+/* Byte-level BPE training (GPT-2 style: the GPT-2 split regex, 256 byte symbols, merges of
+ * the most frequent pair, ties to the pair of smallest ids), written as a tokenizer.json
+ * that Hugging Face tokenizers loads. */
+typedef struct {
+    uint32_t vocab_size;         /* special tokens + 256 bytes + merges; default 8192 */
+    uint32_t min_frequency;      /* pairs seen fewer times are never merged; default 2 */
+    const char *const *special;  /* special tokens, ids 0.. in this order; NULL: SmolVLM's
+                                    (<|endoftext|>, <|im_start|>, <|im_end|>,
+                                    <fake_token_around_image>, <image>, <end_of_utterance>,
+                                    <global-img>, <row_R_col_C> for R, C in 1..6) */
+    size_t n_special;
+    uint64_t max_corpus_bytes;   /* over all files; default 4 GiB */
+} oc_bpe_train_params;
+
+oc_bpe_train_params oc_bpe_train_default_params(void);
+
+/* Trains on the UTF-8 text files (each line a sequence, special tokens in the text kept
+ * whole) and writes out_path atomically. params may be NULL. */
+oc_status oc_bpe_train(const char *const *files, size_t n_files,
+                       const oc_bpe_train_params *params, const char *out_path);
+
+/* Fine-tuning data: a JSONL file of conversations with images, as people write them for
+ * LLaVA ({"image", "conversations": [{"from": "human", "value": "<image>\n..."},
+ * {"from": "gpt", ...}]}) or for Hugging Face's SmolVLM ({"messages": [{"role": "user",
+ * "content": [{"type": "image"}, {"type": "text", "text": ...}]}, ...], "images": [...]}),
+ * or of pre-tokenized examples ({"input_ids", "labels", "images"} and optionally
+ * "pixel_values": "FILE.safetensors:TENSOR"). Image paths are relative to the file's
+ * folder. Conversations are laid out in the model's chat format; the loss is on the
+ * assistant's tokens only. */
+typedef struct oc_dataset oc_dataset;
+
+typedef struct {
+    uint32_t max_tokens;         /* per example; 0 (default): the model's context */
+    uint32_t max_images;         /* per example; default 16 */
+    uint32_t max_tiles;          /* per image (SmolVLM's splitting); default 64 */
+    oc_image_limits image_limits;
+    int shuffle;                 /* 1 (default): a new order every epoch */
+    uint64_t seed;               /* of the shuffles; default 0 */
+} oc_dataset_params;
+
+oc_dataset_params oc_dataset_default_params(void);
+
+/* Reads and checks every line of path against the model of model_dir (its config.json,
+ * tokenizer.json and preprocessor_config.json; no weights): JSON shape, roles, image
+ * markers, images that exist, token ids in the vocabulary, image-token counts. The first
+ * bad line fails the call: "data.jsonl:17: \"conversations\" must be a list". params may
+ * be NULL. Caller frees *out with oc_dataset_free. */
+oc_status oc_dataset_open(const char *path, const char *model_dir,
+                          const oc_dataset_params *params, oc_dataset **out);
+void oc_dataset_free(oc_dataset *ds);
+size_t oc_dataset_size(const oc_dataset *ds);
+
+/* Example i (file order, blank lines skipped), encoded: token ids, labels, preprocessed
+ * pixels. Its arrays belong to ds and stay valid until the next oc_dataset_get,
+ * oc_dataset_next_batch or oc_dataset_check. */
+oc_status oc_dataset_get(oc_dataset *ds, size_t i, oc_train_example *out);
+
+/* The next n examples in the epoch's order (shuffled from (seed, epoch) when
+ * params.shuffle); epochs roll over. Arrays as for oc_dataset_get. Has the type
+ * oc_train_batch_fn: pass the dataset as user_data to oc_trainer_fit. On failure
+ * nothing is consumed. */
+oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, void *dataset);
+/* Examples handed out so far (the epoch is position / size), and a way back to one, e.g.
+ * step * batch * grad_accum when resuming training. */
+uint64_t oc_dataset_position(const oc_dataset *ds);
+void oc_dataset_seek(oc_dataset *ds, uint64_t position);
+
+typedef struct {
+    size_t examples, images, tiles;
+    uint64_t tokens;             /* all positions */
+    uint64_t labelled;           /* positions the loss counts */
+    size_t max_tokens;           /* the longest example */
+} oc_dataset_stats;
+
+/* Encodes every example once: a full check of the file (images decode, lengths fit). */
+oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

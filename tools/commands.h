@@ -8,4 +8,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_train_tokenizer(int argc, char **argv);
 #endif

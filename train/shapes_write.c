@@ -1,0 +1,316 @@
+/* Writing a shapes dataset folder (images, captions, VQA, multiple choice, LLaVA-style
+ * conversations), and single scenes in memory. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "file.h"
+#include "image.h"
+#include "png_write.h"
+#include "shapes.h"
+#include "strbuf.h"
+
+#define CAPTION_PROMPT "Describe this image."
+#define MAX_SCENES ((size_t)100 * 1000 * 1000)
+#define MAX_PER_IMAGE 64
+
+oc_shapes_params oc_shapes_default_params(void) {
+    oc_shapes_params p;
+    memset(&p, 0, sizeof p);
+    p.split = OC_SPLIT_TRAIN;
+    p.seed = 0;
+    p.n = 1000;
+    p.image_size = 64;
+    p.questions_per_image = 4;
+    p.mc_per_image = 1;
+    return p;
+}
+
+static oc_status check_params(const oc_shapes_params *p) {
+    if ((int)p->split < OC_SPLIT_TRAIN || p->split > OC_SPLIT_TEST)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: split %d is not train, val or test",
+                      (int)p->split);
+    if (p->n == 0 || p->n > MAX_SCENES)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: n = %zu is outside [1, %zu]", p->n,
+                      MAX_SCENES);
+    if (p->image_size < OC_SHAPES_MIN_SIZE || p->image_size > OC_SHAPES_MAX_SIZE)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: image size %u is outside [%d, %d]",
+                      p->image_size, OC_SHAPES_MIN_SIZE, OC_SHAPES_MAX_SIZE);
+    if (p->questions_per_image > MAX_PER_IMAGE || p->mc_per_image > MAX_PER_IMAGE)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d questions per image",
+                      MAX_PER_IMAGE);
+    return OC_OK;
+}
+
+/* mkdir -p */
+static oc_status make_dirs(const char *path) {
+    char *p = oc_strdup(path);
+    if (!p)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
+    for (char *q = p + 1;; q++) {
+        char c = *q;
+        if (c != '/' && c != 0)
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            oc_status s = oc_err(OC_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+            oc_free(p);
+            return s;
+        }
+        *q = c;
+        if (!c)
+            break;
+    }
+    oc_free(p);
+    if (!oc_is_dir(path))
+        return oc_err(OC_ERR_IO, "%s: not a directory", path);
+    return OC_OK;
+}
+
+/* A JSONL file written under a temporary name and renamed when complete, so a reader
+ * never sees half a dataset. */
+typedef struct {
+    char *path, *tmp;
+    FILE *fp;
+} out_file;
+
+static oc_status out_open(out_file *f, const char *dir, const char *name) {
+    memset(f, 0, sizeof *f);
+    f->path = oc_path_join(dir, name);
+    size_t n = f->path ? strlen(f->path) + 32 : 0;
+    f->tmp = f->path ? oc_malloc(n) : NULL;
+    if (!f->tmp)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
+    snprintf(f->tmp, n, "%s.tmp%ld", f->path, (long)getpid());
+    f->fp = fopen(f->tmp, "wb");
+    if (!f->fp)
+        return oc_err(OC_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+    return OC_OK;
+}
+
+static oc_status out_write(out_file *f, const oc_strbuf *line) {
+    if (line->failed)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", f->path);
+    if (fwrite(line->data, 1, line->len, f->fp) != line->len || fputc('\n', f->fp) == EOF)
+        return oc_err(OC_ERR_IO, "%s: write failed: %s", f->tmp, strerror(errno));
+    return OC_OK;
+}
+
+static oc_status out_commit(out_file *f) {
+    int ok = fflush(f->fp) == 0 && fsync(fileno(f->fp)) == 0;
+    ok = fclose(f->fp) == 0 && ok;
+    f->fp = NULL;
+    if (!ok || rename(f->tmp, f->path) != 0)
+        return oc_err(OC_ERR_IO, "%s: cannot write: %s", f->path, strerror(errno));
+    return OC_OK;
+}
+
+static void out_close(out_file *f) {
+    if (f->fp) {
+        fclose(f->fp);
+        unlink(f->tmp);
+    }
+    oc_free(f->path);
+    oc_free(f->tmp);
+    memset(f, 0, sizeof *f);
+}
+
+/* Images are plain writes: they are only referenced once the JSONL files are renamed. */
+static oc_status write_png(const char *path, const uint8_t *rgb, uint32_t size) {
+    uint8_t *png;
+    size_t n;
+    OC_TRY(oc_png_encode(rgb, size, size, &png, &n));
+    FILE *fp = fopen(path, "wb");
+    oc_status s = OC_OK;
+    if (!fp)
+        s = oc_err(OC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    else if (fwrite(png, 1, n, fp) != n)
+        s = oc_err(OC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (fp && fclose(fp) != 0 && s == OC_OK)
+        s = oc_err(OC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    oc_free(png);
+    return s;
+}
+
+enum { F_CAPTIONS, F_VQA, F_MC, F_CONV, N_FILES };
+static const char *const file_names[N_FILES] = {"captions.jsonl", "vqa.jsonl", "mc.jsonl",
+                                                "conversations.jsonl"};
+
+/* The text of one scene: caption, picked questions, multiple-choice items. */
+typedef struct {
+    char caption[OC_SCENE_TEXT_MAX];
+    oc_scene_qa qa[MAX_PER_IMAGE];
+    size_t n_qa;
+    oc_scene_mc mc;
+} scene_text;
+
+static void line_start(oc_strbuf *b, const char *image) {
+    oc_sb_clear(b);
+    oc_sb_puts(b, "{\"image\": ");
+    oc_sb_json_str(b, image);
+}
+
+static void line_field(oc_strbuf *b, const char *key, const char *value) {
+    oc_sb_printf(b, ", \"%s\": ", key);
+    oc_sb_json_str(b, value);
+}
+
+static void turn(oc_strbuf *b, int first, const char *from, const char *value) {
+    oc_sb_printf(b, "%s{\"from\": \"%s\", \"value\": ", first ? "" : ", ", from);
+    oc_sb_json_str(b, value);
+    oc_sb_puts(b, "}");
+}
+
+static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
+                             const char *image, size_t index, const oc_scene *s) {
+    scene_text t;
+    oc_scene_caption(s, t.caption);
+    oc_rng qr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 1);
+    t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, t.qa);
+
+    line_start(b, image);
+    line_field(b, "caption", t.caption);
+    oc_sb_puts(b, "}");
+    OC_TRY(out_write(&f[F_CAPTIONS], b));
+
+    for (size_t i = 0; i < t.n_qa; i++) {
+        line_start(b, image);
+        line_field(b, "question", t.qa[i].question);
+        line_field(b, "answer", t.qa[i].answer);
+        oc_sb_puts(b, "}");
+        OC_TRY(out_write(&f[F_VQA], b));
+    }
+
+    oc_rng mr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 2);
+    for (uint32_t i = 0; i < p->mc_per_image; i++) {
+        OC_TRY(oc_scene_make_mc(s, &mr, &t.mc));
+        line_start(b, image);
+        line_field(b, "question", t.mc.question);
+        oc_sb_puts(b, ", \"choices\": [");
+        for (int c = 0; c < 4; c++) {
+            oc_sb_puts(b, c ? ", " : "");
+            oc_sb_json_str(b, t.mc.choices[c]);
+        }
+        oc_sb_printf(b, "], \"answer\": \"%c\"}", 'A' + t.mc.answer);
+        OC_TRY(out_write(&f[F_MC], b));
+    }
+
+    oc_sb_clear(b);
+    oc_sb_printf(b, "{\"id\": \"shapes-%s-%05zu\", \"image\": ", oc_split_name(p->split), index);
+    oc_sb_json_str(b, image);
+    oc_sb_puts(b, ", \"conversations\": [");
+    turn(b, 1, "human", "<image>\n" CAPTION_PROMPT);
+    turn(b, 0, "gpt", t.caption);
+    for (size_t i = 0; i < t.n_qa; i++) {
+        turn(b, 0, "human", t.qa[i].question);
+        turn(b, 0, "gpt", t.qa[i].answer);
+    }
+    oc_sb_puts(b, "]}");
+    return out_write(&f[F_CONV], b);
+}
+
+static oc_status write_info(const oc_shapes_params *p, const char *dir) {
+    oc_strbuf b = {0};
+    oc_sb_printf(&b,
+                 "{\n  \"generator\": \"ocellus data shapes\",\n  \"version\": \"%s\",\n"
+                 "  \"split\": \"%s\",\n  \"seed\": %llu,\n  \"n\": %zu,\n"
+                 "  \"image_size\": %u,\n  \"questions_per_image\": %u,\n"
+                 "  \"mc_per_image\": %u\n}\n",
+                 OCELLUS_VERSION, oc_split_name(p->split), (unsigned long long)p->seed, p->n,
+                 p->image_size, p->questions_per_image, p->mc_per_image);
+    char *path = oc_path_join(dir, "info.json");
+    oc_status s = b.failed || !path ? oc_err(OC_ERR_NOMEM, "%s: out of memory", dir)
+                                    : oc_write_file_atomic(path, b.data, b.len);
+    oc_free(path);
+    oc_sb_free(&b);
+    return s;
+}
+
+/* Renders and writes every scene; f are the open JSONL files. */
+static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_file *f) {
+    size_t npix = (size_t)p->image_size * p->image_size * 3;
+    uint8_t *rgb = oc_malloc(npix);
+    oc_strbuf line = {0};
+    char *path = NULL;
+    oc_status s = rgb ? OC_OK : oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
+    char image[64];
+    for (size_t i = 0; i < p->n && s == OC_OK; i++) {
+        oc_scene sc;
+        snprintf(image, sizeof image, "images/%05zu.png", i);
+        s = oc_scene_generate(p->split, p->seed, i, &sc);
+        if (s == OC_OK)
+            s = oc_scene_render(&sc, p->image_size, rgb);
+        if (s == OC_OK) {
+            oc_free(path);
+            path = oc_path_join(dir, image);
+            s = path ? write_png(path, rgb, p->image_size)
+                     : oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
+        }
+        if (s == OC_OK)
+            s = write_lines(f, &line, p, image, i, &sc);
+    }
+    oc_free(path);
+    oc_sb_free(&line);
+    oc_free(rgb);
+    return s;
+}
+
+oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *out_dir) {
+    oc_shapes_params p = params ? *params : oc_shapes_default_params();
+    if (!out_dir || !*out_dir)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: no output folder");
+    OC_TRY(check_params(&p));
+    char *images = oc_path_join(out_dir, "images");
+    if (!images)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", out_dir);
+    oc_status s = make_dirs(images);
+    oc_free(images);
+    if (s != OC_OK)
+        return s;
+    out_file f[N_FILES];
+    memset(f, 0, sizeof f);
+    for (int i = 0; i < N_FILES && s == OC_OK; i++)
+        s = out_open(&f[i], out_dir, file_names[i]);
+    if (s == OC_OK)
+        s = write_scenes(&p, out_dir, f);
+    for (int i = 0; i < N_FILES && s == OC_OK; i++)
+        s = out_commit(&f[i]);
+    for (int i = 0; i < N_FILES; i++)
+        out_close(&f[i]);
+    if (s == OC_OK)
+        s = write_info(&p, out_dir);
+    return s;
+}
+
+oc_status oc_shapes_scene(oc_split split, uint64_t seed, uint64_t index, uint32_t image_size,
+                          oc_image **image, char **caption) {
+    if (image_size < OC_SHAPES_MIN_SIZE || image_size > OC_SHAPES_MAX_SIZE)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: image size %u is outside [%d, %d]",
+                      image_size, OC_SHAPES_MIN_SIZE, OC_SHAPES_MAX_SIZE);
+    oc_scene sc;
+    OC_TRY(oc_scene_generate(split, seed, index, &sc));
+    char text[OC_SCENE_TEXT_MAX];
+    oc_scene_caption(&sc, text);
+    char *cap = NULL;
+    if (caption && !(cap = oc_strdup(text)))
+        return oc_err(OC_ERR_NOMEM, "shapes: out of memory");
+    if (image) {
+        oc_image *img = NULL;
+        oc_status s = oc_image_alloc(image_size, image_size, &img);
+        if (s == OC_OK)
+            s = oc_scene_render(&sc, image_size, img->rgb);
+        if (s != OC_OK) {
+            oc_image_free(img);
+            oc_free(cap);
+            return s;
+        }
+        *image = img;
+    }
+    if (caption)
+        *caption = cap;
+    return OC_OK;
+}
