@@ -18,6 +18,9 @@ static const command COMMANDS[] = {
     {"bench", cmd_bench, "measure image encoding, prompt and generation speed"},
     {"make-model", cmd_make_model, "write a random-weight model with a preset's shapes"},
     {"tokenize", cmd_tokenize, "encode text or decode ids with a tokenizer.json"},
+    {"train", cmd_train, "train or fine-tune a model on a JSONL dataset"},
+    {"train-tokenizer", cmd_train_tokenizer, "train a byte-level BPE tokenizer.json"},
+    {"data", cmd_data, "write datasets (the synthetic shapes world)"},
 };
 
 static void usage(FILE *f) {

@@ -203,11 +203,24 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
     oc_sb_printf(b, "{\"id\": \"shapes-%s-%05zu\", \"image\": ", oc_split_name(p->split), index);
     oc_sb_json_str(b, image);
     oc_sb_puts(b, ", \"conversations\": [");
-    turn(b, 1, "human", "<image>\n" CAPTION_PROMPT);
-    turn(b, 0, "gpt", t.caption);
-    for (size_t i = 0; i < t.n_qa; i++) {
-        turn(b, 0, "human", t.qa[i].question);
-        turn(b, 0, "gpt", t.qa[i].answer);
+    /* The caption request sits at a position drawn per scene, so that the model learns
+     * to answer any question right after the image as well as later in a chat. */
+    oc_rng cr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 3);
+    size_t cap_at = (size_t)oc_rng_below(&cr, t.n_qa + 1);
+    for (size_t i = 0; i <= t.n_qa; i++) {
+        int is_cap = i == cap_at;
+        size_t q = i < cap_at ? i : i - 1;
+        const char *question = is_cap ? CAPTION_PROMPT : t.qa[q].question;
+        if (i == 0) {
+            oc_sb_puts(b, "{\"from\": \"human\", \"value\": ");
+            char first[512];
+            snprintf(first, sizeof first, "<image>\n%s", question);
+            oc_sb_json_str(b, first);
+            oc_sb_puts(b, "}");
+        } else {
+            turn(b, 0, "human", question);
+        }
+        turn(b, 0, "gpt", is_cap ? t.caption : t.qa[q].answer);
     }
     oc_sb_puts(b, "]}");
     return out_write(&f[F_CONV], b);

@@ -1,0 +1,309 @@
+/* ocellus train: train or fine-tune a SmolVLM-family model on a JSONL dataset. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char TRAIN_HELP[] =
+    "usage: ocellus train (--init MODEL_DIR | --config DIR | --resume CKPT_DIR)\n"
+    "                     --data FILE.jsonl --out DIR [options]\n"
+    "Trains a SmolVLM-family model on conversations with images (loss on the assistant's\n"
+    "tokens) or on pre-tokenized examples; see the README for the JSONL formats.\n\n"
+    "  --init DIR            start from the weights of a model folder (fine-tuning)\n"
+    "  --config DIR          start from random weights for DIR/config.json (DIR also holds\n"
+    "                        tokenizer.json and preprocessor_config.json)\n"
+    "  --resume DIR          continue a checkpoint written by ocellus train\n"
+    "  --data FILE           training examples (JSONL)\n"
+    "  --val FILE            validation examples; loss printed every --val-every steps\n"
+    "  --val-every N         default 100\n"
+    "  --out DIR             checkpoint folder (config.json, model.safetensors, tokenizer,\n"
+    "                        optimizer state), written atomically\n"
+    "  --save-every N        steps between checkpoints (default: only at the end)\n"
+    "  --steps N             optimizer steps (default 1000)\n"
+    "  --batch N             examples per micro-batch (default 1)\n"
+    "  --grad-accum N        micro-batches per step (default 1)\n"
+    "  --lr X                peak learning rate (default 1e-3)\n"
+    "  --betas B1,B2         AdamW betas (default 0.9,0.95)\n"
+    "  --eps X               AdamW epsilon (default 1e-8)\n"
+    "  --weight-decay X      decoupled weight decay on every parameter (default 0.1)\n"
+    "  --no-decay-1d         no weight decay on biases and norm weights\n"
+    "  --warmup N            linear warmup steps (0 = none)\n"
+    "  --schedule S          cosine (default), linear or constant after warmup\n"
+    "  --clip X              clip the global gradient norm at X (0 = off; default 1)\n"
+    "  --seed S              initialisation and data order (default 0)\n"
+    "  --init-std X          std of fresh weights (default: the config's initializer_range)\n"
+    "  --dump-first-step F   write the first step's loss, gradients and updated\n"
+    "                        parameters to F.safetensors (to compare with PyTorch)\n"
+    "  --threads N           threads for the math kernels\n"
+    "  --config-file F       a JSON object of these options without dashes, e.g.\n"
+    "                        {\"steps\": 2000, \"lr\": 0.002, \"betas\": \"0.9,0.98\"};\n"
+    "                        command-line options override it\n"
+    "Ctrl-C saves a checkpoint and stops.\n";
+
+typedef struct {
+    const char *init, *config, *resume, *data, *val, *out, *dump;
+    uint32_t val_every, threads;
+    oc_train_params tp;
+    oc_dataset *val_ds;
+    oc_trainer *tr;
+    double t_start;
+    uint64_t first_step;
+} train_opts;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int parse_u64(const char *opt, const char *v, uint64_t *out) {
+    return cli_u64("train", opt, v, out);
+}
+
+static int parse_double(const char *opt, const char *v, double *out) {
+    float f;
+    if (!cli_float("train", opt, v, &f))
+        return 0;
+    char *end;
+    *out = strtod(v, &end); /* keep full precision */
+    return 1;
+}
+
+/* Applies one option (name without dashes); 1 ok, 0 usage error, -1 unknown. */
+static int apply(train_opts *o, const char *name, const char *v) {
+    oc_train_params *tp = &o->tp;
+    uint64_t u;
+    if (!strcmp(name, "init"))
+        o->init = v;
+    else if (!strcmp(name, "config"))
+        o->config = v;
+    else if (!strcmp(name, "resume"))
+        o->resume = v;
+    else if (!strcmp(name, "data"))
+        o->data = v;
+    else if (!strcmp(name, "val"))
+        o->val = v;
+    else if (!strcmp(name, "out"))
+        o->out = v;
+    else if (!strcmp(name, "dump-first-step"))
+        o->dump = v;
+    else if (!strcmp(name, "val-every"))
+        return cli_u32("train", "--val-every", v, &o->val_every);
+    else if (!strcmp(name, "threads"))
+        return cli_u32("train", "--threads", v, &o->threads);
+    else if (!strcmp(name, "save-every"))
+        return parse_u64("--save-every", v, &tp->save_every);
+    else if (!strcmp(name, "steps"))
+        return parse_u64("--steps", v, &tp->steps);
+    else if (!strcmp(name, "warmup"))
+        return parse_u64("--warmup", v, &tp->warmup_steps);
+    else if (!strcmp(name, "seed"))
+        return parse_u64("--seed", v, &tp->seed);
+    else if (!strcmp(name, "batch")) {
+        if (!parse_u64("--batch", v, &u) || u == 0 || u > 4096)
+            return cli_usage("train", "--batch must be in 1..4096");
+        tp->batch = (uint32_t)u;
+    } else if (!strcmp(name, "grad-accum")) {
+        if (!parse_u64("--grad-accum", v, &u) || u == 0 || u > 65536)
+            return cli_usage("train", "--grad-accum must be in 1..65536");
+        tp->grad_accum = (uint32_t)u;
+    } else if (!strcmp(name, "lr"))
+        return parse_double("--lr", v, &tp->lr);
+    else if (!strcmp(name, "eps"))
+        return parse_double("--eps", v, &tp->eps);
+    else if (!strcmp(name, "weight-decay"))
+        return parse_double("--weight-decay", v, &tp->weight_decay);
+    else if (!strcmp(name, "clip"))
+        return parse_double("--clip", v, &tp->clip);
+    else if (!strcmp(name, "init-std")) {
+        double d;
+        if (!parse_double("--init-std", v, &d))
+            return 0;
+        tp->init_std = (float)d;
+    } else if (!strcmp(name, "betas")) {
+        char *end;
+        tp->beta1 = strtod(v, &end);
+        if (*end != ',')
+            return cli_usage("train", "--betas expects B1,B2");
+        tp->beta2 = strtod(end + 1, &end);
+        if (*end || !(tp->beta1 >= 0 && tp->beta1 < 1 && tp->beta2 >= 0 && tp->beta2 < 1))
+            return cli_usage("train", "--betas expects two numbers in [0, 1)");
+    } else if (!strcmp(name, "schedule")) {
+        if (!strcmp(v, "cosine"))
+            tp->schedule = OC_SCHED_COSINE;
+        else if (!strcmp(v, "linear"))
+            tp->schedule = OC_SCHED_LINEAR;
+        else if (!strcmp(v, "constant"))
+            tp->schedule = OC_SCHED_CONSTANT;
+        else
+            return cli_usage("train", "--schedule is cosine, linear or constant");
+    } else if (!strcmp(name, "no-decay-1d"))
+        tp->no_decay_1d = strcmp(v, "false") && strcmp(v, "0");
+    else
+        return -1;
+    return 1;
+}
+
+/* Options from a JSON object file: strings, numbers and booleans. */
+static int load_config_file(train_opts *o, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_usage("train", "%s: cannot open", path);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return cli_usage("train", "%s: not a JSON object", path);
+    }
+    int ok = 1;
+    for (const cJSON *e = j->child; ok && e; e = e->next) {
+        char num[64];
+        const char *val = NULL;
+        if (cJSON_IsString(e))
+            val = e->valuestring;
+        else if (cJSON_IsBool(e))
+            val = cJSON_IsTrue(e) ? "true" : "false";
+        else if (cJSON_IsNumber(e))
+            snprintf(num, sizeof num, "%.17g", e->valuedouble), val = num;
+        if (!val) {
+            ok = cli_usage("train", "%s: \"%s\" must be a string, number or boolean", path,
+                           e->string);
+            break;
+        }
+        char *dup = strdup(val); /* options keep pointers for the whole run */
+        int r = apply(o, e->string, dup);
+        if (r < 0)
+            ok = cli_usage("train", "%s: unknown option \"%s\"", path, e->string);
+        else
+            ok = r;
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+static int on_progress(const oc_train_stats *st, void *user) {
+    train_opts *o = user;
+    double elapsed = now_s() - o->t_start;
+    uint64_t done = st->step - o->first_step;
+    double eta = done ? elapsed / (double)done * (double)(st->total_steps - st->step) : 0;
+    double tps = st->seconds > 0 ? (double)st->tokens / st->seconds : 0;
+    fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
+            (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, st->lr,
+            st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+    if (o->val_ds && o->val_every && (st->step % o->val_every == 0 ||
+                                      st->step == st->total_steps)) {
+        size_t n = oc_dataset_size(o->val_ds);
+        double sum = 0;
+        size_t cnt = 0;
+        for (size_t i = 0; i < n; i++) {
+            oc_train_example ex;
+            double loss;
+            if (oc_dataset_get(o->val_ds, i, &ex) != OC_OK ||
+                oc_trainer_eval(o->tr, &ex, 1, &loss) != OC_OK)
+                break;
+            sum += loss;
+            cnt++;
+        }
+        if (cnt)
+            fprintf(stderr, "step %llu  validation loss %.4f (%zu examples)\n",
+                    (unsigned long long)st->step, sum / (double)cnt, cnt);
+    }
+    return cli_interrupted;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *cmd = "train";
+    train_opts o;
+    memset(&o, 0, sizeof o);
+    o.tp = oc_train_default_params();
+    o.val_every = 100;
+    /* the config file first, so that flags override it */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config-file") && !load_config_file(&o, argv[i + 1]))
+            return CLI_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s", TRAIN_HELP);
+            return 0;
+        }
+        if (!strcmp(a, "--no-decay-1d")) {
+            o.tp.no_decay_1d = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2))
+            return cli_usage(cmd, "unexpected argument %s", a), CLI_USAGE;
+        const char *v = cli_value(cmd, argc, argv, &i);
+        if (!v)
+            return CLI_USAGE;
+        if (!strcmp(a, "--config-file"))
+            continue;
+        int r = apply(&o, a + 2, v);
+        if (r < 0)
+            return cli_usage(cmd, "unknown option %s", a), CLI_USAGE;
+        if (r == 0)
+            return CLI_USAGE;
+    }
+    int starts = !!o.init + !!o.config + !!o.resume;
+    if (starts != 1)
+        return cli_usage(cmd, "give exactly one of --init, --config, --resume"), CLI_USAGE;
+    if (!o.data || !o.out)
+        return cli_usage(cmd, "--data and --out are required"), CLI_USAGE;
+    if (o.threads)
+        oc_set_threads((int)o.threads);
+    o.tp.out_dir = o.out;
+    o.tp.dump_first_step = o.dump;
+    o.tp.on_progress = on_progress;
+    o.tp.user_data = &o;
+
+    const char *model_dir = o.init ? o.init : o.config ? o.config : o.resume;
+    oc_status s;
+    if (o.init)
+        s = oc_trainer_new(o.init, &o.tp, &o.tr);
+    else if (o.config)
+        s = oc_trainer_new_from_config(o.config, &o.tp, &o.tr);
+    else
+        s = oc_trainer_resume(o.resume, &o.tp, &o.tr);
+    if (s != OC_OK)
+        return cli_fail(cmd, s);
+    oc_dataset_params dp = oc_dataset_default_params();
+    dp.seed = o.tp.seed;
+    oc_dataset *ds = NULL;
+    s = oc_dataset_open(o.data, model_dir, &dp, &ds);
+    if (s == OC_OK && o.val) {
+        dp.shuffle = 0;
+        s = oc_dataset_open(o.val, model_dir, &dp, &o.val_ds);
+    }
+    if (s == OC_OK) {
+        oc_trainer_info info = oc_trainer_get_info(o.tr);
+        o.first_step = info.step;
+        oc_dataset_seek(ds, info.step * o.tp.batch * o.tp.grad_accum);
+        fprintf(stderr, "ocellus train: %zu parameters, %zu examples, step %llu of %llu\n",
+                info.n_params, oc_dataset_size(ds), (unsigned long long)info.step,
+                (unsigned long long)o.tp.steps);
+        cli_install_sigint();
+        o.t_start = now_s();
+        s = oc_trainer_fit(o.tr, oc_dataset_next_batch, ds);
+        if (s == OC_ERR_CANCELLED || cli_interrupted) {
+            oc_status ss = oc_trainer_save(o.tr, o.out);
+            fprintf(stderr, "ocellus train: interrupted; checkpoint saved to %s\n", o.out);
+            s = ss != OC_OK ? ss : OC_ERR_CANCELLED;
+        } else if (s == OC_OK) {
+            fprintf(stderr, "ocellus train: done; model saved to %s\n", o.out);
+        }
+    }
+    int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
+    oc_dataset_free(ds);
+    oc_dataset_free(o.val_ds);
+    oc_trainer_free(o.tr);
+    return rc;
+}
