@@ -251,6 +251,11 @@ static void test_multi_turn_and_text_only(void **state) {
     copy_free(&b);
     oc_tokenizer_free(tok);
     oc_dataset_free(ds);
+
+    /* the model may also be named by its config.json (as a training run from a config is) */
+    ds = open_ok(path, td("smolvlm-tiny/config.json"), NULL);
+    assert_int_equal(oc_dataset_size(ds), 2);
+    oc_dataset_free(ds);
 }
 
 /* Writes one example as a pre-tokenized line. */

@@ -48,9 +48,31 @@ static oc_status load_processor(const char *dir, oc_data_model *m) {
     return oc_err(OC_ERR_IO, "%s: no preprocessor_config.json or processor_config.json", dir);
 }
 
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return oc_strdup(".");
+    return oc_strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+static oc_status load_model_files(const char *dir, oc_data_model *out);
+
 oc_status oc_data_model_load(const char *dir, oc_data_model *out) {
     if (!dir || !out)
         return oc_err(OC_ERR_INVALID_ARG, "dataset: NULL model folder");
+    if (oc_is_dir(dir))
+        return load_model_files(dir, out);
+    /* the path of a config.json: its folder holds the other files */
+    char *d = dir_of(dir);
+    if (!d)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
+    oc_status s = oc_file_exists(dir) ? load_model_files(d, out)
+                                      : oc_err(OC_ERR_IO, "%s: no such model folder", dir);
+    oc_free(d);
+    return s;
+}
+
+static oc_status load_model_files(const char *dir, oc_data_model *out) {
     oc_data_model m;
     memset(&m, 0, sizeof m);
     OC_TRY(oc_config_load(dir, &m.cfg));
@@ -273,13 +295,6 @@ static oc_status index_lines(oc_dataset *ds) {
     if (ds->n == 0)
         return oc_err(OC_ERR_FORMAT, "%s: no examples", ds->path);
     return OC_OK;
-}
-
-static char *dir_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return oc_strdup("");
-    return oc_strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
 oc_status oc_dataset_open(const char *path, const char *model_dir,
