@@ -358,14 +358,15 @@ static void check_attention(size_t n, size_t H, size_t KVH, size_t D, int causal
     float *f = to_f(in, tot), *fR = to_f(R, nq), *y = malloc(nq * sizeof(float)),
           *att = malloc(H * n * n * sizeof(float)), *dq = malloc(nq * sizeof(float)),
           *dk = malloc(nk * sizeof(float)), *dv = malloc(nk * sizeof(float)),
-          *scr = malloc(n * n * sizeof(float));
+          *scr = malloc(oc_t_attention_scratch(n) * sizeof(float));
     double fl = 0;
-    oc_t_attention_fwd(&fl, y, att, f, f + nq, f + nq + nk, n, H, KVH, D, causal);
+    oc_t_seqs one = {1, NULL, NULL, n};
+    oc_t_attention_fwd(&fl, y, att, f, f + nq, f + nq + nk, &one, H, KVH, D, causal);
     double Lf = 0;
     for (size_t i = 0; i < nq; i++)
         Lf += y[i] * R[i];
     assert_true(fabs(Lf - att_loss(in, &c)) < 1e-4);
-    oc_t_attention_bwd(&fl, dq, dk, dv, scr, fR, att, f, f + nq, f + nq + nk, n, H, KVH, D);
+    oc_t_attention_bwd(&fl, dq, dk, dv, scr, fR, att, f, f + nq, f + nq + nk, &one, H, KVH, D);
     char what[64];
     snprintf(what, sizeof what, "attention%s %zu/%zu dq", causal ? " causal" : "", H, KVH);
     expect_close(what, dq, g, nq, 1e-4);

@@ -166,7 +166,8 @@ static void test_forward_matches_case0(void **state) {
     c = (oc_carver){lbuf, 0};
     oc_llama_acts la;
     oc_llama_acts_carve(&la, &c, &cfg.text, T, A, T);
-    oc_llama_train_forward(&flops, &la, &cfg.text, &p.t, x, &T, 1);
+    oc_t_seqs one = {1, NULL, NULL, T};
+    oc_llama_train_forward(&flops, &la, &cfg.text, &p.t, x, &one);
     ref = load_f32(td(MODEL "/case0.safetensors"), "text_hidden_states_last", &n);
     e = rel_err(la.fin, ref, n);
     print_message("text_hidden_states_last rel err %.3g\n", e);

@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "ops.h"
 #include "optim.h"
 
 void oc_adamw_update(float *p, const float *g, float *m, float *v, size_t n,
@@ -11,7 +12,7 @@ void oc_adamw_update(float *p, const float *g, float *m, float *v, size_t n,
     double bc1 = 1.0 - pow(h->beta1, (double)step), bc2 = 1.0 - pow(h->beta2, (double)step);
     float step_size = (float)(-(h->lr / bc1)), bc2_sqrt = (float)sqrt(bc2),
           eps = (float)h->eps;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > OC_T_PAR_ELEMS)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i], mi = m[i];
         p[i] *= decay;
@@ -36,7 +37,7 @@ float oc_clip_grads(float *g, size_t n, double norm, double max_norm) {
     float coef = (float)max_norm / ((float)norm + 1e-6f);
     if (coef >= 1.0f)
         return 1.0f;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > OC_T_PAR_ELEMS)
     for (size_t i = 0; i < n; i++)
         g[i] *= coef;
     return coef;

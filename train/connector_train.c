@@ -12,7 +12,7 @@
 static void shuffle(float *tok, float *pat, size_t NT, size_t g, size_t C, size_t s,
                     int inverse) {
     size_t gs = g / s, N = g * g, M = gs * gs;
-#pragma omp parallel for schedule(static) if (NT * M * s * s * C > 32768)
+#pragma omp parallel for schedule(static) if (NT * M * s * s * C > OC_T_PAR_ELEMS)
     for (size_t tm = 0; tm < NT * M; tm++) {
         size_t tile = tm / M, m = tm % M, iy = m / gs, jx = m % gs;
         for (size_t b = 0; b < s; b++)

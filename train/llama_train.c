@@ -2,6 +2,10 @@
 
 #include <string.h>
 
+static size_t seq_start(const oc_t_seqs *sq, size_t s) {
+    return sq->off ? sq->off[s] : s * sq->n;
+}
+
 void oc_llama_acts_carve(oc_llama_acts *a, oc_carver *c, const oc_llama_config *cfg,
                          size_t T, size_t A, size_t maxn) {
     oc_llama_acts dummy;
@@ -45,8 +49,7 @@ size_t oc_llama_scratch_size(const oc_llama_config *cfg, size_t T, size_t maxn) 
 }
 
 void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_config *cfg,
-                            const oc_tp_tensors *p, const float *x, const size_t *seq_len,
-                            size_t n_seq) {
+                            const oc_tp_tensors *p, const float *x, const oc_t_seqs *sq) {
     size_t T = a->T, E = cfg->hidden, H = cfg->heads, KVH = cfg->kv_heads, D = cfg->head_dim,
            HD = H * D, KD = KVH * D, F = cfg->intermediate, A = a->A;
     float eps = cfg->rms_eps;
@@ -65,18 +68,14 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
         oc_t_linear_fwd(flops, q, rn1, w->q_w, NULL, T, E, HD);
         oc_t_linear_fwd(flops, k, rn1, w->k_w, NULL, T, E, KD);
         oc_t_linear_fwd(flops, v, rn1, w->v_w, NULL, T, E, KD);
-        size_t t0 = 0, a0 = 0;
-        for (size_t s = 0; s < n_seq; s++) {
-            size_t n = seq_len[s];
+        for (size_t s = 0; s < sq->n_seq; s++) { /* positions restart in each sequence */
+            size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
             oc_t_rope_fwd(q + t0 * HD, a->cos_t, a->sin_t, n, H, D);
             oc_t_rope_fwd(k + t0 * KD, a->cos_t, a->sin_t, n, KVH, D);
-            oc_t_attention_fwd(flops, atty + t0 * HD, att + a0, q + t0 * HD, k + t0 * KD,
-                               v + t0 * KD, n, H, KVH, D, 1);
-            t0 += n;
-            a0 += H * n * n;
         }
+        oc_t_attention_fwd(flops, atty, att, q, k, v, sq, H, KVH, D, 1);
         oc_t_linear_fwd(flops, x1, atty, w->o_w, NULL, T, HD, E);
-#pragma omp parallel for schedule(static) if (T * E > 32768)
+#pragma omp parallel for schedule(static) if (T * E > OC_T_PAR_ELEMS)
         for (size_t i = 0; i < T * E; i++)
             x1[i] = res[i] + x1[i];
 
@@ -85,7 +84,7 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
         oc_t_linear_fwd(flops, up, rn2, w->up_w, NULL, T, E, F);
         oc_t_swiglu_fwd(act, gate, up, T * F);
         oc_t_linear_fwd(flops, next, act, w->down_w, NULL, T, F, E);
-#pragma omp parallel for schedule(static) if (T * E > 32768)
+#pragma omp parallel for schedule(static) if (T * E > OC_T_PAR_ELEMS)
         for (size_t i = 0; i < T * E; i++)
             next[i] = x1[i] + next[i];
     }
@@ -95,7 +94,7 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
 void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
                              const oc_llama_config *cfg, const oc_tp_tensors *p,
                              oc_tp_tensors *g, const float *dfin, float *dx,
-                             const size_t *seq_len, size_t n_seq, float *scratch) {
+                             const oc_t_seqs *sq, float *scratch) {
     size_t T = a->T, E = cfg->hidden, H = cfg->heads, KVH = cfg->kv_heads, D = cfg->head_dim,
            HD = H * D, KD = KVH * D, F = cfg->intermediate, A = a->A, L = cfg->layers;
     oc_carver cv = {scratch, 0};
@@ -127,16 +126,11 @@ void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
 
         /* attention: x1 = res + o(attn(rope(q), rope(k), v)) */
         oc_t_linear_bwd(flops, datty, 0.0f, gw->o_w, NULL, dres, atty, w->o_w, T, HD, E);
-        size_t t0 = 0, a0 = 0;
-        for (size_t s = 0; s < n_seq; s++) {
-            size_t n = seq_len[s];
-            oc_t_attention_bwd(flops, dq + t0 * HD, dk + t0 * KD, dv + t0 * KD, dsc,
-                               datty + t0 * HD, att + a0, q + t0 * HD, k + t0 * KD,
-                               v + t0 * KD, n, H, KVH, D);
+        oc_t_attention_bwd(flops, dq, dk, dv, dsc, datty, att, q, k, v, sq, H, KVH, D);
+        for (size_t s = 0; s < sq->n_seq; s++) {
+            size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
             oc_t_rope_bwd(dq + t0 * HD, a->cos_t, a->sin_t, n, H, D);
             oc_t_rope_bwd(dk + t0 * KD, a->cos_t, a->sin_t, n, KVH, D);
-            t0 += n;
-            a0 += H * n * n;
         }
         oc_t_linear_bwd(flops, dln, 0.0f, gw->q_w, NULL, dq, rn1, w->q_w, T, E, HD);
         oc_t_linear_bwd(flops, dln, 1.0f, gw->k_w, NULL, dk, rn1, w->k_w, T, E, KD);

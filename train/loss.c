@@ -22,7 +22,7 @@ void oc_t_lmhead_ce(double *flops, double *loss_sum, float *dx, float *dw, const
         float *z = scratch, *lrow = scratch + n * V;
         /* z (n, V) = x_rows (n, E) @ w^T (V, E) */
         oc_t_gemm(flops, 0, 1, n, V, E, 1.0f, x + r0 * E, E, w, E, 0.0f, z, V);
-#pragma omp parallel for schedule(static) if (n * V > 32768)
+#pragma omp parallel for schedule(static) if (n * V > OC_T_PAR_ELEMS)
         for (size_t i = 0; i < n; i++) {
             float *zi = z + i * V;
             float mx = -INFINITY;

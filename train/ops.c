@@ -5,11 +5,9 @@
 #include <omp.h>
 #include <string.h>
 
-/* Element counts above which loops are worth an OpenMP team. */
-#define PAR_ELEMS 32768
-#define PAR_ROWS 64
-/* 2*M*N*K below which a matrix product runs on one thread. */
-#define PAR_GEMM_FLOPS 4e5
+#define PAR_ELEMS OC_T_PAR_ELEMS
+/* 2*M*N*K below which a matrix product runs on one thread (~0.5 ms of work). */
+#define PAR_GEMM_FLOPS 1e7
 
 /* One thread pool: training splits matrix products over OpenMP threads itself and
  * keeps OpenBLAS single-threaded, because the pthreads OpenBLAS's workers spin for a
@@ -100,7 +98,7 @@ void oc_t_linear_bwd(double *flops, float *dinp, float beta, float *dw, float *d
 
 void oc_t_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
                         const float *w, const float *b, size_t T, size_t C, float eps) {
-#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+#pragma omp parallel for schedule(static) if (T * C > PAR_ELEMS)
     for (size_t t = 0; t < T; t++) {
         const float *x = inp + t * C;
         float *y = out + t * C;
@@ -122,7 +120,7 @@ void oc_t_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
 void oc_t_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *mean, const float *rstd,
                         const float *w, size_t T, size_t C) {
-#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+#pragma omp parallel for schedule(static) if (T * C > PAR_ELEMS)
     for (size_t t = 0; t < T; t++) {
         const float *x = inp + t * C, *dy = dout + t * C;
         float *dx = dinp + t * C;
@@ -153,7 +151,7 @@ void oc_t_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
 
 void oc_t_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, size_t T,
                       size_t C, float eps) {
-#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+#pragma omp parallel for schedule(static) if (T * C > PAR_ELEMS)
     for (size_t t = 0; t < T; t++) {
         const float *x = inp + t * C;
         float *y = out + t * C;
@@ -169,7 +167,7 @@ void oc_t_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w,
 
 void oc_t_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp,
                       const float *rstd, const float *w, size_t T, size_t C) {
-#pragma omp parallel for schedule(static) if (T > PAR_ROWS)
+#pragma omp parallel for schedule(static) if (T * C > PAR_ELEMS)
     for (size_t t = 0; t < T; t++) {
         const float *x = inp + t * C, *dy = dout + t * C;
         float *dx = dinp + t * C;
@@ -258,96 +256,138 @@ void oc_t_rope_bwd(float *dx, const float *cos_t, const float *sin_t, size_t T, 
     rope(dx, cos_t, sin_t, T, H, D, -1.0f);
 }
 
-/* Attention of one head over one sequence: p (n, n) probabilities, y_h (n, D) columns of
- * y. Runs on the calling thread. */
-static void head_fwd(double *flops, float *y, float *p, const float *q, const float *kh,
-                     const float *vh, size_t n, size_t D, size_t ldq, size_t ldk, float scale,
-                     int causal) {
-    /* p (n, n) = q_h (n, D) @ k_h^T (D, n) * scale */
-    sgemm(0, 1, n, n, D, scale, q, ldq, kh, ldk, 0.0f, p, n);
-    for (size_t i = 0; i < n; i++) {
-        float *row = p + i * n;
-        size_t m = causal ? i + 1 : n;
-        float mx = -INFINITY;
-        for (size_t j = 0; j < m; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        float sum = 0;
-        for (size_t j = 0; j < m; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
-        for (size_t j = 0; j < m; j++)
-            row[j] *= inv;
-        for (size_t j = m; j < n; j++)
-            row[j] = 0.0f;
+/* Sequence s of a packed batch: rows [row0, row0 + n) and its probabilities at att0. */
+static void seq_span(const oc_t_seqs *sq, size_t s, size_t H, size_t *row0, size_t *n,
+                     size_t *att0) {
+    if (sq->off) {
+        *row0 = sq->off[s];
+        *n = sq->off[s + 1] - sq->off[s];
+        *att0 = sq->att_off[s];
+    } else {
+        *row0 = s * sq->n;
+        *n = sq->n;
+        *att0 = s * H * sq->n * sq->n;
     }
-    /* y_h (n, D) = p (n, n) @ v_h (n, D) */
-    sgemm(0, 0, n, D, n, 1.0f, p, n, vh, ldk, 0.0f, y, ldq);
-    *flops += 4.0 * (double)n * (double)n * (double)D;
 }
 
-/* Teams over KV groups (the heads of a group share dk, dv in the backward pass). */
-static int group_team(size_t KVH, size_t n, size_t group, size_t D) {
-    double f = 4.0 * (double)n * (double)n * (double)D * (double)group;
-    if (omp_in_parallel() || openblas_get_num_threads() > 1 || f * (double)KVH < PAR_GEMM_FLOPS)
+static double seqs_flops(const oc_t_seqs *sq, size_t H, size_t D) {
+    double f = 0;
+    for (size_t s = 0; s < sq->n_seq; s++) {
+        size_t r, n, a;
+        seq_span(sq, s, H, &r, &n, &a);
+        f += 4.0 * (double)n * (double)n * (double)D * (double)H;
+    }
+    return f;
+}
+
+/* Teams over (sequence, KV group) items: the heads of a group share dk, dv. */
+static int attention_team(double flops, size_t items) {
+    if (omp_in_parallel() || openblas_get_num_threads() > 1 || flops < PAR_GEMM_FLOPS)
         return 1;
     int t = omp_get_max_threads();
-    return (size_t)t > KVH ? (int)KVH : t;
+    return (size_t)t > items ? (int)items : t;
 }
 
-void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
-                        const float *v, size_t n, size_t H, size_t KVH, size_t D,
-                        int causal) {
+/* The heads of KV group g over one sequence of n rows; runs on the calling thread. */
+static void group_fwd(float *y, float *att, const float *q, const float *k, const float *v,
+                      size_t n, size_t H, size_t KVH, size_t D, size_t g, int causal) {
     size_t group = H / KVH, ldq = H * D, ldk = KVH * D;
     float scale = 1.0f / sqrtf((float)D);
-    int team = group_team(KVH, n, group, D);
-    double fl = 0;
-#pragma omp parallel for schedule(static) num_threads(team) reduction(+ : fl) if (team > 1)
-    for (size_t g = 0; g < KVH; g++)
-        for (size_t h = g * group; h < (g + 1) * group; h++)
-            head_fwd(&fl, y + h * D, att + h * n * n, q + h * D, k + g * D, v + g * D, n, D,
-                     ldq, ldk, scale, causal);
-    *flops += fl;
+    for (size_t h = g * group; h < (g + 1) * group; h++) {
+        float *p = att + h * n * n;
+        /* p (n, n) = q_h (n, D) @ k_g^T (D, n) * scale */
+        sgemm(0, 1, n, n, D, scale, q + h * D, ldq, k + g * D, ldk, 0.0f, p, n);
+        for (size_t i = 0; i < n; i++) {
+            float *row = p + i * n;
+            size_t m = causal ? i + 1 : n;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < m; j++)
+                mx = row[j] > mx ? row[j] : mx;
+            float sum = 0;
+            for (size_t j = 0; j < m; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (size_t j = 0; j < m; j++)
+                row[j] *= inv;
+            for (size_t j = m; j < n; j++)
+                row[j] = 0.0f;
+        }
+        /* y_h (n, D) = p (n, n) @ v_g (n, D) */
+        sgemm(0, 0, n, D, n, 1.0f, p, n, v + g * D, ldk, 0.0f, y + h * D, ldq);
+    }
 }
 
-size_t oc_t_attention_scratch(size_t n) { return oc_t_team_max() * n * n; }
-
-void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
-                        const float *dy, const float *att, const float *q, const float *k,
-                        const float *v, size_t n, size_t H, size_t KVH, size_t D) {
+static void group_bwd(float *dq, float *dk, float *dv, float *ds, const float *dy,
+                      const float *att, const float *q, const float *k, const float *v,
+                      size_t n, size_t H, size_t KVH, size_t D, size_t g) {
     size_t group = H / KVH, ldq = H * D, ldk = KVH * D;
     float scale = 1.0f / sqrtf((float)D);
     for (size_t t = 0; t < n; t++) {
-        memset(dk + t * ldk, 0, ldk * sizeof(float));
-        memset(dv + t * ldk, 0, ldk * sizeof(float));
+        memset(dk + t * ldk + g * D, 0, D * sizeof(float));
+        memset(dv + t * ldk + g * D, 0, D * sizeof(float));
     }
-    int team = group_team(KVH, n, group, D);
-    double fl = 0;
-#pragma omp parallel for schedule(static) num_threads(team) reduction(+ : fl) if (team > 1)
-    for (size_t g = 0; g < KVH; g++) {
-        float *ds = scratch + (size_t)omp_get_thread_num() * n * n;
-        for (size_t h = g * group; h < (g + 1) * group; h++) {
-            const float *p = att + h * n * n, *dyh = dy + h * D;
-            /* dv_g (n, D) += p^T (n, n) @ dy_h (n, D) */
-            sgemm(1, 0, n, D, n, 1.0f, p, n, dyh, ldq, 1.0f, dv + g * D, ldk);
-            /* dp (n, n) = dy_h (n, D) @ v_g^T (D, n) */
-            sgemm(0, 1, n, n, D, 1.0f, dyh, ldq, v + g * D, ldk, 0.0f, ds, n);
-            /* ds = p * (dp - sum_j dp * p) * scale; masked entries have p = 0 */
-            for (size_t i = 0; i < n; i++) {
-                const float *pr = p + i * n;
-                float *dr = ds + i * n;
-                float dot = 0;
-                for (size_t j = 0; j < n; j++)
-                    dot += pr[j] * dr[j];
-                for (size_t j = 0; j < n; j++)
-                    dr[j] = pr[j] * (dr[j] - dot) * scale;
-            }
-            /* dq_h (n, D) = ds (n, n) @ k_g (n, D);  dk_g (n, D) += ds^T @ q_h */
-            sgemm(0, 0, n, D, n, 1.0f, ds, n, k + g * D, ldk, 0.0f, dq + h * D, ldq);
-            sgemm(1, 0, n, D, n, 1.0f, ds, n, q + h * D, ldq, 1.0f, dk + g * D, ldk);
-            fl += 8.0 * (double)n * (double)n * (double)D;
+    for (size_t h = g * group; h < (g + 1) * group; h++) {
+        const float *p = att + h * n * n, *dyh = dy + h * D;
+        /* dv_g (n, D) += p^T (n, n) @ dy_h (n, D) */
+        sgemm(1, 0, n, D, n, 1.0f, p, n, dyh, ldq, 1.0f, dv + g * D, ldk);
+        /* dp (n, n) = dy_h (n, D) @ v_g^T (D, n) */
+        sgemm(0, 1, n, n, D, 1.0f, dyh, ldq, v + g * D, ldk, 0.0f, ds, n);
+        /* ds = p * (dp - sum_j dp * p) * scale; masked entries have p = 0 */
+        for (size_t i = 0; i < n; i++) {
+            const float *pr = p + i * n;
+            float *dr = ds + i * n;
+            float dot = 0;
+            for (size_t j = 0; j < n; j++)
+                dot += pr[j] * dr[j];
+            for (size_t j = 0; j < n; j++)
+                dr[j] = pr[j] * (dr[j] - dot) * scale;
         }
+        /* dq_h (n, D) = ds (n, n) @ k_g (n, D);  dk_g (n, D) += ds^T @ q_h */
+        sgemm(0, 0, n, D, n, 1.0f, ds, n, k + g * D, ldk, 0.0f, dq + h * D, ldq);
+        sgemm(1, 0, n, D, n, 1.0f, ds, n, q + h * D, ldq, 1.0f, dk + g * D, ldk);
     }
-    *flops += fl;
+}
+
+void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
+                        const float *v, const oc_t_seqs *sq, size_t H, size_t KVH, size_t D,
+                        int causal) {
+    size_t HD = H * D, KD = KVH * D, items = sq->n_seq * KVH;
+    double f = seqs_flops(sq, H, D);
+    *flops += f;
+    int team = attention_team(f, items);
+    /* every item writes its own rows and heads: the result does not depend on the team */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
+    for (size_t it = 0; it < items; it++) {
+        size_t s = it / KVH, g = it % KVH, r, n, a;
+        seq_span(sq, s, H, &r, &n, &a);
+        group_fwd(y + r * HD, att + a, q + r * HD, k + r * KD, v + r * KD, n, H, KVH, D, g,
+                  causal);
+    }
+}
+
+size_t oc_t_attention_scratch(size_t maxn) { return oc_t_team_max() * maxn * maxn; }
+
+void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
+                        const float *dy, const float *att, const float *q, const float *k,
+                        const float *v, const oc_t_seqs *sq, size_t H, size_t KVH,
+                        size_t D) {
+    size_t HD = H * D, KD = KVH * D, items = sq->n_seq * KVH, maxn = 0;
+    for (size_t s = 0; s < sq->n_seq; s++) {
+        size_t r, n, a;
+        seq_span(sq, s, H, &r, &n, &a);
+        maxn = n > maxn ? n : maxn;
+    }
+    double f = 2 * seqs_flops(sq, H, D);
+    *flops += f;
+    int team = attention_team(f, items);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
+    for (size_t it = 0; it < items; it++) {
+        size_t s = it / KVH, g = it % KVH, r, n, a;
+        seq_span(sq, s, H, &r, &n, &a);
+        float *ds = scratch + (size_t)omp_get_thread_num() * maxn * maxn;
+        group_bwd(dq + r * HD, dk + r * KD, dv + r * KD, ds, dy + r * HD, att + a, q + r * HD,
+                  k + r * KD, v + r * KD, n, H, KVH, D, g);
+    }
 }

@@ -14,6 +14,11 @@
 
 #include "ocellus.h"
 
+/* Loops over more elements than this are shared by the OpenMP team; smaller ones run
+ * on the calling thread (a team costs more than it saves there, and its idle threads
+ * spin). */
+#define OC_T_PAR_ELEMS 65536
+
 /* Bump allocation of float arrays from one buffer; with base == NULL it only measures. */
 typedef struct {
     float *base;
@@ -83,18 +88,29 @@ void oc_t_rope_fwd(float *x, const float *cos_t, const float *sin_t, size_t T, s
 void oc_t_rope_bwd(float *dx, const float *cos_t, const float *sin_t, size_t T, size_t H,
                    size_t D);
 
-/* Attention over one sequence of n tokens, head h reading kv head h / (H / KVH):
- * y (n, H*D) = softmax(q (n, H*D) @ k^T (n, KVH*D) / sqrt(D) [causal]) @ v (n, KVH*D)
- * att (H, n, n): the probabilities, saved (zero above the diagonal when causal). */
+/* Packed sequences: sequence s is rows off[s] .. off[s+1] and its probabilities start
+ * at att_off[s] (= H * sum of the earlier n^2); with off == NULL, n_seq sequences of n
+ * rows each. */
+typedef struct {
+    size_t n_seq;
+    const size_t *off, *att_off;   /* (n_seq + 1) each, or NULL */
+    size_t n;                      /* the common length when off == NULL */
+} oc_t_seqs;
+
+/* Attention within each sequence, head h reading kv head h / (H / KVH):
+ * y (rows, H*D) = softmax(q (rows, H*D) @ k^T (rows, KVH*D) / sqrt(D) [causal]) @ v
+ * att: per sequence (H, n, n) probabilities, saved (zero above the diagonal when causal).
+ * Sequences and KV groups are shared by the OpenMP team. */
 void oc_t_attention_fwd(double *flops, float *y, float *att, const float *q, const float *k,
-                        const float *v, size_t n, size_t H, size_t KVH, size_t D,
+                        const float *v, const oc_t_seqs *sq, size_t H, size_t KVH, size_t D,
                         int causal);
-/* dq (n, H*D), dk, dv (n, KVH*D) = (overwritten);
- * scratch: oc_t_attention_scratch(n) floats (n x n per thread). */
-size_t oc_t_attention_scratch(size_t n);
+/* dq (rows, H*D), dk, dv (rows, KVH*D) = (overwritten);
+ * scratch: oc_t_attention_scratch(longest n) floats (n x n per thread). */
+size_t oc_t_attention_scratch(size_t maxn);
 void oc_t_attention_bwd(double *flops, float *dq, float *dk, float *dv, float *scratch,
                         const float *dy, const float *att, const float *q, const float *k,
-                        const float *v, size_t n, size_t H, size_t KVH, size_t D);
+                        const float *v, const oc_t_seqs *sq, size_t H, size_t KVH,
+                        size_t D);
 
 /* Cross-entropy through the LM head, in chunks of rows so that the logits never exist
  * for all rows at once:

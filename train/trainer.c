@@ -430,17 +430,21 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
         w.maxn = k > w.maxn ? k : w.maxn;
         w.R += n_labelled(&ex[i]);
     }
-    OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, n + w.R, sizeof(size_t)));
+    OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, 2 * (n + 1) + w.R, sizeof(size_t)));
     OC_TRY(grow((void **)&tr->tbuf, &tr->tbuf_cap, w.R > 0 ? w.R : 1, sizeof(int32_t)));
     OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, c, NULL), sizeof(float)));
     mb_carve(&w, c, tr->ws);
-    size_t *seq_len = tr->ibuf, *rows = tr->ibuf + n;
+    size_t *seq_off = tr->ibuf, *att_off = tr->ibuf + n + 1, *rows = tr->ibuf + 2 * (n + 1);
+    oc_t_seqs seqs = {n, seq_off, att_off, 0};
     int32_t *targets = tr->tbuf;
 
     /* rows: packed position t predicts labels[t+1] of its own sequence */
     size_t t0 = 0, r = 0;
+    seq_off[0] = att_off[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        seq_len[i] = ex[i].n_tokens;
+        size_t k = ex[i].n_tokens;
+        seq_off[i + 1] = seq_off[i] + k;
+        att_off[i + 1] = att_off[i] + H * k * k;
         for (size_t t = 0; t + 1 < ex[i].n_tokens; t++)
             if (ex[i].labels[t + 1] != IGNORE_INDEX) {
                 rows[r] = t0 + t;
@@ -476,7 +480,7 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
         t0 += ex[i].n_tokens;
     }
 
-    oc_llama_train_forward(flops, &w.la, &c->text, P, w.x, seq_len, n);
+    oc_llama_train_forward(flops, &w.la, &c->text, P, w.x, &seqs);
     for (size_t k = 0; k < w.R; k++)
         memcpy(w.xr + k * E, w.la.fin + rows[k] * E, E * sizeof(float));
     oc_t_lmhead_ce(flops, loss_sum, train ? w.dxr : NULL, G->lm_head, w.xr, targets,
@@ -488,7 +492,7 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
     memset(w.dfin, 0, w.T * E * sizeof(float));
     for (size_t k = 0; k < w.R; k++)
         memcpy(w.dfin + rows[k] * E, w.dxr + k * E, E * sizeof(float));
-    oc_llama_train_backward(flops, &w.la, &c->text, P, G, w.dfin, w.dx, seq_len, n, w.scratch);
+    oc_llama_train_backward(flops, &w.la, &c->text, P, G, w.dfin, w.dx, &seqs, w.scratch);
     f = 0;
     t0 = 0;
     for (size_t i = 0; i < n; i++) {

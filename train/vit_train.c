@@ -47,7 +47,7 @@ size_t oc_vit_scratch_size(const oc_vit_config *cfg, size_t NT) {
 static void unfold(float *patches, const float *pixels, size_t NT, size_t S, size_t P,
                    size_t ch) {
     size_t g = S / P, K = ch * P * P;
-#pragma omp parallel for schedule(static) if (NT * g > 16)
+#pragma omp parallel for schedule(static) if (NT * g * g * ch * P * P > OC_T_PAR_ELEMS)
     for (size_t tg = 0; tg < NT * g; tg++) {
         size_t tile = tg / g, py = tg % g;
         for (size_t px = 0; px < g; px++) {
@@ -67,13 +67,14 @@ void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cf
            I = cfg->intermediate, H = cfg->heads, D = C / H,
            K = (size_t)cfg->channels * cfg->patch * cfg->patch;
     float eps = cfg->ln_eps;
+    oc_t_seqs tiles = {NT, NULL, NULL, N}; /* attention within each tile */
 
     /* Embeddings: conv with stride = kernel is a matmul on unfolded patches. All tiles
      * are full (no padding mask), so the position ids are 0..N-1. */
     unfold(a->patches, pixels, NT, cfg->image_size, cfg->patch, cfg->channels);
     float *x = a->res;
     oc_t_linear_fwd(flops, x, a->patches, p->patch_w, p->patch_b, T, K, C);
-#pragma omp parallel for schedule(static) if (T * C > 32768)
+#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < C; i++)
             x[t * C + i] += p->pos_emb[(t % N) * C + i];
@@ -91,13 +92,10 @@ void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cf
         oc_t_linear_fwd(flops, q, ln1, w->q_w, w->q_b, T, C, C);
         oc_t_linear_fwd(flops, k, ln1, w->k_w, w->k_b, T, C, C);
         oc_t_linear_fwd(flops, v, ln1, w->v_w, w->v_b, T, C, C);
-        for (size_t tile = 0; tile < NT; tile++)
-            oc_t_attention_fwd(flops, atty + tile * N * C, att + tile * H * N * N,
-                               q + tile * N * C, k + tile * N * C, v + tile * N * C, N, H, H,
-                               D, 0);
+        oc_t_attention_fwd(flops, atty, att, q, k, v, &tiles, H, H, D, 0);
         /* x1 = res + out_proj(atty); out_proj writes x1 then the residual is added */
         oc_t_linear_fwd(flops, x1, atty, w->o_w, w->o_b, T, C, C);
-#pragma omp parallel for schedule(static) if (T * C > 32768)
+#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
         for (size_t i = 0; i < T * C; i++)
             x1[i] = res[i] + x1[i];
 
@@ -106,7 +104,7 @@ void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cf
         oc_t_linear_fwd(flops, h, ln2, w->fc1_w, w->fc1_b, T, C, I);
         oc_t_gelu_tanh_fwd(act, h, T * I);
         oc_t_linear_fwd(flops, next, act, w->fc2_w, w->fc2_b, T, I, C);
-#pragma omp parallel for schedule(static) if (T * C > 32768)
+#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
         for (size_t i = 0; i < T * C; i++)
             next[i] = x1[i] + next[i];
     }
@@ -125,6 +123,7 @@ void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_con
           *dq = oc_carve(&cv, T * C), *dk = oc_carve(&cv, T * C), *dv = oc_carve(&cv, T * C),
           *datty = oc_carve(&cv, T * C), *dh = oc_carve(&cv, T * I),
           *dsc = oc_carve(&cv, oc_t_attention_scratch(N));
+    oc_t_seqs tiles = {NT, NULL, NULL, N};
 
     /* dres: gradient of the residual stream, carried down through the layers */
     memset(dres, 0, T * C * sizeof(float));
@@ -149,11 +148,7 @@ void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_con
 
         /* attention: x1 = res + out_proj(attn(q, k, v of ln1(res))) */
         oc_t_linear_bwd(flops, datty, 0.0f, gw->o_w, gw->o_b, dres, atty, w->o_w, T, C, C);
-        for (size_t tile = 0; tile < NT; tile++) {
-            size_t o = tile * N * C;
-            oc_t_attention_bwd(flops, dq + o, dk + o, dv + o, dsc, datty + o,
-                               att + tile * H * N * N, q + o, k + o, v + o, N, H, H, D);
-        }
+        oc_t_attention_bwd(flops, dq, dk, dv, dsc, datty, att, q, k, v, &tiles, H, H, D);
         oc_t_linear_bwd(flops, dln, 0.0f, gw->q_w, gw->q_b, dq, ln1, w->q_w, T, C, C);
         oc_t_linear_bwd(flops, dln, 1.0f, gw->k_w, gw->k_b, dk, ln1, w->k_w, T, C, C);
         oc_t_linear_bwd(flops, dln, 1.0f, gw->v_w, gw->v_b, dv, ln1, w->v_w, T, C, C);
