@@ -258,7 +258,9 @@ typedef struct {
     double lr;               /* learning rate this step used */
     uint64_t tokens;         /* tokens in this step's examples */
     uint64_t labelled;       /* positions that counted in the loss */
-    double flops;            /* forward + backward FLOPs of this step (matrix products) */
+    double flops;            /* forward + backward FLOPs of this step: 2*M*N*K for every
+                                matrix product run (attention included; elementwise ops
+                                and the optimizer not counted) */
     double total_flops;      /* FLOPs since training began (carried across resumes) */
     double seconds;          /* wall time of this step */
 } oc_train_stats;
