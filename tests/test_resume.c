@@ -227,6 +227,10 @@ static void test_bad_input_leaves_weights(void **state) {
         fb.labels[1][t] = -100;
     assert_int_equal(oc_trainer_step(tr, fb.ex + 1, 1, &st), OC_ERR_INVALID_ARG);
     print_message("  %s\n", oc_last_error());
+    fb.pixels[17] = NAN;
+    assert_int_equal(oc_trainer_step(tr, fb.ex, 4, &st), OC_ERR_INVALID_ARG);
+    print_message("  %s\n", oc_last_error());
+    fb.pixels[17] = 0.5f;
     assert_int_equal(oc_trainer_step(tr, NULL, 0, &st), OC_ERR_INVALID_ARG);
     assert_memory_equal(before, p->mem, p->numel * sizeof(float));
     assert_int_equal(oc_trainer_get_info(tr).step, 0);
@@ -247,6 +251,70 @@ static void test_bad_input_leaves_weights(void **state) {
     free(before);
     free(fb.pixels);
     oc_trainer_free(tr);
+}
+
+/* Fresh weights: transformers' _init_weights, seeded. */
+static void test_init(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("init");
+    fixture_config(tmp, 0);
+    oc_train_params tp = oc_train_default_params();
+    tp.seed = 5;
+    oc_trainer *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &a), OC_OK);
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &b), OC_OK);
+    tp.seed = 6;
+    assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &c), OC_OK);
+    oc_params *pa = oc_trainer_params_internal(a);
+    assert_memory_equal(pa->mem, oc_trainer_params_internal(b)->mem, pa->numel * 4);
+    assert_memory_not_equal(pa->mem, oc_trainer_params_internal(c)->mem, pa->numel * 4);
+    double s = 0, ss = 0;
+    size_t nw = 0;
+    for (size_t i = 0; i < pa->n_tensors; i++) {
+        const oc_tp_info *e = &pa->info[i];
+        const float *x = pa->mem + e->offset;
+        int bias = strstr(e->name, ".bias") != NULL;
+        int norm = e->ndim == 1 && strstr(e->name, "norm") && !bias;
+        for (size_t k = 0; k < e->numel; k++) {
+            if (bias)
+                assert_true(x[k] == 0.0f);
+            else if (norm)
+                assert_true(x[k] == 1.0f);
+            else {
+                s += x[k];
+                ss += (double)x[k] * x[k];
+                nw++;
+            }
+        }
+    }
+    double mean = s / (double)nw, sd = sqrt(ss / (double)nw - mean * mean);
+    print_message("  %zu weights: mean %.4f, std %.4f (config: 0.02)\n", nw, mean, sd);
+    assert_true(fabs(mean) < 0.002 && fabs(sd - 0.02) < 0.001);
+    /* pad_token_id 0: nn.Embedding(padding_idx=0) starts with that row at zero */
+    for (int k = 0; k < 8; k++)
+        assert_true(pa->t.embed[k] == 0.0f);
+
+    /* any float dtype loads: a BF16 copy reads back as the rounded weights */
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+    oc_st_writer *w = NULL;
+    assert_int_equal(oc_st_writer_new(&w), OC_OK);
+    for (size_t i = 0; i < pa->n_tensors; i++)
+        assert_int_equal(oc_st_writer_add_f32_as(w, pa->info[i].name, OC_DT_BF16,
+                                                 pa->info[i].ndim, pa->info[i].shape,
+                                                 pa->mem + pa->info[i].offset),
+                         OC_OK);
+    assert_int_equal(oc_st_writer_save(w, path), OC_OK);
+    oc_st_writer_free(w);
+    oc_trainer *d = NULL;
+    assert_int_equal(oc_trainer_new(tmp, &tp, &d), OC_OK);
+    const float *xd = oc_trainer_params_internal(d)->mem;
+    for (size_t k = 0; k < pa->numel; k++)
+        assert_true(xd[k] == oc_bf16_to_f32(oc_f32_to_bf16(pa->mem[k])));
+    oc_trainer_free(a);
+    oc_trainer_free(b);
+    oc_trainer_free(c);
+    oc_trainer_free(d);
 }
 
 /* The k-th allocation fails, for every k until none does: a status, never a crash. */
@@ -282,6 +350,7 @@ int main(void) {
         cmocka_unit_test(test_resume_bit_for_bit),
         cmocka_unit_test(test_fit_and_cancel),
         cmocka_unit_test(test_bad_input_leaves_weights),
+        cmocka_unit_test(test_init),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -391,6 +391,11 @@ static oc_status check_examples(const oc_trainer *tr, const oc_train_example *ex
         if (n_img != (size_t)e->n_tiles * M)
             return oc_err(OC_ERR_INVALID_ARG, "training example %zu: %zu image tokens for %u "
                           "tiles (expected %u per tile)", i, n_img, e->n_tiles, M);
+        size_t npx = (size_t)e->n_tiles * 3 * c->vision.image_size * c->vision.image_size;
+        for (size_t k = 0; k < npx; k++)
+            if (!isfinite(e->pixel_values[k]))
+                return oc_err(OC_ERR_INVALID_ARG, "training example %zu: pixel value %zu is "
+                              "not finite", i, k);
         *labelled += n_labelled(e);
         *tokens += e->n_tokens;
     }
@@ -590,8 +595,9 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.loss = sum / (double)labelled;
     st.grad_norm = oc_grad_norm(tr->grad, pp->numel);
     if (!isfinite(st.grad_norm))
-        return oc_err(OC_ERR_INTERNAL, "training: the gradient is not finite at step %llu "
-                      "(loss %g)", (unsigned long long)tr->step + 1, st.loss);
+        return oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is not finite at "
+                      "step %llu (loss %g); the weights are left as they were (a lower "
+                      "learning rate may help)", (unsigned long long)tr->step + 1, st.loss);
 
     float *raw = NULL;
     int dump = tr->dump_path && !tr->dumped;
