@@ -379,8 +379,9 @@ oc_shapes_params oc_shapes_default_params(void);
 /* Writes a dataset folder: images/NNNNN.png, captions.jsonl {"image", "caption"},
  * vqa.jsonl {"image", "question", "answer"} (one-word answers), mc.jsonl {"image",
  * "question", "choices": [4], "answer": "A".."D"}, conversations.jsonl (LLaVA format:
- * {"id", "image", "conversations": [{"from": "human", "value": "<image>\nDescribe this
- * image."}, {"from": "gpt", "value": caption}, questions...]}) and info.json. Creates
+ * {"id", "image", "conversations": [{"from": "human", "value": "<image>\n..."},
+ * {"from": "gpt", ...}, ...]}: "Describe this image." answered by the caption, and the
+ * questions, the caption request at a position drawn per scene) and info.json. Creates
  * out_dir if needed; files are replaced atomically. params may be NULL (defaults). */
 oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *out_dir);
 
