@@ -79,26 +79,30 @@ static oc_status render(strbuf *b, const oc_model_config *c, const oc_turn *turn
         if (img + tu->n_images > n_images)
             return oc_err(OC_ERR_INVALID_ARG, "the turns hold more images than were given");
         const char *text = tu->text ? tu->text : "";
+        /* A trained span starts before the space that follows the role's colon: the
+         * tokenizers fold that space into the answer's first token. */
         if (smol) {
-            sb_str(b, tu->is_assistant ? "Assistant" : "User");
-            sb_str(b, tu->n_images ? ":" : ": ");
-            for (uint32_t i = 0; i < tu->n_images; i++, img++)
-                smol_image(b, c, &layouts[img]);
+            sb_str(b, tu->is_assistant ? "Assistant:" : "User:");
             if (span_start)
                 span_start[t] = b->len;
+            if (!tu->n_images)
+                sb_str(b, " ");
+            for (uint32_t i = 0; i < tu->n_images; i++, img++)
+                smol_image(b, c, &layouts[img]);
             sb_str(b, text);
             sb_str(b, "<end_of_utterance>");
             if (span_end)
                 span_end[t] = b->len;
             sb_str(b, "\n");
         } else {
-            sb_str(b, tu->is_assistant ? "ASSISTANT: " : "USER: ");
+            sb_str(b, tu->is_assistant ? "ASSISTANT:" : "USER:");
+            if (span_start)
+                span_start[t] = b->len;
+            sb_str(b, " ");
             for (uint32_t i = 0; i < tu->n_images; i++, img++) {
                 sb_repeat(b, "<image>", oc_config_image_seq(c));
                 sb_str(b, "\n");
             }
-            if (span_start)
-                span_start[t] = b->len;
             sb_str(b, text);
             if (span_end)
                 span_end[t] = b->len;

@@ -133,6 +133,7 @@ typedef struct {
     uint64_t seed;             /* sampling seed */
     oc_token_fn on_token;      /* optional streaming callback */
     void *user_data;
+    int ignore_eos;            /* 1: generate max_tokens regardless (benchmarks) */
 } oc_gen_params;
 
 oc_gen_params oc_gen_default_params(void);
