@@ -16,7 +16,7 @@ void oc_adamw_update(float *p, const float *g, float *m, float *v, size_t n,
      * end - (end - start) * (1 - w); written as a + b * (end - start) either way */
     int low = w1 < 0.5f;
     float la = low ? 0.0f : 1.0f, lb = low ? w1 : -(1.0f - w1);
-#pragma omp parallel for simd schedule(static) if (n > OC_T_PAR_ELEMS)
+#pragma omp parallel for schedule(static) if (n > OC_T_PAR_ELEMS)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i], mi = m[i];
         float pi = p[i] * decay;
