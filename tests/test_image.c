@@ -245,6 +245,16 @@ static void test_cmyk_without_adobe(void **state) {
     oc_free(d);
 }
 
+/* bad_dht.jpg (found by fuzzing): a Huffman table of 432 symbols, which stb_image 2.27
+ * would write past its 256-entry arrays while reading the header. */
+static void test_hostile_jpeg(void **state) {
+    (void)state;
+    size_t n;
+    unsigned char *d = read_all(td("images-formats/bad_dht.jpg"), &n);
+    expect_fail(d, n, "bad_dht.jpg", NULL, OC_ERR_FORMAT, "bad Huffman table");
+    oc_free(d);
+}
+
 /* Every allocation may fail: the call then fails cleanly (ASan builds check leaks). */
 static void test_allocation_failures(void **state) {
     (void)state;
@@ -277,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_empty_missing_not_image),
         cmocka_unit_test(test_over_limit),
         cmocka_unit_test(test_cmyk_without_adobe),
+        cmocka_unit_test(test_hostile_jpeg),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,8 @@
  *  - PNM with a maxval other than 255 is scaled as PIL's PPM decoder does (16-bit
  *    grey PGM becomes mode "I", also clipped to 255);
  *  - a GIF's first frame: pixels that stb leaves transparent (the transparent index, and
- *    any area outside the frame) take the palette colour PIL gives them.
+ *    any area outside the frame) take the palette colour PIL gives them;
+ *  - 16-bit BMP channels are widened as PIL does (v * 255 / 31), not by bit repetition.
  * Width, height and file size are checked against oc_image_limits from the header alone,
  * before anything is decoded.
  * Known difference: JPEG is decoded by stb's IDCT and upsampler, not libjpeg's, so
@@ -191,7 +192,71 @@ static void jpeg_scan(const uint8_t *d, size_t n, jpeg_header *j) {
     }
 }
 
+/* stb_image 2.27 (fixed in 2.28, not in every distribution) builds a Huffman table
+ * before checking that it has at most 256 symbols, and then writes past its arrays.
+ * These walk the markers as stb reads them and refuse such tables first. */
+
+/* A byte as stb reads it: 0 past the end. */
+static uint8_t jpeg_byte(const uint8_t *d, size_t n, size_t p) { return p < n ? d[p] : 0; }
+
+/* The DHT segment whose length field is at p, read as stb does: tables of a class/id
+ * byte, 16 code counts and that many symbols, for as long as the length says, even past
+ * the segment. Returns 0 if a table has over 256 symbols, else 1 with *next after the
+ * segment, or 2 when stb will refuse the segment anyway (*next unset). */
+static int jpeg_dht(const uint8_t *d, size_t n, size_t p, size_t *next) {
+    long left = (long)be16(d + p) - 2;
+    size_t q = p + 2;
+    while (left > 0) {
+        uint8_t tc_th = jpeg_byte(d, n, q++);
+        if ((tc_th >> 4) > 1 || (tc_th & 15) > 3)
+            return 2;
+        long count = 0;
+        for (int i = 0; i < 16; i++)
+            count += jpeg_byte(d, n, q++);
+        if (count > 256)
+            return 0;
+        q += (size_t)count;
+        left -= 17 + count;
+    }
+    if (left != 0)
+        return 2;
+    *next = q;
+    return 1;
+}
+
+/* Every marker segment, also those between the scans (in entropy-coded data 0xFF is
+ * followed by 0 or a restart marker, and stb stops at the first other one, as here). */
+static int jpeg_tables_ok(const uint8_t *d, size_t n) {
+    size_t p = 2;
+    while (p + 4 <= n) {
+        uint8_t m = d[p + 1];
+        if (d[p] != 0xFF || m == 0xFF) {
+            p++;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
+            p += 2;
+            continue;
+        }
+        if (m == 0xD9)
+            break;
+        if (m == 0xC4) {
+            int r = jpeg_dht(d, n, p + 2, &p);
+            if (r != 1)
+                return r == 2;
+            continue;
+        }
+        size_t len = be16(d + p + 2);
+        if (len < 2)
+            break; /* stb refuses it */
+        p += 2 + len;
+    }
+    return 1;
+}
+
 static oc_status jpeg_check(const char *name, const uint8_t *d, size_t n) {
+    if (!jpeg_tables_ok(d, n))
+        return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: bad Huffman table", name);
     jpeg_header j;
     jpeg_scan(d, n, &j);
     if (j.components == 4 && j.adobe_transform != 0 && j.adobe_transform != 2)
@@ -409,6 +474,42 @@ static oc_status tga_check(const char *name, const uint8_t *d, size_t n) {
     return OC_OK;
 }
 
+/* ---- BMP: 16-bit pixels ------------------------------------------------------------- */
+
+/* The 16-bit layouts PIL reads: 5-5-5 (no masks, or those masks) and 5-6-5. */
+typedef enum { BMP16_NONE, BMP16_555, BMP16_565 } bmp16_layout;
+
+static bmp16_layout bmp16(const uint8_t *d, size_t n) {
+    if (n < 34 || le32(d + 14) < 40 || le16(d + 28) != 16)
+        return BMP16_NONE;
+    uint32_t comp = le32(d + 30);
+    if (comp == 0)
+        return BMP16_555;
+    if (comp != 3 || n < 66)
+        return BMP16_NONE;
+    uint32_t r = le32(d + 54), g = le32(d + 58), b = le32(d + 62);
+    if (r == 0xF800 && g == 0x07E0 && b == 0x001F)
+        return BMP16_565;
+    if (r == 0x7C00 && g == 0x03E0 && b == 0x001F)
+        return BMP16_555;
+    return BMP16_NONE;
+}
+
+/* stb widens an n-bit channel by repeating its top bits, PIL by v * max8 / max (integer
+ * division): take v back from the top bits of stb's byte and widen it PIL's way. */
+static uint8_t widen_pil(uint8_t stb, int bits) {
+    uint32_t v = (uint32_t)stb >> (8 - bits), max = (1u << bits) - 1;
+    return (uint8_t)(v * 255 / max);
+}
+
+static void bmp16_to_pil(uint8_t *rgb, size_t px, bmp16_layout l) {
+    for (size_t i = 0; i < px; i++, rgb += 3) {
+        rgb[0] = widen_pil(rgb[0], 5);
+        rgb[1] = widen_pil(rgb[1], l == BMP16_565 ? 6 : 5);
+        rgb[2] = widen_pil(rgb[2], 5);
+    }
+}
+
 /* ---- decoding ------------------------------------------------------------------------- */
 
 /* rgb (w*h*3) from stb's RGBA output, filling what the first frame left transparent. */
@@ -488,7 +589,11 @@ static oc_status decode_into(const char *name, img_format fmt, const uint8_t *d,
         return decode_gif(name, d, n, img);
     if (fmt == FMT_PNG && comp == 1 && stbi_is_16_bit_from_memory(d, (int)n))
         return decode_png_grey16(name, d, n, img);
-    return decode_rgb8(name, fmt, d, n, img);
+    OC_TRY(decode_rgb8(name, fmt, d, n, img));
+    bmp16_layout l = fmt == FMT_BMP ? bmp16(d, n) : BMP16_NONE;
+    if (l != BMP16_NONE)
+        bmp16_to_pil(img->rgb, (size_t)img->w * img->h, l);
+    return OC_OK;
 }
 
 static oc_status load_pnm(const char *name, const uint8_t *d, size_t n,
@@ -572,6 +677,8 @@ oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
     int64_t hw, hh;
     if (header_size(fmt, d, size, &hw, &hh))
         OC_TRY(check_limits(name, hw, hh, &lim));
+    if (fmt == FMT_JPEG) /* before stb reads the header */
+        OC_TRY(jpeg_check(name, d, size));
     int w, h, comp;
     oc_stbi_clear_failure();
     if (!stbi_info_from_memory(d, (int)size, &w, &h, &comp)) {
@@ -583,11 +690,11 @@ oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
         return oc_err(OC_ERR_UNSUPPORTED, "%s: not a supported image (" SUPPORTED "): %s",
                       name, stb_reason());
     }
+    if (fmt == FMT_BMP && h < 0)
+        h = -h; /* stb passes on the sign of a top-down BMP */
     OC_TRY(check_limits(name, w, h, &lim));
     if (fmt == FMT_UNKNOWN)
         fmt = FMT_TGA;
-    if (fmt == FMT_JPEG)
-        OC_TRY(jpeg_check(name, d, size));
     if (fmt == FMT_BMP)
         OC_TRY(bmp_check(name, d, size));
     if (fmt == FMT_TGA)

@@ -98,6 +98,29 @@ save("palette.bmp", pal)
 save("bilevel.bmp", Image.fromarray(GREY).convert("1"))
 save("rgba.bmp", Image.fromarray(np.dstack([RGB, ALPHA]), "RGBA"))
 
+# BMP written by hand: what PIL cannot write (16-bit 5-5-5 and 5-6-5, top-down, 4-bit)
+def bmp(bpp, rows, comp=0, masks=b"", top_down=False, palette=b""):
+    stride = ((W * bpp + 31) // 32) * 4
+    data = b"".join(r + b"\0" * (stride - len(r)) for r in (rows if top_down else rows[::-1]))
+    off = 14 + 40 + len(masks) + len(palette)
+    dib = struct.pack("<IiiHHIIiiII", 40, W, -H if top_down else H, 1, bpp, comp, len(data),
+                      2835, 2835, len(palette) // 4, 0)
+    return b"BM" + struct.pack("<IHHI", off + len(data), 0, 0, off) + dib + masks + palette + data
+
+
+v16 = rng.integers(0, 65536, (H, W)).astype("<u2")
+save_bytes("rgb555.bmp", bmp(16, [r.tobytes() for r in v16]))
+save_bytes("rgb565.bmp", bmp(16, [r.tobytes() for r in v16], comp=3,
+                             masks=struct.pack("<III", 0xF800, 0x07E0, 0x001F)))
+save_bytes("top_down.bmp", bmp(24, [r[:, ::-1].tobytes() for r in RGB], top_down=True))
+pal16 = b"".join(struct.pack("<BBBB", *rng.integers(0, 256, 3), 0) for _ in range(16))
+v4 = rng.integers(0, 256, (H, (W + 1) // 2)).astype(np.uint8)
+save_bytes("palette4.bmp", bmp(4, [r.tobytes() for r in v4], palette=pal16))
+
+# TGA 16-bit, written by hand
+save_bytes("rgb16.tga", struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, W, H, 16, 0)
+           + v16.tobytes())
+
 # GIF: an animation (the first frame counts), one with a transparent index
 frames = [Image.fromarray(np.roll(RGB, 5 * k, axis=1)).quantize(32) for k in range(3)]
 buf = io.BytesIO()
