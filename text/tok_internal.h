@@ -71,7 +71,8 @@ void oc_pieces_close(oc_pieces *l);
 void oc_pieces_clear(oc_pieces *l);
 void oc_pieces_free(oc_pieces *l);
 static inline const char *oc_piece_str(const oc_pieces *l, size_t i) {
-    return l->text.data + l->v[i].off;
+    /* text.data is NULL while every piece is empty (NULL + 0 is undefined behaviour) */
+    return l->text.data ? l->text.data + l->v[i].off : "";
 }
 
 /* ---- UTF-8 and Unicode classes (tok_unicode.c) ---------------------------------- */

@@ -561,6 +561,21 @@ static oc_status decode_png_grey16(const char *name, const uint8_t *d, size_t n,
     return OC_OK;
 }
 
+/* Other 16-bit PNGs: the high byte of each sample, which is what stb's own 16-to-8 step
+ * keeps. Done here because stb 2.27's stbi__convert_16_to_8 leaks the 16-bit image when
+ * its allocation fails. */
+static oc_status decode_png16_rgb(const char *name, const uint8_t *d, size_t n,
+                                  oc_image *img) {
+    void *p;
+    OC_TRY(stb_decode(name, FMT_PNG, d, n, img, 3, 1, &p));
+    const uint16_t *s = p;
+    size_t m = (size_t)img->w * img->h * 3;
+    for (size_t i = 0; i < m; i++)
+        img->rgb[i] = (uint8_t)(s[i] >> 8);
+    stbi_image_free(p);
+    return OC_OK;
+}
+
 static oc_status decode_gif(const char *name, const uint8_t *d, size_t n, oc_image *img) {
     gif_scan g;
     gif_first_frame(d, n, &g);
@@ -587,8 +602,9 @@ static oc_status decode_into(const char *name, img_format fmt, const uint8_t *d,
                              int comp, oc_image *img) {
     if (fmt == FMT_GIF)
         return decode_gif(name, d, n, img);
-    if (fmt == FMT_PNG && comp == 1 && stbi_is_16_bit_from_memory(d, (int)n))
-        return decode_png_grey16(name, d, n, img);
+    if (fmt == FMT_PNG && stbi_is_16_bit_from_memory(d, (int)n))
+        return comp == 1 ? decode_png_grey16(name, d, n, img)
+                         : decode_png16_rgb(name, d, n, img);
     OC_TRY(decode_rgb8(name, fmt, d, n, img));
     bmp16_layout l = fmt == FMT_BMP ? bmp16(d, n) : BMP16_NONE;
     if (l != BMP16_NONE)
