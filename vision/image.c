@@ -1,5 +1,6 @@
 /* Decoded images: JPEG, PNG, BMP, GIF (first frame) and TGA through stb_image, binary
- * PNM (P5/P6) by a few lines here; converted to 8-bit RGB the way PIL's Image.open(...).convert("RGB") does:
+ * PNM (P5/P6) by a few lines here; all converted to 8-bit RGB the way PIL's
+ * Image.open(...).convert("RGB") does:
  *  - grey is replicated; alpha (and PNG tRNS) is dropped, never composited;
  *  - 16-bit PNG colour and grey+alpha keep the high byte; 16-bit grey PNG (PIL mode
  *    "I;16") is clipped to 255;
@@ -9,7 +10,8 @@
  *    any area outside the frame) take the palette colour PIL gives them;
  *  - 16-bit BMP channels are widened as PIL does (v * 255 / 31), not by bit repetition.
  * Width, height and file size are checked against oc_image_limits from the header alone,
- * before anything is decoded.
+ * before anything is decoded. stb 2.27 trusts some things it should not (short BMP, TGA
+ * and GIF data, oversized JPEG Huffman tables): those are checked here first.
  * Known difference: JPEG is decoded by stb's IDCT and upsampler, not libjpeg's, so
  * pixels may differ from PIL's by a few levels. */
 #include "image.h"
@@ -101,7 +103,10 @@ static const char *format_name(img_format f) {
 static img_format sniff(const uint8_t *d, size_t n) {
     if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
         return FMT_PNG;
-    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF)
+    size_t k = 0; /* stb, like libjpeg, skips fill bytes before the start marker */
+    while (k < n && d[k] == 0xFF)
+        k++;
+    if (k > 0 && k < n && d[k] == 0xD8)
         return FMT_JPEG;
     if (n >= 6 && (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0))
         return FMT_GIF;
@@ -157,7 +162,7 @@ typedef struct {
 static void jpeg_scan(const uint8_t *d, size_t n, jpeg_header *j) {
     memset(j, 0, sizeof *j);
     j->adobe_transform = -1;
-    size_t p = 2;
+    size_t p = 0;
     while (p + 4 <= n) {
         if (d[p] != 0xFF) {
             p++;
@@ -227,7 +232,7 @@ static int jpeg_dht(const uint8_t *d, size_t n, size_t p, size_t *next) {
 /* Every marker segment, also those between the scans (in entropy-coded data 0xFF is
  * followed by 0 or a restart marker, and stb stops at the first other one, as here). */
 static int jpeg_tables_ok(const uint8_t *d, size_t n) {
-    size_t p = 2;
+    size_t p = 0;
     while (p + 4 <= n) {
         uint8_t m = d[p + 1];
         if (d[p] != 0xFF || m == 0xFF) {
@@ -421,6 +426,21 @@ static void gif_first_frame(const uint8_t *d, size_t n, gif_scan *g) {
 
 static oc_status truncated(const char *name, const char *fmt) {
     return oc_err(OC_ERR_FORMAT, "%s: %s is truncated", name, fmt);
+}
+
+/* PNG: every chunk must fit in the file. stb grows its buffer to a chunk's declared
+ * length before reading it, so a tiny file could ask for gigabytes. */
+static oc_status png_check(const char *name, const uint8_t *d, size_t n) {
+    size_t p = 8;
+    while (p + 8 <= n) {
+        uint32_t len = be32(d + p);
+        if (len > n - p - 8 || n - p - 8 - len < 4)
+            return truncated(name, "PNG");
+        if (memcmp(d + p + 4, "IEND", 4) == 0)
+            return OC_OK;
+        p += 12 + (size_t)len;
+    }
+    return truncated(name, "PNG");
 }
 
 /* Uncompressed BMP: pixel data from bfOffBits, rows padded to 4 bytes. */
@@ -695,6 +715,8 @@ oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
         OC_TRY(check_limits(name, hw, hh, &lim));
     if (fmt == FMT_JPEG) /* before stb reads the header */
         OC_TRY(jpeg_check(name, d, size));
+    if (fmt == FMT_PNG)
+        OC_TRY(png_check(name, d, size));
     int w, h, comp;
     oc_stbi_clear_failure();
     if (!stbi_info_from_memory(d, (int)size, &w, &h, &comp)) {

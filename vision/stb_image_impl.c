@@ -1,8 +1,9 @@
-/* The one compilation of stb_image: only the formats ocellus promises, memory only (files
+/* The one compilation of stb_image: only the formats ocellus decodes with it, memory only (files
  * are read by image.c so that the file-size limit applies), our allocator (so that tests
  * can inject failures), and a cap on dimensions as a last line of defence behind the
  * limits that image.c checks before decoding. */
 #include <stddef.h>
+#include <string.h>
 
 #include "alloc.h"
 
@@ -10,8 +11,10 @@
  * swallow even that ("unknown image type"); remember it here. */
 static _Thread_local int stb_alloc_failed;
 
+/* Zeroed: stb 2.27 can read memory it never wrote (a JPEG scan using a Huffman table the
+ * file never defined reads an uninitialised table and then indexes with it). */
 static void *stb_malloc(size_t n) {
-    void *p = oc_malloc(n);
+    void *p = oc_calloc(1, n);
     stb_alloc_failed |= p == NULL;
     return p;
 }
@@ -27,7 +30,8 @@ static void *stb_realloc(void *p, size_t n) {
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_ONLY_TGA
-#define STBI_ONLY_PNM
+/* no STBI_ONLY_PNM: image.c reads PNM itself (stb 2.27 reads 16-bit samples in host byte
+ * order and ignores short files) */
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
