@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "alloc.h"
 #include "json.h"
 #include "testutil.h"
+#include "tok_internal.h"
 #include "tokenizer.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -24,6 +27,34 @@ static oc_tokenizer *load(const char *path) {
     if (s != OC_OK)
         fail_msg("%s", oc_last_error());
     return tok;
+}
+
+/* The big reference tokenizers, loaded once for all tests (freed in teardown). */
+static const char *const SHARED_NAMES[] = {"llama2", "llama3", "qwen3"};
+static oc_tokenizer *shared_tok[3];
+
+static const oc_tokenizer *shared(const char *name) {
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, SHARED_NAMES[i]))
+            continue;
+        if (!shared_tok[i]) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "tokenizers/%s.json", name);
+            shared_tok[i] = load(td(rel));
+        }
+        return shared_tok[i];
+    }
+    fail_msg("no shared tokenizer %s", name);
+    return NULL;
+}
+
+static int free_shared(void **state) {
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        oc_tokenizer_free(shared_tok[i]);
+        shared_tok[i] = NULL;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -131,9 +162,7 @@ static int32_t *json_ids(const cJSON *arr, size_t *n) {
 static void run_reference(const char *name) {
     cJSON *root = NULL;
     assert_int_equal(oc_json_load(td("tokenizer_cases.json"), 1 << 24, &root), OC_OK);
-    char rel[128];
-    snprintf(rel, sizeof rel, "tokenizers/%s.json", name);
-    oc_tokenizer *tok = load(td(rel));
+    const oc_tokenizer *tok = shared(name);
     const cJSON *cases = cJSON_GetObjectItem(root, name), *c;
     assert_true(cJSON_GetArraySize(cases) > 0);
     int pass[3] = {0, 0, 0}, total = 0;
@@ -166,7 +195,6 @@ static void run_reference(const char *name) {
     }
     printf("%s: ids %d/%d, ids_with_special %d/%d, decoded %d/%d\n", name, pass[0], total,
            pass[1], total, pass[2], total);
-    oc_tokenizer_free(tok);
     cJSON_Delete(root);
     assert_int_equal(pass[0] + pass[1] + pass[2], 3 * total);
 }
@@ -227,7 +255,7 @@ static void test_llava_prompts(void **state) { (void)state; run_prompts("llava-t
 
 static void test_llama3_cases(void **state) {
     (void)state;
-    oc_tokenizer *tok = load(td("tokenizers/llama3.json"));
+    const oc_tokenizer *tok = shared("llama3");
     /* \p{N}{1,3}: digits go in groups of three from the left */
     expect_concat(tok, "1234567", PIECES("123", "456", "7"));
     expect_concat(tok, "x 2024!", PIECES("x", " ", "202", "4", "!"));
@@ -253,12 +281,11 @@ static void test_llama3_cases(void **state) {
     expect_pieces(tok, "<|begin_of_text|>hi", 1, PIECES("<|begin_of_text|>", "hi"));
     assert_int_equal(oc_tok_bos(tok), -1);
     round_trip(tok, "Zahlen 1234567 und Ümläute, 日本語, emoji 🦀!");
-    oc_tokenizer_free(tok);
 }
 
 static void test_qwen3_cases(void **state) {
     (void)state;
-    oc_tokenizer *tok = load(td("tokenizers/qwen3.json"));
+    const oc_tokenizer *tok = shared("qwen3");
     /* \p{N}: every digit alone */
     expect_concat(tok, "2024", PIECES("2", "0", "2", "4"));
     /* NFC: e + U+0301 composes to é before splitting */
@@ -299,12 +326,11 @@ static void test_qwen3_cases(void **state) {
     assert_string_equal(t, "Hello");
     oc_free(t);
     round_trip(tok, "中文分词测试：你好，世界！ Ünïcödé ＦＵＬＬＷＩＤＴＨ");
-    oc_tokenizer_free(tok);
 }
 
 static void test_llama2_cases(void **state) {
     (void)state;
-    oc_tokenizer *tok = load(td("tokenizers/llama2.json"));
+    const oc_tokenizer *tok = shared("llama2");
     /* empty text: nothing, and only BOS with special tokens (Prepend skips empty text) */
     idvec v = enc(tok, "", 0, 0);
     assert_int_equal(v.n, 0);
@@ -337,12 +363,11 @@ static void test_llama2_cases(void **state) {
     oc_free(t);
     oc_free(v.v);
     round_trip(tok, "Grüße aus Köln — 東京 🙂 \t tabs");
-    oc_tokenizer_free(tok);
 }
 
 static void test_invalid_input(void **state) {
     (void)state;
-    oc_tokenizer *tok = load(td("tokenizers/qwen3.json"));
+    const oc_tokenizer *tok = shared("qwen3");
     int32_t *ids = NULL;
     size_t n = 0;
     /* a stray continuation byte, an overlong '/', a surrogate, a truncated sequence */
@@ -360,7 +385,6 @@ static void test_invalid_input(void **state) {
     assert_null(oc_token_piece(tok, -1));
     assert_null(oc_token_piece(tok, 1 << 30));
     assert_int_equal(oc_tokenizer_vocab_size(tok), 151669);
-    oc_tokenizer_free(tok);
     oc_tokenizer_free(NULL);
 }
 
@@ -415,8 +439,11 @@ static oc_status make(const char *normalizer, const char *pre, const char *model
                       const char *added, const char *post, const char *decoder,
                       oc_tokenizer **out, char *path_out) {
     static int counter;
+    static char dir[256];
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s", tmpdir("tok"));
     char path[512], *json = malloc(1 << 16);
-    snprintf(path, sizeof path, "%s/t%d.json", tmpdir("tok"), counter++);
+    snprintf(path, sizeof path, "%s/t%d.json", dir, counter++);
     snprintf(json, 1 << 16,
              "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null,"
              " \"added_tokens\": %s, \"normalizer\": %s, \"pre_tokenizer\": %s,"
@@ -688,6 +715,55 @@ static void test_normalizers(void **state) {
     oc_tokenizer_free(tok);
 }
 
+/* NFC only runs utf8proc around characters that can change (tok_unicode.c): the result
+ * must equal utf8proc's NFC of the whole string. Expected values from Python's
+ * unicodedata.normalize("NFC", ...) (Unicode 14). */
+static void test_nfc(void **state) {
+    (void)state;
+    static const char *const cases[][2] = {
+        {"e\xCC\x81", "\xC3\xA9"},                                  /* e + acute */
+        {"\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", "\xEA\xB0\x81"}, /* jamo L V T */
+        {"\xEA\xB0\x80\xE1\x86\xA8", "\xEA\xB0\x81"},              /* LV + T */
+        {"\xC3\xA9\xCC\xA3", "\xE1\xBA\xB9\xCC\x81"},              /* reordered marks */
+        {"\xE2\x84\xAB", "\xC3\x85"},                                  /* Angstrom sign */
+        {"\xE0\xA5\x98", "\xE0\xA4\x95\xE0\xA4\xBC"},              /* excluded */
+        {"x\xCC\x81\xCC\x81y", "x\xCC\x81\xCC\x81y"},
+        {"A\xCC\x8A\xCC\x81", "\xC7\xBA"},
+        {"q\xCC\x87\xCC\xA3", "q\xCC\xA3\xCC\x87"},
+        {"\xF0\x9D\x85\x9E", "\xF0\x9D\x85\x97\xF0\x9D\x85\xA5"}, /* U+1D15E */
+        {"caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC", "caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC"},
+    };
+    oc_buf out = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(oc_uni_normalize(&out, cases[i][0], strlen(cases[i][0]), "NFC"), OC_OK);
+        assert_int_equal(out.len, strlen(cases[i][1]));
+        assert_memory_equal(out.data, cases[i][1], out.len);
+    }
+    /* random strings over characters that compose, decompose, reorder or stay */
+    static const uint32_t pool[] = {'a', 'e', 'A', ' ', 0x301, 0x323, 0x308, 0x327, 0x345,
+                                    0x1100, 0x1161, 0x11A8, 0xAC00, 0xE9, 0x212B, 0x958,
+                                    0x3A9, 0x313, 0x4E2D, 0x1F600, 0x200D, 0xF73, 0xF71,
+                                    0xF72, 0x1D15E, 0x0B47, 0x0B3E, 0x0CC6, 0x0CD5};
+    uint64_t seed = 7;
+    for (int t = 0; t < 3000; t++) {
+        char in[80];
+        size_t n = 0;
+        int len = 1 + (int)(seed >> 60);
+        for (int k = 0; k < len; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            n += oc_utf8_put(pool[(seed >> 33) % (sizeof pool / sizeof *pool)], in + n);
+        }
+        in[n] = 0;
+        utf8proc_uint8_t *want = utf8proc_NFC((const utf8proc_uint8_t *)in);
+        assert_non_null(want);
+        assert_int_equal(oc_uni_normalize(&out, in, n, "NFC"), OC_OK);
+        if (out.len != strlen((char *)want) || memcmp(out.data, want, out.len))
+            fail_msg("NFC differs from utf8proc on case %d", t);
+        free(want);
+    }
+    oc_buf_free(&out);
+}
+
 /* ---- malformed files -------------------------------------------------------------- */
 
 static void expect_bad(const char *normalizer, const char *pre, const char *model,
@@ -837,8 +913,9 @@ int main(void) {
         cmocka_unit_test(test_metaspace),
         cmocka_unit_test(test_merges_and_processors),
         cmocka_unit_test(test_normalizers),
+        cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_allocation_failures),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, free_shared);
 }

@@ -7,6 +7,7 @@
  * over a linked list of symbols, with stale heap entries skipped when popped. Results
  * of short words are kept in a bounded cache, as tokenizers does. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,8 +21,10 @@
 #define CACHE_MAX_WORD 256        /* longer words are not cached (tokenizers' MAX_LENGTH) */
 #define CHAR_TABLE 0x800          /* direct id table for characters below U+0800 */
 
+/* A cache entry is written once, then published by storing key (release); readers load
+ * key (acquire) and need no lock. Only writers take the lock, to claim a slot. */
 typedef struct {
-    char *key;      /* word bytes followed by the ids, one allocation */
+    _Atomic(char *) key; /* word bytes followed by the ids, one allocation; NULL: empty */
     uint32_t len;
     uint32_t hash;
     const int32_t *ids;
@@ -41,7 +44,7 @@ struct oc_bpe {
     int32_t byte_ids[256];  /* id of "<0xNN>", -1 if absent */
     int32_t char_ids[CHAR_TABLE]; /* id of a one-character token (no prefix/suffix) or -1 */
 
-    pthread_mutex_t lock;   /* guards the cache: a tokenizer is shared between threads */
+    pthread_mutex_t lock;   /* serializes cache inserts: a tokenizer is shared by threads */
     cache_slot *cache;
     size_t cache_count;
 };
@@ -53,7 +56,7 @@ void oc_bpe_free(oc_bpe *m) {
         return;
     if (m->cache) {
         for (size_t i = 0; i < CACHE_SLOTS; i++)
-            oc_free(m->cache[i].key);
+            oc_free(atomic_load_explicit(&m->cache[i].key, memory_order_relaxed));
         oc_free(m->cache);
         pthread_mutex_destroy(&m->lock);
     }
@@ -75,7 +78,7 @@ static oc_status load_vocab(oc_bpe *m, const cJSON *vocab, const char *file) {
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
         double d = e->valuedouble;
-        if (!cJSON_IsNumber(e) || d != (double)(int64_t)d || d < 0 || d >= OC_BPE_MAX_ID)
+        if (!cJSON_IsNumber(e) || !(d >= 0 && d < OC_BPE_MAX_ID) || d != (double)(int64_t)d)
             return oc_err(OC_ERR_FORMAT,
                           "%s: vocab id of token '%s' must be an integer in [0, %d)", file,
                           e->string, OC_BPE_MAX_ID);
@@ -197,6 +200,8 @@ static oc_status resolve_batch(oc_bpe *m, pending_merge *pm, size_t n, size_t *r
         p->jlen = joined->len - p->joff;
     }
     for (size_t k = 0; k < n; k++) {
+        if (!pm[k].jlen)
+            continue; /* nothing was joined: an error below */
         pm[k].hj = oc_hash_bytes(joined->data + pm[k].joff, pm[k].jlen);
         oc_strmap_prefetch(&m->vocab, pm[k].hj);
     }
@@ -365,26 +370,26 @@ int32_t oc_bpe_max_id(const oc_bpe *m) { return m->n_ids - 1; }
 
 /* ---- the cache ------------------------------------------------------------------------ */
 
+/* The slot holding the word, or the empty slot where it would go. */
 static size_t cache_find(const oc_bpe *m, const char *s, uint32_t n, uint32_t hash) {
     size_t i = hash & (CACHE_SLOTS - 1);
     for (;;) {
-        const cache_slot *c = &m->cache[i];
-        if (!c->key || (c->hash == hash && c->len == n && !memcmp(c->key, s, n)))
+        cache_slot *c = &m->cache[i];
+        const char *key = atomic_load_explicit(&c->key, memory_order_acquire);
+        if (!key || (c->hash == hash && c->len == n && !memcmp(key, s, n)))
             return i;
         i = (i + 1) & (CACHE_SLOTS - 1);
     }
 }
 
 /* 1 (and the ids appended to out) on a hit. */
-static int cache_get(oc_bpe *m, const char *s, size_t n, uint32_t hash, oc_ids *out,
+static int cache_get(const oc_bpe *m, const char *s, size_t n, uint32_t hash, oc_ids *out,
                      oc_status *st) {
-    pthread_mutex_lock(&m->lock);
-    const cache_slot *c = &m->cache[cache_find(m, s, (uint32_t)n, hash)];
-    int hit = c->key != NULL;
-    if (hit)
-        *st = oc_ids_append(out, c->ids, c->n);
-    pthread_mutex_unlock(&m->lock);
-    return hit;
+    cache_slot *c = &m->cache[cache_find(m, s, (uint32_t)n, hash)];
+    if (!atomic_load_explicit(&c->key, memory_order_acquire))
+        return 0;
+    *st = oc_ids_append(out, c->ids, c->n);
+    return 1;
 }
 
 /* Remembers a result; silently does nothing when full or out of memory. */
@@ -395,14 +400,19 @@ static void cache_put(oc_bpe *m, const char *s, size_t n, uint32_t hash, const i
     if (!mem)
         return;
     memcpy(mem, s, n);
-    memcpy(mem + off, ids, n_ids * sizeof *ids);
+    if (n_ids)
+        memcpy(mem + off, ids, n_ids * sizeof *ids);
     pthread_mutex_lock(&m->lock);
     cache_slot *c = &m->cache[cache_find(m, s, (uint32_t)n, hash)];
-    if (c->key || m->cache_count >= CACHE_MAX_ENTRIES) {
+    if (atomic_load_explicit(&c->key, memory_order_relaxed) ||
+        m->cache_count >= CACHE_MAX_ENTRIES) {
         oc_free(mem);
     } else {
-        *c = (cache_slot){mem, (uint32_t)n, hash, (const int32_t *)(void *)(mem + off),
-                          (uint32_t)n_ids};
+        c->len = (uint32_t)n;
+        c->hash = hash;
+        c->ids = (const int32_t *)(void *)(mem + off);
+        c->n = (uint32_t)n_ids;
+        atomic_store_explicit(&c->key, mem, memory_order_release);
         m->cache_count++;
     }
     pthread_mutex_unlock(&m->lock);
@@ -619,7 +629,7 @@ static oc_status merge_all(const oc_bpe *m, word *w) {
 }
 
 oc_status oc_bpe_encode(const oc_bpe *cm, const char *s, size_t n, oc_ids *out) {
-    oc_bpe *m = (oc_bpe *)cm; /* only the cache, under its lock, is written */
+    oc_bpe *m = (oc_bpe *)cm; /* only the cache is written, see cache_slot */
     if (n == 0)
         return OC_OK;
     if (m->ignore_merges) {
@@ -642,8 +652,8 @@ oc_status oc_bpe_encode(const oc_bpe *cm, const char *s, size_t n, oc_ids *out) 
     size_t first = out->n;
     for (int32_t i = 0; st == OC_OK && w.n > 0 && i >= 0; i = w.sym[i].next)
         st = oc_ids_push(out, w.sym[i].id);
-    if (st == OC_OK && cacheable)
-        cache_put(m, s, n, hash, out->v + first, out->n - first);
+    if (st == OC_OK && cacheable) /* (a word of dropped characters has no ids) */
+        cache_put(m, s, n, hash, out->n > first ? out->v + first : NULL, out->n - first);
     oc_free(w.sym);
     return st;
 }

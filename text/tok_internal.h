@@ -126,6 +126,19 @@ void oc_pattern_free(oc_pattern *p);
 /* All non-overlapping matches of p in s[0..n), leftmost first, appended to m. */
 oc_status oc_pattern_find(const oc_pattern *p, const char *s, size_t n, oc_spans *m);
 
+/* The same one match at a time, for long texts. */
+typedef struct {
+    const oc_pattern *p;
+    const char *s;
+    size_t n, pos, last_end;
+    void *md; /* PCRE2 match data */
+} oc_match_iter;
+
+oc_status oc_match_begin(oc_match_iter *it, const oc_pattern *p, const char *s, size_t n);
+/* 1 with the next match in [*start, *end); 0 when there are no more (or *st is set). */
+int oc_match_next(oc_match_iter *it, size_t *start, size_t *end, oc_status *st);
+void oc_match_end(oc_match_iter *it);
+
 /* ---- normalizers (tok_normalize.c) ---------------------------------------------- */
 
 typedef struct oc_normalizer oc_normalizer;
@@ -140,8 +153,12 @@ oc_status oc_normalize(const oc_normalizer *n, const char *s, size_t len, oc_buf
 typedef struct oc_pretok oc_pretok;
 oc_status oc_pretok_parse(const cJSON *j, const char *file, oc_pretok **out);
 void oc_pretok_free(oc_pretok *p);
-/* Splits the text pieces of *io further (id pieces pass through); tmp is scratch. */
-oc_status oc_pretokenize(const oc_pretok *p, oc_pieces *io, oc_pieces *tmp);
+/* Receives the pre-tokens in order: text (id < 0) for the model, or an added token. */
+typedef oc_status (*oc_pretok_sink)(void *ctx, const char *s, size_t n, int32_t id);
+/* Pre-tokenizes the pieces of in (added-token pieces pass through), streaming each
+ * pre-token to sink as soon as it is complete. p may be NULL (no pre-tokenizer). */
+oc_status oc_pretokenize(const oc_pretok *p, const oc_pieces *in, oc_pretok_sink sink,
+                         void *ctx);
 
 /* ---- BPE model (tok_bpe.c) ------------------------------------------------------- */
 

@@ -40,6 +40,8 @@ struct oc_pretok {
     prepend_scheme scheme;     /* Metaspace */
     int split;                 /* Metaspace */
     int individual_digits;     /* Digits */
+    const oc_pretok **flat;    /* the root: every stage in order, Sequences unrolled */
+    size_t n_flat;
 };
 
 /* GPT-2's word regex, which ByteLevel applies when use_regex is true. */
@@ -53,6 +55,7 @@ void oc_pretok_free(oc_pretok *p) {
         oc_pretok_free(p->children[i]);
     oc_free(p->children);
     oc_pattern_free(&p->pattern);
+    oc_free((void *)p->flat);
     oc_free(p);
 }
 
@@ -170,7 +173,19 @@ static oc_status parse_body(oc_pretok *p, const char *type, const cJSON *j, cons
         return parse_behavior(j, file, "pre_tokenizer Punctuation", B_ISOLATED, &p->behavior);
     }
     if (!strcmp(type, "BertPreTokenizer")) {
+        /* whitespace split, then punctuation isolated */
         p->kind = P_BERT;
+        p->children = oc_calloc(2, sizeof *p->children);
+        if (!p->children)
+            return oc_err(OC_ERR_NOMEM, "%s: out of memory", file);
+        for (int i = 0; i < 2; i++) {
+            if (!(p->children[i] = oc_calloc(1, sizeof *p->children[i])))
+                return oc_err(OC_ERR_NOMEM, "%s: out of memory", file);
+            p->n_children++;
+        }
+        p->children[0]->kind = P_WHITESPACE_SPLIT;
+        p->children[1]->kind = P_PUNCTUATION;
+        p->children[1]->behavior = B_ISOLATED;
         return OC_OK;
     }
     if (!strcmp(type, "CharDelimiterSplit")) {
@@ -179,6 +194,21 @@ static oc_status parse_body(oc_pretok *p, const char *type, const cJSON *j, cons
                            &p->replacement);
     }
     return oc_err(OC_ERR_UNSUPPORTED, "%s: unsupported pre_tokenizer type '%s'", file, type);
+}
+
+/* Appends the stages of p (Sequences and BertPreTokenizer unrolled) to root->flat. */
+static oc_status flatten(oc_pretok *root, const oc_pretok *p, const char *file) {
+    if (p->kind == P_SEQUENCE || p->kind == P_BERT) {
+        for (size_t i = 0; i < p->n_children; i++)
+            OC_TRY(flatten(root, p->children[i], file));
+        return OC_OK;
+    }
+    const oc_pretok **f = oc_realloc((void *)root->flat, (root->n_flat + 1) * sizeof *f);
+    if (!f)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", file);
+    f[root->n_flat++] = p;
+    root->flat = f;
+    return OC_OK;
 }
 
 oc_status oc_pretok_parse(const cJSON *j, const char *file, oc_pretok **out) {
@@ -191,6 +221,8 @@ oc_status oc_pretok_parse(const cJSON *j, const char *file, oc_pretok **out) {
     if (!p)
         return oc_err(OC_ERR_NOMEM, "%s: out of memory", file);
     oc_status st = parse_body(p, type, j, file);
+    if (st == OC_OK)
+        st = flatten(p, p, file);
     if (st != OC_OK) {
         oc_pretok_free(p);
         return st;
@@ -199,111 +231,113 @@ oc_status oc_pretok_parse(const cJSON *j, const char *file, oc_pretok **out) {
     return OC_OK;
 }
 
-/* ---- splitting --------------------------------------------------------------------- */
+/* ---- running: each stage hands its pieces straight to the next ------------------ */
 
-/* Appends the non-empty piece s[a..b) of a piece that was `first` at offset 0. */
-static oc_status emit(oc_pieces *out, const char *s, size_t a, size_t b, int first) {
+typedef struct {
+    const oc_pretok *const *stages;
+    size_t n;
+    oc_buf *bufs;        /* two scratch buffers per stage */
+    oc_pretok_sink sink;
+    void *ctx;
+} run_ctx;
+
+static oc_status feed(run_ctx *r, size_t d, const char *s, size_t n, int first);
+
+/* NormalizedString::split, streamed: segments (matches and the gaps between them, in
+ * order) come in one at a time; the behavior decides which are kept and what merges.
+ * Only the merging modes hold one pending piece. */
+typedef struct {
+    run_ctx *r;
+    size_t d;             /* the stage splitting; pieces go to stage d + 1 */
+    const char *s;
+    int first;
+    behavior bh;
+    int invert;
+    size_t pa, pb;        /* the pending piece */
+    int have, prev_match;
+} splitter;
+
+static oc_status sp_emit(splitter *sp, size_t a, size_t b) {
     if (a >= b)
-        return OC_OK;
-    return oc_pieces_push(out, s + a, b - a, -1, first && a == 0);
+        return OC_OK; /* empty pieces are dropped */
+    return feed(sp->r, sp->d + 1, sp->s + a, b - a, sp->first && a == 0);
 }
 
-/* NormalizedString::split: the matches m of s[0..n) and the gaps between them form
- * segments covering s; the behavior decides which are kept and what is merged. */
-static oc_status split_spans(const char *s, size_t n, const oc_spans *m, behavior bh,
-                             int invert, int first, oc_pieces *out) {
-    size_t cur_a = 0, cur_b = 0; /* the pending (unemitted) piece for the merging modes */
-    int have = 0, prev_match = 0;
-    size_t pos = 0, k = 0;
-    oc_spans segs = {0};      /* MergedWithNext runs backwards: collect first */
-    oc_ids flags = {0};
-    oc_status st = OC_OK;
-    while (st == OC_OK && pos < n) {
-        size_t a, b;
-        int is_match;
-        if (k < m->n && m->v[2 * k] == pos) {
-            a = pos;
-            b = m->v[2 * k + 1];
-            is_match = 1;
-            k++;
-        } else {
-            a = pos;
-            b = k < m->n ? m->v[2 * k] : n;
-            is_match = 0;
-        }
-        if (b == a && is_match) /* empty matches split nothing */
-            continue;
-        pos = b;
-        if (invert)
-            is_match = !is_match;
-        switch (bh) {
-        case B_REMOVED:
-            if (!is_match)
-                st = emit(out, s, a, b, first);
-            break;
-        case B_ISOLATED:
-            st = emit(out, s, a, b, first);
-            break;
-        case B_CONTIGUOUS:
-            if (have && is_match == prev_match) {
-                cur_b = b;
-            } else {
-                if (have)
-                    st = emit(out, s, cur_a, cur_b, first);
-                cur_a = a, cur_b = b, have = 1;
-            }
-            break;
-        case B_PREVIOUS:
-            if (have && is_match && !prev_match) {
-                cur_b = b;
-            } else {
-                if (have)
-                    st = emit(out, s, cur_a, cur_b, first);
-                cur_a = a, cur_b = b, have = 1;
-            }
-            break;
-        case B_NEXT:
-            st = oc_spans_push(&segs, a, b);
-            if (st == OC_OK)
-                st = oc_ids_push(&flags, is_match);
-            break;
-        }
-        prev_match = is_match;
-    }
-    if (st == OC_OK && have)
-        st = emit(out, s, cur_a, cur_b, first);
-    if (st == OC_OK && bh == B_NEXT) {
-        /* walking backwards, a match whose right neighbour is not a match joins it */
-        oc_spans merged = {0};
-        int prev = 0;
-        for (size_t i = segs.n; st == OC_OK && i-- > 0;) {
-            size_t a = segs.v[2 * i], b = segs.v[2 * i + 1];
-            if (merged.n > 0 && flags.v[i] && !prev)
-                merged.v[2 * (merged.n - 1)] = a;
-            else
-                st = oc_spans_push(&merged, a, b);
-            prev = (int)flags.v[i];
-        }
-        for (size_t i = merged.n; st == OC_OK && i-- > 0;)
-            st = emit(out, s, merged.v[2 * i], merged.v[2 * i + 1], first);
-        oc_spans_free(&merged);
-    }
-    oc_spans_free(&segs);
-    oc_ids_free(&flags);
+static oc_status sp_hold(splitter *sp, size_t a, size_t b) {
+    oc_status st = sp->have ? sp_emit(sp, sp->pa, sp->pb) : OC_OK;
+    sp->pa = a, sp->pb = b, sp->have = 1;
     return st;
 }
 
-/* Every character for which pred() is true, as a match of its own. */
-static oc_status char_spans(const char *s, size_t n, int (*pred)(uint32_t, uint32_t),
-                            uint32_t arg, oc_spans *m) {
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t k = oc_utf8_next(s + i, n - i, &cp);
-        if (pred(cp, arg))
-            OC_TRY(oc_spans_push(m, i, i + k));
-        i += k;
+static oc_status sp_segment(splitter *sp, size_t a, size_t b, int is_match) {
+    oc_status st = OC_OK;
+    if (sp->invert)
+        is_match = !is_match;
+    switch (sp->bh) {
+    case B_REMOVED:
+        if (!is_match)
+            st = sp_emit(sp, a, b);
+        break;
+    case B_ISOLATED:
+        st = sp_emit(sp, a, b);
+        break;
+    case B_CONTIGUOUS: /* runs of equal flags join */
+        if (sp->have && is_match == sp->prev_match)
+            sp->pb = b;
+        else
+            st = sp_hold(sp, a, b);
+        break;
+    case B_PREVIOUS: /* a match joins the non-match before it */
+        if (sp->have && is_match && !sp->prev_match)
+            sp->pb = b;
+        else
+            st = sp_hold(sp, a, b);
+        break;
+    case B_NEXT: /* a match joins the non-match after it: hold matches only */
+        if (is_match) {
+            st = sp_hold(sp, a, b);
+        } else if (sp->have) {
+            sp->have = 0;
+            st = sp_emit(sp, sp->pa, b);
+        } else {
+            st = sp_emit(sp, a, b);
+        }
+        break;
     }
-    return OC_OK;
+    sp->prev_match = is_match;
+    return st;
+}
+
+static oc_status sp_finish(splitter *sp) {
+    return sp->have ? sp_emit(sp, sp->pa, sp->pb) : OC_OK;
+}
+
+static splitter sp_new(run_ctx *r, size_t d, const char *s, int first, behavior bh,
+                       int invert) {
+    return (splitter){.r = r, .d = d, .s = s, .first = first, .bh = bh, .invert = invert};
+}
+
+/* Splits on the matches of a pattern (empty matches split nothing). */
+static oc_status split_pattern(run_ctx *r, size_t d, const oc_pattern *pat, const char *s,
+                               size_t n, behavior bh, int invert, int first) {
+    splitter sp = sp_new(r, d, s, first, bh, invert);
+    oc_match_iter it;
+    OC_TRY(oc_match_begin(&it, pat, s, n));
+    oc_status st = OC_OK;
+    size_t pos = 0, a, b;
+    while (st == OC_OK && oc_match_next(&it, &a, &b, &st)) {
+        if (a == b)
+            continue;
+        if (a > pos)
+            st = sp_segment(&sp, pos, a, 0);
+        if (st == OC_OK)
+            st = sp_segment(&sp, a, b, 1);
+        pos = b;
+    }
+    oc_match_end(&it);
+    if (st == OC_OK && pos < n)
+        st = sp_segment(&sp, pos, n, 0);
+    return st == OC_OK ? sp_finish(&sp) : st;
 }
 
 static int pred_numeric(uint32_t cp, uint32_t arg) { return (void)arg, oc_uni_is_numeric(cp); }
@@ -311,37 +345,41 @@ static int pred_space(uint32_t cp, uint32_t arg) { return (void)arg, oc_uni_is_s
 static int pred_punct(uint32_t cp, uint32_t arg) { return (void)arg, oc_uni_is_punct(cp); }
 static int pred_equal(uint32_t cp, uint32_t arg) { return cp == arg; }
 
-static oc_status split_chars(const char *s, size_t n, int (*pred)(uint32_t, uint32_t),
-                             uint32_t arg, behavior bh, int first, oc_pieces *out) {
-    oc_spans m = {0};
-    oc_status st = char_spans(s, n, pred, arg, &m);
-    if (st == OC_OK)
-        st = split_spans(s, n, &m, bh, 0, first, out);
-    oc_spans_free(&m);
-    return st;
-}
-
-static oc_status split_pattern(const oc_pattern *pat, const char *s, size_t n, behavior bh,
-                               int invert, int first, oc_pieces *out) {
-    oc_spans m = {0};
-    oc_status st = oc_pattern_find(pat, s, n, &m);
-    if (st == OC_OK)
-        st = split_spans(s, n, &m, bh, invert, first, out);
-    oc_spans_free(&m);
-    return st;
+/* Splits with every character for which pred() holds as a match of its own. */
+static oc_status split_chars(run_ctx *r, size_t d, const char *s, size_t n,
+                             int (*pred)(uint32_t, uint32_t), uint32_t arg, behavior bh,
+                             int first) {
+    splitter sp = sp_new(r, d, s, first, bh, 0);
+    oc_status st = OC_OK;
+    size_t gap = 0; /* start of the current run of non-matching characters */
+    for (size_t i = 0; st == OC_OK && i < n;) {
+        uint32_t cp;
+        size_t k = oc_utf8_next(s + i, n - i, &cp);
+        if (pred(cp, arg)) {
+            if (gap < i)
+                st = sp_segment(&sp, gap, i, 0);
+            if (st == OC_OK)
+                st = sp_segment(&sp, i, i + k, 1);
+            gap = i + k;
+        }
+        i += k;
+    }
+    if (st == OC_OK && gap < n)
+        st = sp_segment(&sp, gap, n, 0);
+    return st == OC_OK ? sp_finish(&sp) : st;
 }
 
 /* Whitespace: runs of \w and runs of [^\w\s] (the matches of \w+|[^\w\s]+). */
-static oc_status split_whitespace(const char *s, size_t n, int first, oc_pieces *out) {
+static oc_status split_whitespace(run_ctx *r, size_t d, const char *s, size_t n, int first) {
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
         size_t k = oc_utf8_next(s + i, n - i, &cp);
-        if (oc_uni_is_space(cp) && !oc_uni_is_word(cp)) {
+        int word = oc_uni_is_word(cp);
+        if (!word && oc_uni_is_space(cp)) {
             i += k;
             continue;
         }
-        int word = oc_uni_is_word(cp);
         size_t j = i + k;
         while (j < n) {
             size_t k2 = oc_utf8_next(s + j, n - j, &cp);
@@ -350,7 +388,7 @@ static oc_status split_whitespace(const char *s, size_t n, int first, oc_pieces 
                 break;
             j += k2;
         }
-        OC_TRY(emit(out, s, i, j, first));
+        OC_TRY(feed(r, d + 1, s + i, j - i, first && i == 0));
         i = j;
     }
     return OC_OK;
@@ -358,131 +396,120 @@ static oc_status split_whitespace(const char *s, size_t n, int first, oc_pieces 
 
 /* ---- ByteLevel and Metaspace ------------------------------------------------------- */
 
-/* Appends s[0..n) with every byte replaced by its byte-level character. */
-static oc_status push_bytelevel(oc_pieces *out, const char *s, size_t n, int first) {
-    OC_TRY(oc_buf_reserve(&out->text, 2 * n));
-    OC_TRY(oc_pieces_open(out, -1, first));
-    oc_buf *t = &out->text;
+/* s[0..n) with every byte replaced by its byte-level character, into out. */
+static oc_status to_bytelevel(oc_buf *out, const char *s, size_t n) {
+    out->len = 0;
+    OC_TRY(oc_buf_reserve(out, 2 * n));
     for (size_t i = 0; i < n; i++) {
         uint8_t b = (uint8_t)s[i];
         if (b >= '!' && b <= '~')
-            t->data[t->len++] = (char)b;
+            out->data[out->len++] = (char)b;
         else
-            t->len += oc_utf8_put(oc_bytelevel_char(b), t->data + t->len);
+            out->len += oc_utf8_put(oc_bytelevel_char(b), out->data + out->len);
     }
-    oc_pieces_close(out);
     return OC_OK;
 }
 
-static oc_status do_bytelevel(const oc_pretok *p, const char *s, size_t n, int first,
-                              oc_pieces *out, oc_buf *scratch) {
+static oc_status feed_bytelevel(run_ctx *r, size_t d, const char *s, size_t n, int first) {
+    oc_buf *out = &r->bufs[2 * d + 1];
+    OC_TRY(to_bytelevel(out, s, n));
+    return feed(r, d + 1, out->data, out->len, first);
+}
+
+static oc_status do_bytelevel(run_ctx *r, size_t d, const char *s, size_t n, int first) {
+    const oc_pretok *p = r->stages[d];
     if (p->add_prefix_space && n > 0 && s[0] != ' ') {
-        scratch->len = 0;
-        OC_TRY(oc_buf_append(scratch, " ", 1));
-        OC_TRY(oc_buf_append(scratch, s, n));
-        s = scratch->data;
-        n = scratch->len;
+        oc_buf *pre = &r->bufs[2 * d];
+        pre->len = 0;
+        OC_TRY(oc_buf_append(pre, " ", 1));
+        OC_TRY(oc_buf_append(pre, s, n));
+        s = pre->data;
+        n = pre->len;
     }
     if (!p->use_regex)
-        return n ? push_bytelevel(out, s, n, first) : OC_OK;
-    oc_spans m = {0};
-    oc_status st = oc_pattern_find(&p->pattern, s, n, &m);
+        return n ? feed_bytelevel(r, d, s, n, first) : OC_OK;
     /* Isolated: matches and the gaps between them are all pieces */
-    size_t pos = 0;
-    for (size_t i = 0; st == OC_OK && i <= m.n; i++) {
-        size_t a = i < m.n ? m.v[2 * i] : n, b = i < m.n ? m.v[2 * i + 1] : n;
+    oc_match_iter it;
+    OC_TRY(oc_match_begin(&it, &p->pattern, s, n));
+    oc_status st = OC_OK;
+    size_t pos = 0, a, b;
+    while (st == OC_OK && oc_match_next(&it, &a, &b, &st)) {
         if (a > pos)
-            st = push_bytelevel(out, s + pos, a - pos, first && pos == 0);
+            st = feed_bytelevel(r, d, s + pos, a - pos, first && pos == 0);
         if (st == OC_OK && b > a)
-            st = push_bytelevel(out, s + a, b - a, first && a == 0);
-        pos = b;
+            st = feed_bytelevel(r, d, s + a, b - a, first && a == 0);
+        pos = b > pos ? b : pos;
     }
-    oc_spans_free(&m);
+    oc_match_end(&it);
+    if (st == OC_OK && pos < n)
+        st = feed_bytelevel(r, d, s + pos, n - pos, first && pos == 0);
     return st;
 }
 
-static oc_status do_metaspace(const oc_pretok *p, const char *s, size_t n, int first,
-                              oc_pieces *out, oc_buf *scratch) {
+static oc_status do_metaspace(run_ctx *r, size_t d, const char *s, size_t n, int first) {
+    const oc_pretok *p = r->stages[d];
+    oc_buf *out = &r->bufs[2 * d];
     char rep[4];
     size_t rep_len = oc_utf8_put(p->replacement, rep);
-    scratch->len = 0;
+    out->len = 0;
     /* spaces are replaced first, so a leading space counts as a leading replacement */
     int starts = (n >= rep_len && memcmp(s, rep, rep_len) == 0) || (n > 0 && s[0] == ' ');
     if (n > 0 && !starts && (p->scheme == PREPEND_ALWAYS || (p->scheme == PREPEND_FIRST && first)))
-        OC_TRY(oc_buf_append(scratch, rep, rep_len));
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ')
-            OC_TRY(oc_buf_append(scratch, rep, rep_len));
-        else
-            OC_TRY(oc_buf_append(scratch, s + i, 1));
+        OC_TRY(oc_buf_append(out, rep, rep_len));
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && s[j] != ' ')
+            j++;
+        OC_TRY(oc_buf_append(out, s + i, j - i));
+        if (j < n)
+            OC_TRY(oc_buf_append(out, rep, rep_len));
+        i = j + 1;
     }
     if (!p->split)
-        return emit(out, scratch->data, 0, scratch->len, first);
-    return split_chars(scratch->data, scratch->len, pred_equal, p->replacement, B_NEXT, first,
-                       out);
+        return out->len ? feed(r, d + 1, out->data, out->len, first) : OC_OK;
+    return split_chars(r, d, out->data, out->len, pred_equal, p->replacement, B_NEXT, first);
 }
 
-/* One pre-tokenizer (not a Sequence) on one text piece. */
-static oc_status apply_one(const oc_pretok *p, const char *s, size_t n, int first,
-                           oc_pieces *out, oc_buf *scratch) {
+/* Stage d on one piece, its pieces going on to stage d + 1 (or to the sink). */
+static oc_status feed(run_ctx *r, size_t d, const char *s, size_t n, int first) {
+    if (d == r->n)
+        return r->sink(r->ctx, s, n, -1);
+    const oc_pretok *p = r->stages[d];
     switch (p->kind) {
-    case P_SPLIT: return split_pattern(&p->pattern, s, n, p->behavior, p->invert, first, out);
-    case P_BYTELEVEL: return do_bytelevel(p, s, n, first, out, scratch);
-    case P_METASPACE: return do_metaspace(p, s, n, first, out, scratch);
+    case P_SPLIT: return split_pattern(r, d, &p->pattern, s, n, p->behavior, p->invert, first);
+    case P_BYTELEVEL: return do_bytelevel(r, d, s, n, first);
+    case P_METASPACE: return do_metaspace(r, d, s, n, first);
     case P_DIGITS:
-        return split_chars(s, n, pred_numeric, 0,
-                           p->individual_digits ? B_ISOLATED : B_CONTIGUOUS, first, out);
-    case P_WHITESPACE: return split_whitespace(s, n, first, out);
-    case P_WHITESPACE_SPLIT: return split_chars(s, n, pred_space, 0, B_REMOVED, first, out);
-    case P_PUNCTUATION: return split_chars(s, n, pred_punct, 0, p->behavior, first, out);
+        return split_chars(r, d, s, n, pred_numeric, 0,
+                           p->individual_digits ? B_ISOLATED : B_CONTIGUOUS, first);
+    case P_WHITESPACE: return split_whitespace(r, d, s, n, first);
+    case P_WHITESPACE_SPLIT: return split_chars(r, d, s, n, pred_space, 0, B_REMOVED, first);
+    case P_PUNCTUATION: return split_chars(r, d, s, n, pred_punct, 0, p->behavior, first);
     case P_CHAR_DELIMITER:
-        return split_chars(s, n, pred_equal, p->replacement, B_REMOVED, first, out);
+        return split_chars(r, d, s, n, pred_equal, p->replacement, B_REMOVED, first);
     case P_SEQUENCE:
     case P_BERT:
-        break;
+        break; /* unrolled at load */
     }
-    return oc_err(OC_ERR_INTERNAL, "tokenizer: pre-tokenizer kind %d applied alone",
+    return oc_err(OC_ERR_INTERNAL, "tokenizer: pre-tokenizer kind %d in a flat list",
                   (int)p->kind);
 }
 
-/* Runs p over every text piece of *io into *tmp, then swaps them. */
-static oc_status run_stage(const oc_pretok *p, oc_pieces *io, oc_pieces *tmp,
-                           oc_buf *scratch) {
-    oc_pieces_clear(tmp);
-    for (size_t i = 0; i < io->n; i++) {
-        const oc_piece *pc = &io->v[i];
-        const char *s = oc_piece_str(io, i);
-        oc_status st = pc->id >= 0 ? oc_pieces_push(tmp, s, pc->len, pc->id, pc->first)
-                                   : apply_one(p, s, pc->len, pc->first, tmp, scratch);
-        if (st != OC_OK)
-            return st;
+oc_status oc_pretokenize(const oc_pretok *p, const oc_pieces *in, oc_pretok_sink sink,
+                         void *ctx) {
+    run_ctx r = {.stages = p ? p->flat : NULL, .n = p ? p->n_flat : 0, .sink = sink,
+                 .ctx = ctx};
+    r.bufs = oc_calloc(2 * r.n + 1, sizeof *r.bufs);
+    if (!r.bufs)
+        return oc_err(OC_ERR_NOMEM, "tokenizer: out of memory");
+    oc_status st = OC_OK;
+    for (size_t i = 0; st == OC_OK && i < in->n; i++) {
+        const oc_piece *pc = &in->v[i];
+        const char *s = oc_piece_str(in, i);
+        st = pc->id >= 0 ? sink(ctx, s, pc->len, pc->id) : feed(&r, 0, s, pc->len, pc->first);
     }
-    oc_pieces t = *io;
-    *io = *tmp;
-    *tmp = t;
-    return OC_OK;
-}
-
-static oc_status run(const oc_pretok *p, oc_pieces *io, oc_pieces *tmp, oc_buf *scratch) {
-    if (p->kind == P_SEQUENCE) {
-        for (size_t i = 0; i < p->n_children; i++)
-            OC_TRY(run(p->children[i], io, tmp, scratch));
-        return OC_OK;
-    }
-    if (p->kind == P_BERT) {
-        oc_pretok ws = {.kind = P_WHITESPACE_SPLIT};
-        oc_pretok punct = {.kind = P_PUNCTUATION, .behavior = B_ISOLATED};
-        OC_TRY(run_stage(&ws, io, tmp, scratch));
-        return run_stage(&punct, io, tmp, scratch);
-    }
-    return run_stage(p, io, tmp, scratch);
-}
-
-oc_status oc_pretokenize(const oc_pretok *p, oc_pieces *io, oc_pieces *tmp) {
-    if (!p)
-        return OC_OK;
-    oc_buf scratch = {0};
-    oc_status st = run(p, io, tmp, &scratch);
-    oc_buf_free(&scratch);
+    for (size_t i = 0; i < 2 * r.n; i++)
+        oc_buf_free(&r.bufs[i]);
+    oc_free(r.bufs);
     return st;
 }

@@ -132,64 +132,71 @@ void oc_regex_free(oc_regex *re) {
     oc_free(re);
 }
 
-static oc_status regex_find(const oc_regex *re, const char *s, size_t n, oc_spans *m) {
-    pcre2_match_data *md = pcre2_match_data_create(1, re->gctx);
-    if (!md)
+oc_status oc_match_begin(oc_match_iter *it, const oc_pattern *p, const char *s, size_t n) {
+    *it = (oc_match_iter){.p = p, .s = s ? s : "", .n = n, .last_end = SIZE_MAX};
+    if (p->regex && !(it->md = pcre2_match_data_create(1, p->regex->gctx)))
         return oc_err(OC_ERR_NOMEM, "tokenizer: out of memory for regex matching");
-    oc_status st = OC_OK;
-    size_t pos = 0, last_end = SIZE_MAX;
-    while (pos <= n) {
-        int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(rc, msg, sizeof msg);
-            st = oc_err(rc == PCRE2_ERROR_NOMEMORY ? OC_ERR_NOMEM : OC_ERR_LIMIT,
-                        "tokenizer: regex matching failed at byte %zu: %s", pos,
-                        (const char *)msg);
-            break;
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t start = ov[0], end = ov[1];
-        if (start == end && end == last_end) {
-            /* an empty match where the last one ended: move on one character */
-            if (pos >= n)
-                break;
-            uint32_t cp;
-            pos += oc_utf8_next(s + pos, n - pos, &cp);
-            continue;
-        }
-        if ((st = oc_spans_push(m, start, end)) != OC_OK)
-            break;
-        pos = last_end = end;
-    }
-    pcre2_match_data_free(md);
-    return st;
-}
-
-static oc_status literal_find(const char *lit, size_t ln, const char *s, size_t n,
-                              oc_spans *m) {
-    if (ln == 0)
-        return OC_OK; /* an empty pattern matches nothing */
-    size_t pos = 0;
-    while (pos + ln <= n) {
-        const char *hit = memmem(s + pos, n - pos, lit, ln);
-        if (!hit)
-            break;
-        size_t start = (size_t)(hit - s);
-        OC_TRY(oc_spans_push(m, start, start + ln));
-        pos = start + ln;
-    }
     return OC_OK;
 }
 
+void oc_match_end(oc_match_iter *it) {
+    pcre2_match_data_free(it->md);
+    it->md = NULL;
+}
+
+static int literal_next(oc_match_iter *it, size_t *start, size_t *end) {
+    size_t ln = it->p->literal_len;
+    if (ln == 0 || it->pos + ln > it->n)
+        return 0; /* an empty pattern matches nothing */
+    const char *hit = memmem(it->s + it->pos, it->n - it->pos, it->p->literal, ln);
+    if (!hit)
+        return 0;
+    *start = (size_t)(hit - it->s);
+    *end = it->pos = *start + ln;
+    return 1;
+}
+
+int oc_match_next(oc_match_iter *it, size_t *start, size_t *end, oc_status *st) {
+    if (!it->p->regex)
+        return literal_next(it, start, end);
+    while (it->pos <= it->n) {
+        int rc = pcre2_match(it->p->regex->code, (PCRE2_SPTR)it->s, it->n, it->pos,
+                             PCRE2_NO_UTF_CHECK, it->md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return 0;
+        if (rc < 0) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            *st = oc_err(rc == PCRE2_ERROR_NOMEMORY ? OC_ERR_NOMEM : OC_ERR_LIMIT,
+                         "tokenizer: regex matching failed at byte %zu: %s", it->pos,
+                         (const char *)msg);
+            return 0;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(it->md);
+        if (ov[0] == ov[1] && ov[1] == it->last_end) {
+            /* an empty match where the last one ended: move on one character */
+            if (it->pos >= it->n)
+                return 0;
+            uint32_t cp;
+            it->pos += oc_utf8_next(it->s + it->pos, it->n - it->pos, &cp);
+            continue;
+        }
+        *start = ov[0];
+        *end = it->pos = it->last_end = ov[1];
+        return 1;
+    }
+    return 0;
+}
+
 oc_status oc_pattern_find(const oc_pattern *p, const char *s, size_t n, oc_spans *m) {
-    if (!s)
-        s = ""; /* an empty buffer may have no storage yet */
-    if (p->regex)
-        return regex_find(p->regex, s, n, m);
-    return literal_find(p->literal, p->literal_len, s, n, m);
+    oc_match_iter it;
+    OC_TRY(oc_match_begin(&it, p, s, n));
+    oc_status st = OC_OK;
+    size_t a, b;
+    while (st == OC_OK && oc_match_next(&it, &a, &b, &st))
+        st = oc_spans_push(m, a, b);
+    oc_match_end(&it);
+    return st;
 }
 
 oc_status oc_pattern_parse(const cJSON *j, const char *what, oc_pattern *out) {

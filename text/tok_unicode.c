@@ -214,22 +214,15 @@ oc_status oc_uni_lower(oc_buf *out, uint32_t cp) {
     return oc_buf_append_cp(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
 }
 
-oc_status oc_uni_normalize(oc_buf *out, const char *s, size_t n, const char *form) {
-    out->len = 0;
-    size_t i = 0;
-    while (i < n && (unsigned char)s[i] < 0x80)
-        i++;
-    if (i == n) /* ASCII is invariant under every form */
-        return oc_buf_append(out, s, n);
-
+/* Normalizes s[0..n) with utf8proc, appending to out. utf8proc_map would allocate with
+ * malloc: size the buffer first and use ours. */
+static oc_status normalize_run(oc_buf *out, const char *s, size_t n, const char *form) {
     int opt = UTF8PROC_STABLE;
     if (form[2] == 'K')
         opt |= UTF8PROC_COMPAT;
     opt |= form[strlen(form) - 1] == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE;
     if (n > (size_t)PTRDIFF_MAX / 8)
         return oc_err(OC_ERR_LIMIT, "tokenizer: text of %zu bytes is too long to normalize", n);
-
-    /* utf8proc_map would allocate with malloc: size the buffer first and use ours */
     const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
     utf8proc_ssize_t need = utf8proc_decompose(u, (utf8proc_ssize_t)n, NULL, 0,
                                                (utf8proc_option_t)opt);
@@ -253,6 +246,69 @@ oc_status oc_uni_normalize(oc_buf *out, const char *s, size_t n, const char *for
         out->len += oc_utf8_put((uint32_t)cps[k], out->data + out->len);
     oc_free(cps);
     return st;
+}
+
+/* A character NFC leaves alone whatever surrounds it: a starter (combining class 0)
+ * that cannot be the second half of a composition and is its own NFC. The text can be
+ * cut before such a character and each part normalized alone. */
+static int nfc_inert(uint32_t cp) {
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+    if (p->combining_class != 0)
+        return 0;
+    if (p->comb_index != UINT16_MAX && p->comb_index >= 0x8000)
+        return 0; /* composes with a preceding starter */
+    if ((cp >= 0x1161 && cp <= 0x1175) || (cp >= 0x11A8 && cp <= 0x11C2))
+        return 0; /* Hangul vowel and trailing jamo compose algorithmically */
+    if (p->decomp_seqindex == UINT16_MAX || p->decomp_type != 0)
+        return 1; /* no canonical decomposition (Hangul syllables are algorithmic) */
+    /* a precomposed character: inert if it recomposes to itself */
+    utf8proc_int32_t buf[8];
+    int bound = 0;
+    utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)cp, buf, 8,
+                                                 UTF8PROC_STABLE | UTF8PROC_COMPOSE, &bound);
+    if (k < 1 || k > 8)
+        return 0;
+    k = utf8proc_normalize_utf32(buf, k, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    return k == 1 && (uint32_t)buf[0] == cp;
+}
+
+/* NFC through utf8proc only where it can change something: the runs from the starter
+ * before a non-inert character to the next inert one. */
+static oc_status nfc(oc_buf *out, const char *s, size_t n) {
+    size_t flushed = 0, starter = 0, i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t k = (unsigned char)s[i] < 0x80 ? (cp = (unsigned char)s[i], 1)
+                                              : oc_utf8_next(s + i, n - i, &cp);
+        if (cp < 0x300 || nfc_inert(cp)) { /* below U+0300: no combining marks */
+            starter = i;
+            i += k;
+            continue;
+        }
+        size_t j = i + k;
+        while (j < n) {
+            size_t k2 = oc_utf8_next(s + j, n - j, &cp);
+            if (cp < 0x300 || nfc_inert(cp))
+                break;
+            j += k2;
+        }
+        OC_TRY(oc_buf_append(out, s + flushed, starter - flushed));
+        OC_TRY(normalize_run(out, s + starter, j - starter, "NFC"));
+        flushed = starter = i = j;
+    }
+    return oc_buf_append(out, s + flushed, n - flushed);
+}
+
+oc_status oc_uni_normalize(oc_buf *out, const char *s, size_t n, const char *form) {
+    out->len = 0;
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] < 0x80)
+        i++;
+    if (i == n) /* ASCII is invariant under every form */
+        return oc_buf_append(out, s, n);
+    if (!strcmp(form, "NFC"))
+        return nfc(out, s, n);
+    return normalize_run(out, s, n, form);
 }
 
 /* ---- GPT-2 byte-level map --------------------------------------------------------- */

@@ -97,6 +97,7 @@ void oc_spans_free(oc_spans *s) {
 }
 
 oc_status oc_pieces_open(oc_pieces *l, int32_t id, int first) {
+    OC_TRY(oc_buf_reserve(&l->text, 0)); /* so that the text has storage even if empty */
     if (l->n == l->cap)
         OC_TRY(grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v));
     l->v[l->n++] = (oc_piece){.off = l->text.len, .len = 0, .id = id, .first = (uint8_t)!!first};

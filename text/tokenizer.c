@@ -231,19 +231,27 @@ static oc_status extract_and_normalize(const oc_tokenizer *tok, const char *text
     return st;
 }
 
+typedef struct {
+    const oc_tokenizer *tok;
+    oc_ids *out;
+} model_sink;
+
+/* Each pre-token goes through the BPE model as soon as it is complete. */
+static oc_status to_model(void *ctx, const char *s, size_t n, int32_t id) {
+    model_sink *m = ctx;
+    return id >= 0 ? oc_ids_push(m->out, id) : oc_bpe_encode(m->tok->model, s, n, m->out);
+}
+
 static oc_status encode(const oc_tokenizer *tok, const char *text, size_t len, int add_special,
                         oc_ids *out) {
-    oc_pieces a = {0}, b = {0};
-    oc_status st = extract_and_normalize(tok, text, len, &a);
+    oc_pieces pieces = {0};
+    model_sink sink = {tok, out};
+    oc_status st = extract_and_normalize(tok, text, len, &pieces);
     if (st == OC_OK)
-        st = oc_pretokenize(tok->pretok, &a, &b);
-    for (size_t i = 0; st == OC_OK && i < a.n; i++)
-        st = a.v[i].id >= 0 ? oc_ids_push(out, a.v[i].id)
-                            : oc_bpe_encode(tok->model, oc_piece_str(&a, i), a.v[i].len, out);
+        st = oc_pretokenize(tok->pretok, &pieces, to_model, &sink);
     if (st == OC_OK && add_special)
         st = oc_post_apply(tok->post, out);
-    oc_pieces_free(&a);
-    oc_pieces_free(&b);
+    oc_pieces_free(&pieces);
     return st;
 }
 
