@@ -197,19 +197,27 @@ oc_status oc_inspect(const oc_model *model, const oc_image *const *images, size_
 
 typedef struct oc_tokenizer oc_tokenizer;
 
-/* path: a tokenizer.json or a model folder holding one. */
+/* path: a tokenizer.json (Hugging Face tokenizers' format with a BPE model: the Llama 2,
+ * Llama 3, Qwen, SmolLM/SmolVLM and GPT-2 families) or a model folder holding one.
+ * Errors name the file and the problem; component types ocellus does not implement give
+ * OC_ERR_UNSUPPORTED. A tokenizer may be shared by threads. Free with oc_tokenizer_free. */
 oc_status oc_tokenizer_load(const char *path, oc_tokenizer **out);
 void oc_tokenizer_free(oc_tokenizer *tok);
 const oc_tokenizer *oc_model_tokenizer(const oc_model *model);
-/* Encodes UTF-8 text; add_special applies the post-processor (BOS etc.).
- * *ids is malloc'd; free with oc_free. */
+/* Encodes len bytes of UTF-8 text (NULs allowed) as tokenizers' encode() does;
+ * add_special applies the post-processor (BOS etc.: transformers' add_special_tokens).
+ * Text that is not valid UTF-8 gives OC_ERR_INVALID_ARG.
+ * *ids is malloc'd (also when *n_ids is 0); free with oc_free. */
 oc_status oc_tokenize(const oc_tokenizer *tok, const char *text, size_t len,
                       int add_special, int32_t **ids, size_t *n_ids);
-/* Decodes ids to UTF-8 (special tokens kept if keep_special). *text: free with oc_free. */
+/* Decodes ids to UTF-8 as tokenizers' decode() does: special added tokens are dropped
+ * unless keep_special (skip_special_tokens = !keep_special), ids without a token are
+ * skipped, bytes that do not form UTF-8 become U+FFFD. *text: free with oc_free. */
 oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
                         int keep_special, char **text);
-/* The vocabulary piece of an id, or NULL. */
+/* The vocabulary string of an id ("▁Hello", "Ġworld", "<s>"), owned by tok, or NULL. */
 const char *oc_token_piece(const oc_tokenizer *tok, int32_t id);
+/* One more than the largest id of the vocabulary and the added tokens. */
 size_t oc_tokenizer_vocab_size(const oc_tokenizer *tok);
 
 void oc_free(void *p);

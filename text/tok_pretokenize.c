@@ -1,8 +1,9 @@
 /* Pre-tokenizers: split normalized text into the words BPE sees, as tokenizers'
  * pre_tokenizers/ (Sequence, Split, ByteLevel, Metaspace, Digits, Whitespace,
  * WhitespaceSplit, Punctuation, BertPreTokenizer, CharDelimiterSplit).
- * Every stage maps a list of pieces to a new list; empty pieces are dropped, as
- * PreTokenizedString::split does, and added-token pieces pass through. */
+ * The stages are chained: each piece a stage cuts goes straight on to the next stage and
+ * finally to the model, so no list of the whole text's pieces is ever built. Empty
+ * pieces are dropped, as PreTokenizedString::split does; added tokens pass through. */
 #include <stdio.h>
 #include <string.h>
 
