@@ -700,6 +700,44 @@ static void test_merges_and_processors(void **state) {
     oc_tokenizer_free(tok);
 }
 
+/* GPT-2's ByteLevel with add_prefix_space: every piece between added tokens gets a
+ * leading space, the GPT-2 regex splits words, bytes map to printable characters (space
+ * is Ġ, the bytes C3 A9 of é are Ã ©); the ByteLevel decoder maps them back and keeps the
+ * added space (tokenizers' ByteLevel decoder does not strip it). */
+static void test_gpt2_bytelevel(void **state) {
+    (void)state;
+    const char *model =
+        "{\"type\": \"BPE\", \"ignore_merges\": true, \"vocab\": {\"\xC4\xA0hello\": 0,"
+        " \"\xC4\xA0world\": 1, \"!\": 2, \"\xC4\xA0\": 3, \"\xC3\x83\": 4, \"\xC2\xA9\": 5,"
+        " \"<sep>\": 6}, \"merges\": []}";
+    oc_tokenizer *tok = make_ok(NULL,
+                                "{\"type\": \"ByteLevel\", \"add_prefix_space\": true,"
+                                " \"trim_offsets\": true, \"use_regex\": true}",
+                                model, "[" ADDED("<sep>", false, false, false, false, true) "]",
+                                NULL, "{\"type\": \"ByteLevel\"}");
+    expect_pieces(tok, "hello world!", 0, PIECES("\xC4\xA0hello", "\xC4\xA0world", "!"));
+    expect_pieces(tok, " hello", 0, PIECES("\xC4\xA0hello"));
+    expect_pieces(tok, "hello<sep>world", 0, PIECES("\xC4\xA0hello", "<sep>", "\xC4\xA0world"));
+    expect_pieces(tok, "\xC3\xA9", 0, PIECES("\xC4\xA0", "\xC3\x83", "\xC2\xA9"));
+    idvec v = encs(tok, "hello world!");
+    char *t = dec(tok, v.v, v.n, 1);
+    assert_string_equal(t, " hello world!");
+    oc_free(t);
+    oc_free(v.v);
+    oc_tokenizer_free(tok);
+}
+
+/* Lowercase is Rust's char::to_lowercase: U+0130 (İ) becomes "i" + U+0307. */
+static void test_lowercase(void **state) {
+    (void)state;
+    oc_tokenizer *tok = make_ok("{\"type\": \"Lowercase\"}", NULL,
+                                "{\"type\": \"BPE\", \"vocab\": {\"i\": 0, \"\xCC\x87\": 1,"
+                                " \"\xC3\xA4\": 2}, \"merges\": []}",
+                                NULL, NULL, NULL);
+    expect_pieces(tok, "\xC4\xB0\xC3\x84I", 0, PIECES("i", "\xCC\x87", "\xC3\xA4", "i"));
+    oc_tokenizer_free(tok);
+}
+
 /* Normalizers: Replace with a regex, Strip, NFKC, Prepend, in a Sequence. */
 static void test_normalizers(void **state) {
     (void)state;
@@ -912,6 +950,8 @@ int main(void) {
         cmocka_unit_test(test_other_pretokenizers),
         cmocka_unit_test(test_metaspace),
         cmocka_unit_test(test_merges_and_processors),
+        cmocka_unit_test(test_gpt2_bytelevel),
+        cmocka_unit_test(test_lowercase),
         cmocka_unit_test(test_normalizers),
         cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_malformed),
