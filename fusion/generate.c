@@ -253,7 +253,7 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
     if (status == OC_OK)
         memcpy(hist, s->fed, n_prompt * sizeof *hist);
     oc_sampler smp = {p->temperature, p->top_k, p->top_p, p->repetition_penalty};
-    float *x = sf + V;
+    float *x = sf ? sf + V : NULL; /* NULL + V is undefined when sf failed */
     double t0 = now_ms();
     while (status == OC_OK && ans->n_tokens < max) {
         int32_t id = oc_sample(&smp, logits, V, hist, n_prompt + ans->n_tokens, &s->rng, sf, si);
