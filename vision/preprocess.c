@@ -261,7 +261,7 @@ static oc_status idefics3_make_plan(const oc_idefics3_proc *p, const oc_image *i
         return OC_OK;
     int64_t T = p->tile;
     idefics3_tiled_size(pl->rh, pl->rw, T, &pl->sh, &pl->sw);
-    if (pl->sh <= 0 || pl->sw <= 0)
+    if (pl->sh <= 0 || pl->sw <= 0 || pl->sh > INT32_MAX / 4 || pl->sw > INT32_MAX / 4)
         return oc_err(OC_ERR_UNSUPPORTED, "preprocess: a %u x %u image would be resized to "
                       "%lld x %lld pixels", img->w, img->h, (long long)pl->sw,
                       (long long)pl->sh);
