@@ -272,6 +272,9 @@ typedef struct {
                                 and the optimizer not counted) */
     double total_flops;      /* FLOPs since training began (carried across resumes) */
     double seconds;          /* wall time of this step */
+    int threads;             /* threads the step ran on: all of oc_set_threads' count, or
+                                one when that measured faster (a busy machine); the
+                                results are the same bits either way */
 } oc_train_stats;
 
 /* Called after every step; return non-zero to ask oc_trainer_fit to stop. */

@@ -317,6 +317,65 @@ static void test_init(void **state) {
     oc_trainer_free(d);
 }
 
+/* The same bits on one thread or several: matrix products are cut into blocks by shape
+ * only, attention items and elementwise loops are independent, reductions run in a fixed
+ * order. A model big enough for the OpenMP paths to be taken. */
+static void test_thread_count_invariance(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("threads");
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    write_text(path,
+               "{\"model_type\": \"smolvlm\", \"image_token_id\": 3, \"scale_factor\": 2,"
+               " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256,"
+               "  \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"image_size\": 32,"
+               "  \"patch_size\": 4},"
+               " \"text_config\": {\"model_type\": \"llama\", \"hidden_size\": 128,"
+               "  \"intermediate_size\": 384, \"num_hidden_layers\": 1,"
+               "  \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+               "  \"vocab_size\": 512, \"tie_word_embeddings\": false}}");
+    enum { B = 4, T = 48, IMG = 16 };
+    static int32_t ids[B][T], labels[B][T];
+    float *px = malloc((size_t)B * 3 * 32 * 32 * sizeof(float));
+    uint64_t s = 9;
+    for (size_t i = 0; i < (size_t)B * 3 * 32 * 32; i++)
+        px[i] = (float)(2 * fixture_uniform(&s) - 1);
+    oc_train_example ex[B];
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            int img = t >= 1 && t <= IMG;
+            ids[b][t] = img ? 3 : 5 + (int32_t)(fixture_uniform(&s) * 500);
+            labels[b][t] = img ? -100 : ids[b][t];
+        }
+        ex[b] = (oc_train_example){ids[b], labels[b], T, px + (size_t)b * 3 * 32 * 32, 1};
+    }
+    float *w[2];
+    size_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        oc_set_threads(k ? 2 : 1);
+        oc_train_params tp = oc_train_default_params();
+        tp.batch = B;
+        tp.steps = 3;
+        oc_trainer *tr = NULL;
+        assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &tr), OC_OK);
+        oc_train_stats st;
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(oc_trainer_step(tr, ex, B, &st), OC_OK);
+        oc_params *p = oc_trainer_params_internal(tr);
+        n = p->numel;
+        w[k] = malloc(n * sizeof(float));
+        memcpy(w[k], p->mem, n * sizeof(float));
+        print_message("  %d thread(s) asked, last step ran on %d: loss %.9f\n", k ? 2 : 1,
+                      st.threads, st.loss);
+        oc_trainer_free(tr);
+    }
+    oc_set_threads(0);
+    assert_memory_equal(w[0], w[1], n * sizeof(float));
+    free(w[0]);
+    free(w[1]);
+    free(px);
+}
+
 /* The k-th allocation fails, for every k until none does: a status, never a crash. */
 static void test_allocation_failures(void **state) {
     (void)state;
@@ -351,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_fit_and_cancel),
         cmocka_unit_test(test_bad_input_leaves_weights),
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,13 +171,14 @@ def main():
     print(f"model: {n_params / 1e6:.2f}M parameters; batch {a.batch} x {a.seq} tokens "
           f"(1 tile each); torch {torch.__version__}, {a.threads} threads")
     loss0 = [step() for _ in range(2)][-1]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.steps):
         loss = step()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     tokens = a.steps * a.batch * a.seq
     print(f"pytorch: {a.steps} steps in {dt:.2f} s: {1e3 * dt / a.steps:.1f} ms/step, "
-          f"{tokens / dt:.0f} tokens/s; loss {loss0:.3f} -> {loss:.3f}")
+          f"{tokens / dt:.0f} tokens/s, {1e3 * cpu / a.steps:.1f} CPU ms/step; "
+          f"loss {loss0:.3f} -> {loss:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,16 +26,6 @@ void oc_t_threads_end(int prev) {
         openblas_set_num_threads(prev);
 }
 
-static int team_size(double flops, size_t rows) {
-    if (omp_in_parallel() || openblas_get_num_threads() > 1 || flops < PAR_GEMM_FLOPS)
-        return 1;
-    int n = omp_get_max_threads();
-    size_t max_by_rows = rows / 8; /* at least 8 rows each */
-    if ((size_t)n > max_by_rows)
-        n = (int)(max_by_rows > 0 ? max_by_rows : 1);
-    return n;
-}
-
 size_t oc_t_team_max(void) {
     int n = omp_get_max_threads();
     return n > 0 ? (size_t)n : 1;
@@ -56,16 +46,19 @@ void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size
         return;
     double f = 2.0 * (double)M * (double)N * (double)K;
     *flops += f;
-    int team = team_size(f, M);
-    if (team <= 1) {
-        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
+    /* Large products are cut into blocks of rows of C whose number depends on the shape
+     * only, never on the thread count: every block is the same sgemm call however many
+     * threads share them, so training gives the same bits on 1 thread or 16. */
+    size_t chunks = f < PAR_GEMM_FLOPS ? 1 : M / 32;
+    chunks = chunks < 1 ? 1 : chunks > 16 ? 16 : chunks;
+    int team = 1;
+    if (chunks > 1 && !omp_in_parallel() && openblas_get_num_threads() <= 1) {
+        team = omp_get_max_threads();
+        team = (size_t)team > chunks ? (int)chunks : team;
     }
-    /* Blocks of rows of C: each element is still one sgemm's full K-sum, so the result
-     * does not depend on the team size. */
-#pragma omp parallel for schedule(static) num_threads(team)
-    for (int c = 0; c < team; c++) {
-        size_t m0 = M * (size_t)c / (size_t)team, m1 = M * (size_t)(c + 1) / (size_t)team;
+#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t m0 = M * c / chunks, m1 = M * (c + 1) / chunks;
         const float *Ab = trans_a ? A + m0 : A + m0 * lda;
         sgemm(trans_a, trans_b, m1 - m0, N, K, alpha, Ab, lda, B, ldb, beta, C + m0 * ldc,
               ldc);

@@ -3,6 +3,7 @@
  * optimizer step, checkpoints and resume. */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +37,10 @@ struct oc_trainer {
     char *config_text;          /* config.json for checkpoints */
     char *src_dir;              /* tokenizer and processor files are copied from here */
     int dumped, stop;
+    /* thread count: seconds per FLOP measured on one thread [0] and on all [1] */
+    int tune_max;
+    double spf[2];
+    uint64_t tune_runs;
     /* workspace, grown to the largest micro-batch seen */
     float *ws;
     size_t ws_cap;              /* floats */
@@ -522,6 +527,44 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
     return OC_OK;
 }
 
+/* ---- how many threads ------------------------------------------------------------ */
+
+/* On a machine that others share, an OpenMP team can be far slower than one thread: its
+ * threads wait for each other whenever one is descheduled. The results do not depend on
+ * the thread count (see oc_t_gemm), so the trainer measures both and keeps the faster:
+ * all threads first, one thread once, then the faster, trying the other again every
+ * RETUNE_EVERY steps. Returns the thread count; *slot is where to record the time
+ * (-1: nowhere, the first step pays for allocations). */
+#define RETUNE_EVERY 100
+
+static int pick_threads(oc_trainer *tr, int *slot) {
+    int max = omp_get_max_threads();
+    *slot = -1;
+    if (max <= 1)
+        return 1;
+    if (tr->tune_max != max) {
+        tr->tune_max = max;
+        tr->spf[0] = tr->spf[1] = 0;
+        tr->tune_runs = 0;
+    }
+    uint64_t k = tr->tune_runs++;
+    int best = tr->spf[0] < tr->spf[1] ? 0 : 1;
+    if (k == 0)
+        *slot = -1;
+    else if (tr->spf[1] == 0)
+        *slot = 1;
+    else if (tr->spf[0] == 0)
+        *slot = 0;
+    else
+        *slot = k % RETUNE_EVERY == 0 ? 1 - best : best;
+    return *slot == 0 ? 1 : max;
+}
+
+static int best_threads(const oc_trainer *tr) {
+    int max = omp_get_max_threads();
+    return tr->tune_max == max && tr->spf[0] > 0 && tr->spf[0] < tr->spf[1] ? 1 : max;
+}
+
 /* ---- steps -------------------------------------------------------------------------- */
 
 static double now_s(void) {
@@ -541,9 +584,11 @@ oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0, flops = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    int blas = oc_t_threads_begin();
+    int blas = oc_t_threads_begin(), omp_prev = omp_get_max_threads();
+    omp_set_num_threads(best_threads(tr));
     for (size_t i = 0; i < n && s == OC_OK; i += b)
         s = micro_batch(tr, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum, &flops);
+    omp_set_num_threads(omp_prev);
     oc_t_threads_end(blas);
     if (s == OC_OK)
         *loss = sum / (double)labelled;
@@ -584,29 +629,35 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0, flops = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
+    int slot, omp_prev = omp_get_max_threads(), nt = pick_threads(tr, &slot);
     int blas = oc_t_threads_begin();
+    omp_set_num_threads(nt);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
         s = micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops);
-    oc_t_threads_end(blas);
-    OC_TRY(s);
 
     oc_train_stats st;
     memset(&st, 0, sizeof st);
-    st.loss = sum / (double)labelled;
-    st.grad_norm = oc_grad_norm(tr->grad, pp->numel);
-    if (!isfinite(st.grad_norm))
-        return oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is not finite at "
-                      "step %llu (loss %g); the weights are left as they were (a lower "
-                      "learning rate may help)", (unsigned long long)tr->step + 1, st.loss);
-
-    float *raw = NULL;
-    int dump = tr->dump_path && !tr->dumped;
-    if (dump) {
-        raw = oc_malloc(pp->numel * sizeof(float));
-        if (!raw)
-            return oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
-        memcpy(raw, tr->grad, pp->numel * sizeof(float));
+    st.threads = nt;
+    if (s == OC_OK) {
+        st.loss = sum / (double)labelled;
+        st.grad_norm = oc_grad_norm(tr->grad, pp->numel);
+        if (!isfinite(st.grad_norm))
+            s = oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is not finite "
+                       "at step %llu (loss %g); the weights are left as they were (a lower "
+                       "learning rate may help)", (unsigned long long)tr->step + 1, st.loss);
     }
+    float *raw = NULL;
+    int dump = s == OC_OK && tr->dump_path && !tr->dumped;
+    if (dump && !(raw = oc_malloc(pp->numel * sizeof(float))))
+        s = oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
+    if (s != OC_OK) {
+        omp_set_num_threads(omp_prev);
+        oc_t_threads_end(blas);
+        return s;
+    }
+
+    if (dump)
+        memcpy(raw, tr->grad, pp->numel * sizeof(float));
     if (tr->p.clip > 0)
         oc_clip_grads(tr->grad, pp->numel, st.grad_norm, tr->p.clip);
 
@@ -620,6 +671,8 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
                         tr->v + e->offset, e->numel, &h, tr->step + 1,
                         tr->decay[i] ? h.weight_decay : 0.0);
     }
+    omp_set_num_threads(omp_prev);
+    oc_t_threads_end(blas);
     tr->step++;
     tr->total_flops += flops;
 
@@ -630,6 +683,8 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.flops = flops;
     st.total_flops = tr->total_flops;
     st.seconds = now_s() - t_start;
+    if (slot >= 0 && flops > 0)
+        tr->spf[slot] = st.seconds / flops;
     if (dump) {
         tr->dumped = 1;
         s = dump_step(tr, raw, &st);
