@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# memcheck: no leak and no invalid access for a caption run with the CLI and for the
+# golden SmolVLM tests (tests/test_smolvlm.c). Builds build-vg/ (gcc, debugoptimized).
+# OpenBLAS runs single-threaded (OPENBLAS_NUM_THREADS=1) so that it starts no thread pool;
+# the other OPENBLAS_* variables are left as they are (this environment pins
+# OPENBLAS_CORETYPE to an AVX2 kernel: valgrind cannot run AVX-512 code).
+# tests/valgrind.supp holds the few suppressions, each explained there.
+#   bash scripts/valgrind.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-vg}
+if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
+fi
+ninja -C "$BUILD" ocellus tests/test_smolvlm
+export OPENBLAS_NUM_THREADS=1
+VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible
+    --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
+    --suppressions=tests/valgrind.supp --quiet)
+echo "== valgrind: ocellus caption"
+"${VG[@]}" "$BUILD/ocellus" caption tests/data/images/shapes_200x130.png \
+    --model tests/data/smolvlm-tiny --max-tokens 4
+echo
+echo "== valgrind: tests/test_smolvlm"
+CMOCKA_MESSAGE_OUTPUT=stdout "${VG[@]}" "$BUILD/tests/test_smolvlm"
+echo "valgrind: no errors, no leaks"

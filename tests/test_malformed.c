@@ -1,0 +1,690 @@
+/* Malformed and hostile input, end to end: model folders built from tests/data/smolvlm-tiny
+ * with one thing broken (truncated or corrupt safetensors, configs, tokenizer, processor
+ * settings; wrong dtypes, shapes that disagree with the config, offsets past the end,
+ * NaN/Inf weights), broken and extreme images, and prompts (invalid UTF-8, literal
+ * "<image>", too long for the context). Every case must give a status and a sentence that
+ * names the file or the problem; none may crash. Each case prints one line
+ * "case | status | sentence" (the table in the hostile-input report). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "file.h"
+#include "json.h"
+#include "png_write.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static const char *MODEL_FILES[] = {"config.json", "generation_config.json",
+                                    "preprocessor_config.json", "tokenizer.json",
+                                    "model.safetensors"};
+
+static char *slurp(const char *path, size_t *n) {
+    char *d = NULL;
+    if (oc_read_file(path, (size_t)1 << 28, &d, n) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    return d;
+}
+
+static const char *pj(const char *dir, const char *name) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* A fresh copy of the tiny SmolVLM folder (the five files a model needs). */
+static const char *model_copy(const char *tag) {
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s", tmpdir(tag));
+    for (size_t i = 0; i < sizeof MODEL_FILES / sizeof MODEL_FILES[0]; i++) {
+        char src[1024];
+        snprintf(src, sizeof src, "smolvlm-tiny/%s", MODEL_FILES[i]);
+        size_t n;
+        char *d = slurp(td(src), &n);
+        write_bytes(pj(dir, MODEL_FILES[i]), d, n);
+        oc_free(d);
+    }
+    return dir;
+}
+
+static void truncate_file(const char *path, size_t keep) {
+    size_t n;
+    char *d = slurp(path, &n);
+    assert_true(keep <= n);
+    write_bytes(path, d, keep);
+    oc_free(d);
+}
+
+static cJSON *json_read(const char *path) {
+    cJSON *j = NULL;
+    if (oc_json_load(path, 64 << 20, &j) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    return j;
+}
+
+static void json_write(const char *path, cJSON *j) {
+    char *t = cJSON_Print(j);
+    write_text(path, t);
+    cJSON_free(t);
+    cJSON_Delete(j);
+}
+
+/* Sets obj[key] (obj a path of objects: "text_config") to a number. */
+static void config_set_num(const char *dir, const char *file, const char *sub,
+                           const char *key, double v) {
+    cJSON *j = json_read(pj(dir, file));
+    cJSON *o = sub ? cJSON_GetObjectItemCaseSensitive(j, sub) : j;
+    assert_non_null(o);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    cJSON_AddNumberToObject(o, key, v);
+    json_write(pj(dir, file), j);
+}
+
+static void config_set_str(const char *dir, const char *file, const char *key,
+                           const char *v) {
+    cJSON *j = json_read(pj(dir, file));
+    cJSON_DeleteItemFromObjectCaseSensitive(j, key);
+    cJSON_AddStringToObject(j, key, v);
+    json_write(pj(dir, file), j);
+}
+
+/* Tensor edits: rewrites dir/model.safetensors through the writer with tensor `name`
+ * replaced (dtype, shape, data given) or dropped (drop = 1). */
+static void weights_edit(const char *dir, const char *name, int drop, oc_dtype dt, int ndim,
+                         const int64_t *shape, const void *data) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s", td("smolvlm-tiny/model.safetensors"));
+    oc_st_file *f;
+    assert_int_equal(oc_st_open(src, &f), OC_OK);
+    oc_st_writer *w;
+    assert_int_equal(oc_st_writer_new(&w), OC_OK);
+    int found = 0;
+    for (size_t i = 0; i < oc_st_count(f); i++) {
+        const oc_st_tensor *t = oc_st_at(f, i);
+        if (strcmp(t->name, name) == 0) {
+            found = 1;
+            if (!drop)
+                assert_int_equal(oc_st_writer_add(w, name, dt, ndim, shape, data), OC_OK);
+            continue;
+        }
+        assert_int_equal(oc_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data),
+                         OC_OK);
+    }
+    assert_true(found);
+    assert_int_equal(oc_st_writer_save(w, pj(dir, "model.safetensors")), OC_OK);
+    oc_st_writer_free(w);
+    oc_st_close(f);
+}
+
+/* A copy of a tensor's F32 data (caller frees). */
+static float *tensor_f32(const char *name, size_t *n, int64_t *shape, int *ndim) {
+    oc_st_file *f;
+    assert_int_equal(oc_st_open(td("smolvlm-tiny/model.safetensors"), &f), OC_OK);
+    const oc_st_tensor *t = oc_st_find(f, name);
+    assert_non_null(t);
+    float *x = malloc(t->numel * sizeof(float));
+    assert_int_equal(oc_st_to_f32(t, x, t->numel), OC_OK);
+    *n = t->numel;
+    *ndim = t->ndim;
+    memcpy(shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    oc_st_close(f);
+    return x;
+}
+
+/* The safetensors header of dir/model.safetensors as JSON, and a writer-back that keeps
+ * the data bytes as they are. */
+static cJSON *st_header(const char *dir, char **data, size_t *n, size_t *data_off) {
+    *data = slurp(pj(dir, "model.safetensors"), n);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (unsigned char)(*data)[i];
+    cJSON *h = NULL;
+    assert_int_equal(oc_json_parse(*data + 8, (size_t)hl, "header", &h), OC_OK);
+    *data_off = 8 + (size_t)hl;
+    return h;
+}
+
+static void st_put(const char *dir, cJSON *h, const char *data, size_t n, size_t data_off) {
+    char *t = cJSON_PrintUnformatted(h);
+    size_t hl = strlen(t);
+    size_t total = 8 + hl + (n - data_off);
+    unsigned char *out = malloc(total);
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(out + 8, t, hl);
+    memcpy(out + 8 + hl, data + data_off, n - data_off);
+    write_bytes(pj(dir, "model.safetensors"), out, total);
+    free(out);
+    cJSON_free(t);
+    cJSON_Delete(h);
+}
+
+/* Checks a result: status want (-1: any failure, -2: success or failure), and each of the strings (up
+ * to 2, NULL to skip) in the sentence. Prints the table line. */
+static void expect(const char *what, oc_status got, int want, const char *s1, const char *s2) {
+    const char *e = oc_last_error();
+    printf("MALFORMED | %-44s | %-18s | %s\n", what, oc_status_str(got), got ? e : "");
+    if (want == -1)
+        assert_int_not_equal(got, OC_OK);
+    else if (want == -2)
+        ;
+    else if ((int)got != want)
+        fail_msg("%s: got %s (%s), expected %s", what, oc_status_str(got), e,
+                 oc_status_str((oc_status)want));
+    if (got != OC_OK) {
+        assert_true(strlen(e) > 0);
+        assert_int_not_equal(got, OC_ERR_INTERNAL);
+    }
+    if (s1 && !strstr(e, s1))
+        fail_msg("%s: the sentence \"%s\" does not mention \"%s\"", what, e, s1);
+    if (s2 && !strstr(e, s2))
+        fail_msg("%s: the sentence \"%s\" does not mention \"%s\"", what, e, s2);
+}
+
+static oc_status load(const char *dir, const oc_model_params *p) {
+    oc_model *m = NULL;
+    oc_status s = oc_model_load(dir, p, &m);
+    if (s == OC_OK) {
+        /* a folder that loads must also answer */
+        oc_gen_params gp = oc_gen_default_params();
+        gp.max_tokens = 2;
+        oc_answer a;
+        oc_status g = oc_ask(m, NULL, 0, "Hi", &gp, &a);
+        if (g == OC_OK)
+            oc_answer_free(&a);
+        oc_model_free(m);
+        return g;
+    }
+    assert_null(m);
+    return s;
+}
+
+/* ---- safetensors ---------------------------------------------------------------- */
+
+static void test_truncated_weights(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-trunc");
+    truncate_file(pj(dir, "model.safetensors"), 843888 / 2);
+    expect("safetensors truncated to half", load(dir, NULL), OC_ERR_FORMAT,
+           "model.safetensors", "past the end");
+    truncate_file(pj(dir, "model.safetensors"), 5);
+    expect("safetensors of 5 bytes", load(dir, NULL), OC_ERR_FORMAT, "model.safetensors",
+           "too short");
+    truncate_file(pj(dir, "model.safetensors"), 0);
+    expect("safetensors empty", load(dir, NULL), OC_ERR_FORMAT, "model.safetensors", NULL);
+    /* header length says more than the file holds */
+    dir = model_copy("mf-hlen");
+    size_t n;
+    char *d = slurp(pj(dir, "model.safetensors"), &n);
+    d[5] = 0x7f;
+    write_bytes(pj(dir, "model.safetensors"), d, n);
+    oc_free(d);
+    expect("safetensors header length 2^47", load(dir, NULL), OC_ERR_FORMAT,
+           "model.safetensors", "header length");
+    /* a header that is not JSON */
+    dir = model_copy("mf-hjson");
+    d = slurp(pj(dir, "model.safetensors"), &n);
+    memcpy(d + 8, "{\"a\":[", 6);
+    memset(d + 14, '}', 10);
+    write_bytes(pj(dir, "model.safetensors"), d, n);
+    oc_free(d);
+    expect("safetensors header not JSON", load(dir, NULL), OC_ERR_FORMAT, "model.safetensors",
+           "invalid JSON");
+}
+
+static void test_bad_offsets(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-offs");
+    char *d;
+    size_t n, off;
+    cJSON *h = st_header(dir, &d, &n, &off);
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "model.text_model.norm.weight");
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    double end = cJSON_GetArrayItem(o, 1)->valuedouble;
+    cJSON_ReplaceItemInArray(o, 0, cJSON_CreateNumber((double)(n - off) + 64));
+    cJSON_ReplaceItemInArray(o, 1, cJSON_CreateNumber((double)(n - off) + 320));
+    st_put(dir, h, d, n, off);
+    oc_free(d);
+    expect("tensor offsets past the end", load(dir, NULL), OC_ERR_FORMAT,
+           "model.text_model.norm.weight", "past the end");
+
+    dir = model_copy("mf-offs2");
+    h = st_header(dir, &d, &n, &off);
+    t = cJSON_GetObjectItemCaseSensitive(h, "model.text_model.norm.weight");
+    o = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    cJSON_ReplaceItemInArray(o, 1, cJSON_CreateNumber(end - 4));
+    st_put(dir, h, d, n, off);
+    oc_free(d);
+    expect("tensor byte count != shape", load(dir, NULL), OC_ERR_FORMAT,
+           "model.text_model.norm.weight", "bytes of data");
+
+    dir = model_copy("mf-offs3");
+    h = st_header(dir, &d, &n, &off);
+    t = cJSON_GetObjectItemCaseSensitive(h, "model.text_model.norm.weight");
+    cJSON_ReplaceItemInObjectCaseSensitive(t, "shape", cJSON_CreateIntArray(
+        (const int[]){65536, 65536, 65536, 65536, 65536}, 5));
+    st_put(dir, h, d, n, off);
+    oc_free(d);
+    expect("shape whose element count overflows", load(dir, NULL), OC_ERR_FORMAT,
+           "model.text_model.norm.weight", "overflow");
+
+    dir = model_copy("mf-dtype");
+    h = st_header(dir, &d, &n, &off);
+    t = cJSON_GetObjectItemCaseSensitive(h, "model.text_model.norm.weight");
+    cJSON_ReplaceItemInObjectCaseSensitive(t, "dtype", cJSON_CreateString("Q4_K"));
+    st_put(dir, h, d, n, off);
+    oc_free(d);
+    expect("unknown dtype", load(dir, NULL), OC_ERR_FORMAT, "model.text_model.norm.weight",
+           "dtype");
+}
+
+static void test_wrong_dtype_and_shape(void **state) {
+    (void)state;
+    size_t n;
+    int64_t shape[OC_MAX_DIMS];
+    int nd;
+    const char *name = "model.text_model.layers.0.self_attn.q_proj.weight";
+    float *x = tensor_f32(name, &n, shape, &nd);
+    const char *dir = model_copy("mf-i32");
+    weights_edit(dir, name, 0, OC_DT_I32, nd, shape, x);
+    expect("I32 weights", load(dir, NULL), OC_ERR_UNSUPPORTED, name, "I32");
+
+    dir = model_copy("mf-shape");
+    int64_t other[2] = {shape[1], shape[0]}; /* (64, 64) stays square: use a 1-D view */
+    other[0] = shape[0] * shape[1];
+    weights_edit(dir, name, 0, OC_DT_F32, 1, other, x);
+    expect("weight shape disagrees with config", load(dir, NULL), OC_ERR_FORMAT, name,
+           "expected [64, 64]");
+    free(x);
+
+    dir = model_copy("mf-missing");
+    weights_edit(dir, "model.text_model.layers.1.mlp.down_proj.weight", 1, OC_DT_F32, 0, NULL,
+                 NULL);
+    expect("missing tensor", load(dir, NULL), OC_ERR_FORMAT,
+           "model.text_model.layers.1.mlp.down_proj.weight", "no tensor");
+
+    /* config says a wider text model than the weights hold */
+    dir = model_copy("mf-cfgshape");
+    config_set_num(dir, "config.json", "text_config", "intermediate_size", 192);
+    expect("config intermediate_size != weights", load(dir, NULL), OC_ERR_FORMAT,
+           "mlp.gate_proj.weight", "expected [192, 64]");
+}
+
+static void test_nonfinite_weights(void **state) {
+    (void)state;
+    size_t n;
+    int64_t shape[OC_MAX_DIMS];
+    int nd;
+    const char *name = "model.text_model.layers.1.input_layernorm.weight";
+    float *x = tensor_f32(name, &n, shape, &nd);
+    x[7] = NAN;
+    const char *dir = model_copy("mf-nan");
+    weights_edit(dir, name, 0, OC_DT_F32, nd, shape, x);
+    expect("NaN in a norm weight", load(dir, NULL), OC_ERR_FORMAT, name, "NaN");
+    free(x);
+
+    name = "model.vision_model.encoder.layers.0.mlp.fc1.bias";
+    x = tensor_f32(name, &n, shape, &nd);
+    x[0] = -INFINITY;
+    dir = model_copy("mf-inf");
+    weights_edit(dir, name, 0, OC_DT_F32, nd, shape, x);
+    expect("-Inf in a bias", load(dir, NULL), OC_ERR_FORMAT, name, "NaN");
+    free(x);
+}
+
+static void test_shard_index(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-index");
+    /* the weights renamed to a shard, and an index naming one that is not there */
+    size_t n;
+    char *d = slurp(pj(dir, "model.safetensors"), &n);
+    write_bytes(pj(dir, "model-00001-of-00002.safetensors"), d, n);
+    oc_free(d);
+    remove(pj(dir, "model.safetensors"));
+    write_text(pj(dir, "model.safetensors.index.json"),
+               "{\"weight_map\": {\"model.text_model.norm.weight\": "
+               "\"model-00001-of-00002.safetensors\", \"lm_head.weight\": "
+               "\"model-00002-of-00002.safetensors\"}}");
+    expect("index names a missing shard", load(dir, NULL), OC_ERR_IO,
+           "model-00002-of-00002.safetensors", NULL);
+    write_text(pj(dir, "model.safetensors.index.json"),
+               "{\"weight_map\": {\"model.text_model.norm.weight\": \"../../etc/passwd\"}}");
+    expect("index shard outside the folder", load(dir, NULL), OC_ERR_FORMAT,
+           "model.safetensors.index.json", "shard");
+    write_text(pj(dir, "model.safetensors.index.json"),
+               "{\"weight_map\": {\"model.text_model.nonexistent\": "
+               "\"model-00001-of-00002.safetensors\"}}");
+    expect("index names a tensor the shard lacks", load(dir, NULL), OC_ERR_FORMAT,
+           "model.text_model.nonexistent", "no shard");
+    write_text(pj(dir, "model.safetensors.index.json"), "{\"weight_map\": ");
+    expect("index truncated", load(dir, NULL), OC_ERR_FORMAT,
+           "model.safetensors.index.json", NULL);
+}
+
+/* ---- JSON files ------------------------------------------------------------------- */
+
+static void test_configs(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-cfg");
+    truncate_file(pj(dir, "config.json"), 300);
+    expect("config.json truncated", load(dir, NULL), OC_ERR_FORMAT, "config.json",
+           "invalid JSON");
+    truncate_file(pj(dir, "config.json"), 0);
+    expect("config.json empty", load(dir, NULL), OC_ERR_FORMAT, "config.json", NULL);
+    remove(pj(dir, "config.json"));
+    expect("config.json missing", load(dir, NULL), OC_ERR_IO, "config.json", NULL);
+
+    dir = model_copy("mf-cfg2");
+    config_set_str(dir, "config.json", "model_type", "gpt2");
+    expect("config model_type gpt2", load(dir, NULL), OC_ERR_UNSUPPORTED, "config.json",
+           "gpt2");
+    dir = model_copy("mf-cfg3");
+    config_set_num(dir, "config.json", "text_config", "eos_token_id", 1e30);
+    expect("config eos_token_id 1e30", load(dir, NULL), OC_ERR_FORMAT, "config.json",
+           "eos_token_id");
+    dir = model_copy("mf-cfg4");
+    config_set_num(dir, "config.json", "text_config", "num_attention_heads", 4096);
+    expect("config num_attention_heads 4096", load(dir, NULL), OC_ERR_FORMAT, "config.json",
+           "num_attention_heads");
+    dir = model_copy("mf-cfg5");
+    config_set_num(dir, "config.json", "vision_config", "patch_size", 7);
+    expect("config patch_size 7 (64 % 7 != 0)", load(dir, NULL), OC_ERR_FORMAT,
+           "config.json", "patch_size");
+    dir = model_copy("mf-cfg6");
+    config_set_num(dir, "config.json", NULL, "image_token_id", 360);
+    expect("config image_token_id = vocab", load(dir, NULL), OC_ERR_FORMAT, "config.json",
+           "image_token_id");
+    dir = model_copy("mf-cfg7");
+    config_set_num(dir, "config.json", "text_config", "hidden_size", -64);
+    expect("config hidden_size -64", load(dir, NULL), OC_ERR_FORMAT, "config.json",
+           "hidden_size");
+
+    dir = model_copy("mf-gen");
+    truncate_file(pj(dir, "generation_config.json"), 40);
+    expect("generation_config.json truncated", load(dir, NULL), OC_ERR_FORMAT,
+           "generation_config.json", NULL);
+    write_text(pj(dir, "generation_config.json"), "{\"eos_token_id\": [2, 99999]}");
+    expect("generation_config eos outside vocab", load(dir, NULL), OC_ERR_FORMAT,
+           "generation_config.json", "eos_token_id");
+    write_text(pj(dir, "generation_config.json"), "{\"eos_token_id\": \"2\"}");
+    expect("generation_config eos a string", load(dir, NULL), OC_ERR_FORMAT,
+           "generation_config.json", "eos_token_id");
+}
+
+static void test_tokenizer_files(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-tok");
+    truncate_file(pj(dir, "tokenizer.json"), 5000);
+    expect("tokenizer.json truncated", load(dir, NULL), OC_ERR_FORMAT, "tokenizer.json",
+           NULL);
+    truncate_file(pj(dir, "tokenizer.json"), 0);
+    expect("tokenizer.json empty", load(dir, NULL), OC_ERR_FORMAT, "tokenizer.json", NULL);
+    remove(pj(dir, "tokenizer.json"));
+    expect("tokenizer.json missing", load(dir, NULL), -1, "tokenizer.json", NULL);
+
+    dir = model_copy("mf-tok2");
+    cJSON *j = json_read(pj(dir, "tokenizer.json"));
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "type", cJSON_CreateString("Unigram"));
+    json_write(pj(dir, "tokenizer.json"), j);
+    expect("tokenizer model Unigram", load(dir, NULL), OC_ERR_UNSUPPORTED, "tokenizer.json",
+           "Unigram");
+
+    dir = model_copy("mf-tok3");
+    j = json_read(pj(dir, "tokenizer.json"));
+    m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    cJSON *merges = cJSON_GetObjectItemCaseSensitive(m, "merges");
+    cJSON_AddItemToArray(merges, cJSON_CreateString("nonexistent piece"));
+    json_write(pj(dir, "tokenizer.json"), j);
+    expect("tokenizer merge of unknown pieces", load(dir, NULL), OC_ERR_FORMAT,
+           "tokenizer.json", NULL);
+
+    dir = model_copy("mf-tok4");
+    j = json_read(pj(dir, "tokenizer.json"));
+    cJSON *pre = cJSON_CreateObject();
+    cJSON_AddStringToObject(pre, "type", "Split");
+    cJSON *pat = cJSON_AddObjectToObject(pre, "pattern");
+    cJSON_AddStringToObject(pat, "Regex", "(unclosed[");
+    cJSON_AddStringToObject(pre, "behavior", "Isolated");
+    cJSON_AddBoolToObject(pre, "invert", 0);
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "pre_tokenizer", pre);
+    json_write(pj(dir, "tokenizer.json"), j);
+    expect("tokenizer regex that does not compile", load(dir, NULL), OC_ERR_FORMAT,
+           "tokenizer.json", NULL);
+}
+
+static void test_processor_files(void **state) {
+    (void)state;
+    const char *dir = model_copy("mf-proc");
+    truncate_file(pj(dir, "preprocessor_config.json"), 100);
+    expect("preprocessor_config.json truncated", load(dir, NULL), OC_ERR_FORMAT,
+           "preprocessor_config.json", NULL);
+    dir = model_copy("mf-proc2");
+    write_text(pj(dir, "preprocessor_config.json"),
+               "{\"image_std\": [0.5, 0, 0.5], \"max_image_size\": {\"longest_edge\": 64}}");
+    expect("preprocessor image_std 0", load(dir, NULL), OC_ERR_FORMAT,
+           "preprocessor_config.json", "image_std");
+    write_text(pj(dir, "preprocessor_config.json"),
+               "{\"max_image_size\": {\"longest_edge\": 96}}");
+    expect("preprocessor tile != vision image_size", load(dir, NULL), OC_ERR_FORMAT,
+           "longest_edge", "96");
+    write_text(pj(dir, "preprocessor_config.json"),
+               "{\"max_image_size\": {\"longest_edge\": 64}, \"size\": {\"longest_edge\": 1e9}}");
+    expect("preprocessor size 1e9", load(dir, NULL), OC_ERR_FORMAT,
+           "preprocessor_config.json", "longest_edge");
+}
+
+/* ---- images ---------------------------------------------------------------------- */
+
+/* smolvlm-tiny with max_images 2 (every image but very thin ones becomes 3 x 3 + 1
+ * tiles); small: the same with max_tiles 4 and a context of 64 */
+static oc_model *model, *small;
+
+static int setup(void **state) {
+    (void)state;
+    oc_model_params p = oc_model_default_params();
+    p.max_tiles = 10;
+    p.max_images = 2;
+    if (oc_model_load(td("smolvlm-tiny"), &p, &model) != OC_OK) {
+        fprintf(stderr, "%s\n", oc_last_error());
+        return -1;
+    }
+    p.max_context = 64;
+    p.max_tiles = 4;
+    if (oc_model_load(td("smolvlm-tiny"), &p, &small) != OC_OK) {
+        fprintf(stderr, "%s\n", oc_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    oc_model_free(model);
+    oc_model_free(small);
+    return 0;
+}
+
+static oc_status caption_with(const oc_model *m, const char *path, const oc_image_limits *lim) {
+    oc_image *img = NULL;
+    oc_status s = oc_image_load(path, lim, &img);
+    if (s != OC_OK) {
+        assert_null(img);
+        return s;
+    }
+    oc_gen_params gp = oc_gen_default_params();
+    gp.max_tokens = 2;
+    oc_answer a;
+    s = oc_caption(m, img, &gp, &a);
+    if (s == OC_OK)
+        oc_answer_free(&a);
+    oc_image_free(img);
+    return s;
+}
+
+static oc_status caption_file(const char *path, const oc_image_limits *lim) {
+    return caption_with(model, path, lim);
+}
+
+static const char *png_file(const char *dir, const char *name, uint32_t w, uint32_t h) {
+    uint8_t *rgb = malloc((size_t)w * h * 3);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        rgb[i] = (uint8_t)(i * 7);
+    uint8_t *png;
+    size_t n;
+    assert_int_equal(oc_png_encode(rgb, w, h, &png, &n), OC_OK);
+    write_bytes(pj(dir, name), png, n);
+    oc_free(png);
+    free(rgb);
+    return pj(dir, name);
+}
+
+static void test_images(void **state) {
+    (void)state;
+    const char *dir = tmpdir("mf-img");
+    write_bytes(pj(dir, "empty.png"), "", 0);
+    expect("image file of 0 bytes", caption_file(pj(dir, "empty.png"), NULL), OC_ERR_FORMAT,
+           "empty.png", "empty");
+    size_t n;
+    char *d = slurp(td("images/shapes_200x130.png"), &n);
+    write_bytes(pj(dir, "trunc.png"), d, n / 2);
+    expect("PNG truncated", caption_file(pj(dir, "trunc.png"), NULL), OC_ERR_FORMAT,
+           "trunc.png", NULL);
+    /* an IHDR claiming 100000 x 100000 pixels */
+    memcpy(d + 16, "\x00\x01\x86\xa0\x00\x01\x86\xa0", 8);
+    write_bytes(pj(dir, "huge.png"), d, n);
+    expect("PNG header 100000 x 100000", caption_file(pj(dir, "huge.png"), NULL), OC_ERR_LIMIT,
+           "huge.png", "limit");
+    oc_free(d);
+    write_text(pj(dir, "text.png"), "this is not an image at all, just some text.");
+    expect("not an image", caption_file(pj(dir, "text.png"), NULL), OC_ERR_UNSUPPORTED,
+           "text.png", "not a supported image");
+
+    expect("PNG 1 x 1", caption_file(png_file(dir, "1x1.png", 1, 1), NULL), OC_OK, NULL, NULL);
+    /* extreme aspect ratios: captioned, or refused with the sizes named */
+    oc_status s = caption_file(png_file(dir, "1x10000.png", 1, 10000), NULL);
+    expect("PNG 1 x 10000", s, -2, s ? "1 x 10000" : NULL, NULL);
+    s = caption_file(png_file(dir, "10000x1.png", 10000, 1), NULL);
+    expect("PNG 10000 x 1", s, -2, s ? "10000 x 1" : NULL, NULL);
+    oc_image_limits lim = oc_image_default_limits();
+    lim.max_side = 5000;
+    expect("PNG 1 x 10000, max_side 5000",
+           caption_file(png_file(dir, "1x10000.png", 1, 10000), &lim), OC_ERR_LIMIT,
+           "1x10000.png", "5000");
+    expect("PNG 2000 x 2000 (10 tiles, max_tiles 4)",
+           caption_with(small, png_file(dir, "big.png", 2000, 2000), NULL), OC_ERR_LIMIT,
+           "tiles", "limit");
+    expect("PNG 192 x 64: 4 tiles, over context 64",
+           caption_with(small, png_file(dir, "wide.png", 192, 64), NULL), OC_ERR_LIMIT,
+           "context", NULL);
+
+    expect("16-bit grey PNG", caption_file(td("images-formats/grey16.png"), NULL), OC_OK,
+           NULL, NULL);
+    expect("16-bit RGBA PNG", caption_file(td("images-formats/rgba16.png"), NULL), OC_OK,
+           NULL, NULL);
+    expect("animated GIF (first frame)", caption_file(td("images-formats/anim.gif"), NULL),
+           OC_OK, NULL, NULL);
+    expect("CMYK JPEG with Adobe marker", caption_file(td("images-formats/cmyk.jpg"), NULL),
+           OC_OK, NULL, NULL);
+    /* the same CMYK JPEG with its Adobe APP14 marker renamed to APP13 */
+    d = slurp(td("images-formats/cmyk.jpg"), &n);
+    for (size_t i = 0; i + 9 < n; i++)
+        if ((unsigned char)d[i] == 0xFF && (unsigned char)d[i + 1] == 0xEE &&
+            memcmp(d + i + 4, "Adobe", 5) == 0)
+            d[i + 1] = (char)0xED;
+    write_bytes(pj(dir, "cmyk-noadobe.jpg"), d, n);
+    oc_free(d);
+    expect("CMYK JPEG without Adobe marker", caption_file(pj(dir, "cmyk-noadobe.jpg"), NULL),
+           OC_ERR_UNSUPPORTED, "cmyk-noadobe.jpg", "CMYK");
+    d = slurp(td("images-formats/anim.gif"), &n);
+    write_bytes(pj(dir, "trunc.gif"), d, 40);
+    oc_free(d);
+    expect("GIF truncated", caption_file(pj(dir, "trunc.gif"), NULL), -1, "trunc.gif", NULL);
+    write_text(pj(dir, "bad.ppm"), "P6\n99999 99999\n255\n\x01\x02");
+    expect("PPM header 99999 x 99999", caption_file(pj(dir, "bad.ppm"), NULL), OC_ERR_LIMIT,
+           "bad.ppm", NULL);
+    write_text(pj(dir, "short.ppm"), "P6\n4 4\n255\n\x01\x02\x03");
+    expect("PPM truncated", caption_file(pj(dir, "short.ppm"), NULL), OC_ERR_FORMAT,
+           "short.ppm", "truncated");
+    expect("image file missing", caption_file(pj(dir, "nope.png"), NULL), OC_ERR_IO,
+           "nope.png", NULL);
+}
+
+/* ---- prompts --------------------------------------------------------------------- */
+
+static oc_status ask(const oc_model *m, const oc_image *img, const char *q,
+                     uint32_t max_tokens) {
+    oc_gen_params gp = oc_gen_default_params();
+    gp.max_tokens = max_tokens;
+    oc_answer a;
+    const oc_image *imgs[1] = {img};
+    oc_status s = oc_ask(m, imgs, img ? 1 : 0, q, &gp, &a);
+    if (s == OC_OK) {
+        assert_non_null(a.text);
+        oc_answer_free(&a);
+    }
+    return s;
+}
+
+static void test_prompts(void **state) {
+    (void)state;
+    oc_image *img = NULL;
+    assert_int_equal(oc_image_load(td("images/tiny_17x9.png"), NULL, &img), OC_OK);
+    oc_status s = ask(model, NULL, "caf\xc3\xa9 \xff\xfe broken \xc3 utf-8 \xed\xa0\x80", 2);
+    /* refused with a sentence (Hugging Face tokenizers only ever sees valid str) */
+    expect("question with invalid UTF-8", s, -1, "UTF-8", NULL);
+    expect("literal <image> in a question, no image", ask(model, NULL, "what is <image>?", 2),
+           OC_ERR_INVALID_ARG, "image", NULL);
+    expect("literal <image> in a question, one image", ask(model, img, "<image><image>", 2),
+           OC_ERR_INVALID_ARG, "image", NULL);
+    char long_q[2000];
+    for (size_t i = 0; i + 1 < sizeof long_q; i++)
+        long_q[i] = "ab "[i % 3];
+    long_q[sizeof long_q - 1] = 0;
+    expect("prompt longer than max_context 64", ask(small, NULL, long_q, 2), OC_ERR_LIMIT,
+           "context", NULL);
+    /* an answer longer than the room left stops at the context, successfully */
+    expect("max_tokens past the context", ask(small, NULL, "Hi", 1000), OC_OK, NULL, NULL);
+    expect("empty question", ask(model, NULL, "", 2), OC_OK, NULL, NULL);
+
+    oc_gen_params gp = oc_gen_default_params();
+    gp.max_tokens = 1;
+    oc_answer a;
+    const oc_image *three[3] = {img, img, img};
+    expect("3 images, max_images 2", oc_ask(model, three, 3, "?", &gp, &a), OC_ERR_LIMIT,
+           "images", "limit");
+    const oc_image *null_img[1] = {NULL};
+    expect("NULL image", oc_ask(model, null_img, 1, "?", &gp, &a), OC_ERR_INVALID_ARG,
+           "NULL", NULL);
+    expect("NULL question", oc_ask(model, NULL, 0, NULL, &gp, &a), OC_ERR_INVALID_ARG, "NULL",
+           NULL);
+    oc_image_free(img);
+}
+
+int main(void) {
+    const struct CMUnitTest load_tests[] = {
+        cmocka_unit_test(test_truncated_weights),
+        cmocka_unit_test(test_bad_offsets),
+        cmocka_unit_test(test_wrong_dtype_and_shape),
+        cmocka_unit_test(test_nonfinite_weights),
+        cmocka_unit_test(test_shard_index),
+        cmocka_unit_test(test_configs),
+        cmocka_unit_test(test_tokenizer_files),
+        cmocka_unit_test(test_processor_files),
+    };
+    const struct CMUnitTest model_tests[] = {
+        cmocka_unit_test(test_images),
+        cmocka_unit_test(test_prompts),
+    };
+    int fails = cmocka_run_group_tests_name("malformed model folders", load_tests, NULL, NULL);
+    fails += cmocka_run_group_tests_name("malformed images and prompts", model_tests, setup,
+                                         teardown);
+    return fails;
+}
