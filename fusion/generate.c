@@ -1,5 +1,6 @@
 /* Sessions and generation: prompt prefill with image features, then token-by-token
  * decoding with the KV cache, streaming complete UTF-8 pieces. */
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -330,6 +331,11 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
     if (!s || !out || !question || (n_images && !images))
         return oc_err(OC_ERR_INVALID_ARG, "oc_session_ask: NULL argument");
     oc_gen_params p = params ? *params : oc_gen_default_params();
+    /* NaN would make the sampler's sort comparison inconsistent (and the answer garbage) */
+    if (!isfinite(p.temperature) || !isfinite(p.top_p) || !isfinite(p.repetition_penalty))
+        return oc_err(OC_ERR_INVALID_ARG, "generation parameters: temperature %g, top_p %g, "
+                      "repetition_penalty %g must be finite numbers", (double)p.temperature,
+                      (double)p.top_p, (double)p.repetition_penalty);
     oc_answer ans;
     memset(&ans, 0, sizeof ans);
     if (s->n_turns == 0 && s->n_images == 0)

@@ -660,6 +660,11 @@ static void test_prompts(void **state) {
     const oc_image *three[3] = {img, img, img};
     expect("3 images, max_images 2", oc_ask(model, three, 3, "?", &gp, &a), OC_ERR_LIMIT,
            "images", "limit");
+    gp.temperature = NAN;
+    expect("temperature NaN", oc_ask(model, NULL, 0, "?", &gp, &a), OC_ERR_INVALID_ARG,
+           "temperature", NULL);
+    gp = oc_gen_default_params();
+    gp.max_tokens = 1;
     const oc_image *null_img[1] = {NULL};
     expect("NULL image", oc_ask(model, null_img, 1, "?", &gp, &a), OC_ERR_INVALID_ARG,
            "NULL", NULL);
