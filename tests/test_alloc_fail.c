@@ -307,5 +307,11 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_smolvlm),
         cmocka_unit_test(test_llava),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int fails = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/oc-test-af-llama2-%ld /tmp/oc-test-smolvlm-tiny-%ld "
+             "/tmp/oc-test-llava-tiny-%ld", (long)getpid(), (long)getpid(), (long)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove the test folders\n");
+    return fails;
 }

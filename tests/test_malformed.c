@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "file.h"
@@ -691,5 +692,9 @@ int main(void) {
     int fails = cmocka_run_group_tests_name("malformed model folders", load_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("malformed images and prompts", model_tests, setup,
                                          teardown);
+    char cmd[128]; /* the copies made by model_copy and tmpdir */
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/oc-test-mf-*-%ld", (long)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove the test folders\n");
     return fails;
 }
