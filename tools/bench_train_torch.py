@@ -6,6 +6,12 @@ same optimizer (AdamW, clipping, cosine schedule), written in plain torch as tra
 does it in eager mode. For development-time comparison only; not part of the build.
 
     python3 tools/bench_train_torch.py [--steps N] [--batch B] [--seq T] [--threads N]
+
+Debian's torch (apt-get install python3-torch: 1.13, no MKL) multiplies matrices with the
+system BLAS, OpenBLAS with its own pthreads, beside torch's OpenMP threads (--threads).
+On 2 cores its fastest setting is --threads 1 (OpenBLAS still uses both cores for the
+products); --threads 2 puts two thread pools on two cores and runs about 2.5x slower.
+OMP_NUM_THREADS=1 (which OpenBLAS also reads) makes it single-threaded throughout.
 """
 import argparse
 import math
