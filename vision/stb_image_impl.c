@@ -1,9 +1,8 @@
-/* The one compilation of stb_image: only the formats ocellus decodes with it, memory only (files
- * are read by image.c so that the file-size limit applies), our allocator (so that tests
- * can inject failures), and a cap on dimensions as a last line of defence behind the
- * limits that image.c checks before decoding. */
+/* The one compilation of stb_image: only the formats ocellus decodes with it, memory
+ * only (files are read by image.c so that the file-size limit applies), our allocator (so
+ * that tests can inject failures), and a cap on dimensions as a last line of defence
+ * behind the limits that image.c checks before decoding. */
 #include <stddef.h>
-#include <string.h>
 
 #include "alloc.h"
 
