@@ -68,7 +68,9 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
         oc_t_linear_fwd(flops, q, rn1, w->q_w, NULL, T, E, HD);
         oc_t_linear_fwd(flops, k, rn1, w->k_w, NULL, T, E, KD);
         oc_t_linear_fwd(flops, v, rn1, w->v_w, NULL, T, E, KD);
-        for (size_t s = 0; s < sq->n_seq; s++) { /* positions restart in each sequence */
+        /* positions restart in each sequence */
+#pragma omp parallel for schedule(dynamic, 1) if (T * HD > OC_T_PAR_ELEMS && sq->n_seq > 1)
+        for (size_t s = 0; s < sq->n_seq; s++) {
             size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
             oc_t_rope_fwd(q + t0 * HD, a->cos_t, a->sin_t, n, H, D);
             oc_t_rope_fwd(k + t0 * KD, a->cos_t, a->sin_t, n, KVH, D);
@@ -127,6 +129,7 @@ void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
         /* attention: x1 = res + o(attn(rope(q), rope(k), v)) */
         oc_t_linear_bwd(flops, datty, 0.0f, gw->o_w, NULL, dres, atty, w->o_w, T, HD, E);
         oc_t_attention_bwd(flops, dq, dk, dv, dsc, datty, att, q, k, v, sq, H, KVH, D);
+#pragma omp parallel for schedule(dynamic, 1) if (T * HD > OC_T_PAR_ELEMS && sq->n_seq > 1)
         for (size_t s = 0; s < sq->n_seq; s++) {
             size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
             oc_t_rope_bwd(dq + t0 * HD, a->cos_t, a->sin_t, n, H, D);

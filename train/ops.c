@@ -48,9 +48,13 @@ void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size
     *flops += f;
     /* Large products are cut into blocks of rows of C whose number depends on the shape
      * only, never on the thread count: every block is the same sgemm call however many
-     * threads share them, so training gives the same bits on 1 thread or 16. */
-    size_t chunks = f < PAR_GEMM_FLOPS ? 1 : M / 32;
-    chunks = chunks < 1 ? 1 : chunks > 16 ? 16 : chunks;
+     * threads share them, so training gives the same bits on 1 thread or 16. Blocks of
+     * 256 rows or more (each block packs B again), at least two, at most 16. */
+    size_t chunks = 1;
+    if (f >= PAR_GEMM_FLOPS && M >= 16) {
+        chunks = M / 256;
+        chunks = chunks < 2 ? 2 : chunks > 16 ? 16 : chunks;
+    }
     int team = 1;
     if (chunks > 1 && !omp_in_parallel() && openblas_get_num_threads() <= 1) {
         team = omp_get_max_threads();
@@ -64,6 +68,30 @@ void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size
               ldc);
     }
 }
+
+void oc_t_zero(float *x, size_t n) {
+    enum { NB = 64 };
+#pragma omp parallel for schedule(static) if (n > 16 * PAR_ELEMS)
+    for (int b = 0; b < NB; b++) {
+        size_t lo = n * (size_t)b / NB, hi = n * (size_t)(b + 1) / NB;
+        memset(x + lo, 0, (hi - lo) * sizeof(float));
+    }
+}
+
+/* acc (C) += sum over the T rows of f(t, i): each column summed in row order, blocks of
+ * columns shared by the team, so the result does not depend on the thread count. */
+#define COLUMN_SUM(T, C, acc, expr)                                                     \
+    do {                                                                              \
+        size_t nb_ = (C) / 64 ? (C) / 64 : 1;                                          \
+        int par_ = (T) * (C) > PAR_ELEMS && nb_ > 1;                                  \
+        _Pragma("omp parallel for schedule(static) if (par_)")                        \
+        for (size_t b_ = 0; b_ < nb_; b_++) {                                          \
+            size_t i0_ = (C) * b_ / nb_, i1_ = (C) * (b_ + 1) / nb_;                   \
+            for (size_t t = 0; t < (T); t++)                                           \
+                for (size_t i = i0_; i < i1_; i++)                                     \
+                    (acc)[i] += (expr);                                                \
+        }                                                                             \
+    } while (0)
 
 void oc_t_linear_fwd(double *flops, float *out, const float *inp, const float *w,
                      const float *b, size_t T, size_t IC, size_t OC) {
@@ -84,9 +112,7 @@ void oc_t_linear_bwd(double *flops, float *dinp, float beta, float *dw, float *d
     /* dw (OC, IC) += dout^T (OC, T) @ inp (T, IC) */
     oc_t_gemm(flops, 1, 0, OC, IC, T, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
     if (db)
-        for (size_t t = 0; t < T; t++)
-            for (size_t o = 0; o < OC; o++)
-                db[o] += dout[t * OC + o];
+        COLUMN_SUM(T, OC, db, dout[t * OC + i]);
 }
 
 void oc_t_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
@@ -131,15 +157,8 @@ void oc_t_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
             dx[i] += r * (dy[i] * w[i] - mg - xh * mgx);
         }
     }
-    /* Row order fixed: the parameter gradients are the same on every run. */
-    for (size_t t = 0; t < T; t++) {
-        const float *x = inp + t * C, *dy = dout + t * C;
-        float m = mean[t], r = rstd[t];
-        for (size_t i = 0; i < C; i++) {
-            dw[i] += dy[i] * ((x[i] - m) * r);
-            db[i] += dy[i];
-        }
-    }
+    COLUMN_SUM(T, C, dw, dout[t * C + i] * ((inp[t * C + i] - mean[t]) * rstd[t]));
+    COLUMN_SUM(T, C, db, dout[t * C + i]);
 }
 
 void oc_t_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, size_t T,
@@ -173,12 +192,7 @@ void oc_t_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *in
         for (size_t i = 0; i < C; i++)
             dx[i] += r * (dy[i] * w[i] - (x[i] * r) * mgx);
     }
-    for (size_t t = 0; t < T; t++) {
-        const float *x = inp + t * C, *dy = dout + t * C;
-        float r = rstd[t];
-        for (size_t i = 0; i < C; i++)
-            dw[i] += dy[i] * (x[i] * r);
-    }
+    COLUMN_SUM(T, C, dw, dout[t * C + i] * (inp[t * C + i] * rstd[t]));
 }
 
 #define GELU_K0 0.7978845608028654f /* sqrt(2 / pi) */

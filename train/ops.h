@@ -38,6 +38,9 @@ void oc_t_threads_end(int prev);
 /* The most OpenMP threads a team may have (sizes per-thread scratch). */
 size_t oc_t_team_max(void);
 
+/* x (n) = 0, shared by the team when large. */
+void oc_t_zero(float *x, size_t n);
+
 /* C (M, N) = alpha * op(A) @ op(B) + beta * C, row-major; counts 2*M*N*K flops. Rows of
  * C are split over the OpenMP threads when the product is large. */
 void oc_t_gemm(double *flops, int trans_a, int trans_b, size_t M, size_t N, size_t K,

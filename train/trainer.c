@@ -623,7 +623,6 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     if (labelled == 0)
         return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
     const oc_params *pp = &tr->params;
-    memset(tr->grad, 0, pp->numel * sizeof(float));
     /* mean over the step's labelled positions, as a single batch in torch would have it */
     float scale = 1.0f / (float)labelled;
     double sum = 0, flops = 0;
@@ -632,6 +631,7 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     int slot, omp_prev = omp_get_max_threads(), nt = pick_threads(tr, &slot);
     int blas = oc_t_threads_begin();
     omp_set_num_threads(nt);
+    oc_t_zero(tr->grad, pp->numel);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
         s = micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops);
 
