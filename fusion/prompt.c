@@ -9,69 +9,42 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "strbuf.h"
 #include "tokenizer.h"
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int failed;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n) {
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *ns = oc_realloc(b->s, nc);
-        if (!ns) {
-            b->failed = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_repeat(strbuf *b, const char *s, uint32_t n) {
+static void sb_repeat(oc_strbuf *b, const char *s, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
-        sb_str(b, s);
+        oc_sb_puts(b, s);
 }
 
 /* SmolVLM's expansion of one image (Idefics3Processor / SmolVLMProcessor). */
-static void smol_image(strbuf *b, const oc_model_config *c, const oc_tile_layout *lay) {
+static void smol_image(oc_strbuf *b, const oc_model_config *c, const oc_tile_layout *lay) {
     uint32_t seq = oc_config_image_seq(c);
     char tag[64];
     for (uint32_t r = 1; r <= lay->rows; r++) {
         for (uint32_t col = 1; col <= lay->cols; col++) {
             snprintf(tag, sizeof tag, "<fake_token_around_image><row_%u_col_%u>", r, col);
-            sb_str(b, tag);
+            oc_sb_puts(b, tag);
             sb_repeat(b, "<image>", seq);
         }
-        sb_str(b, "\n");
+        oc_sb_puts(b, "\n");
     }
     if (lay->rows)
-        sb_str(b, "\n");
-    sb_str(b, "<fake_token_around_image><global-img>");
+        oc_sb_puts(b, "\n");
+    oc_sb_puts(b, "<fake_token_around_image><global-img>");
     sb_repeat(b, "<image>", seq);
-    sb_str(b, "<fake_token_around_image>");
+    oc_sb_puts(b, "<fake_token_around_image>");
 }
 
 /* Appends the conversation; span_start/span_end (optional, n_turns entries) receive the
  * byte range of each assistant turn's trained text (answer + end-of-turn marker). */
-static oc_status render(strbuf *b, const oc_model_config *c, const oc_turn *turns,
+static oc_status render(oc_strbuf *b, const oc_model_config *c, const oc_turn *turns,
                         size_t n_turns, const oc_tile_layout *layouts, size_t n_images,
                         int add_generation_prompt, size_t *span_start, size_t *span_end) {
     int smol = c->family == OC_FAMILY_SMOLVLM;
     size_t img = 0;
     if (smol)
-        sb_str(b, "<|im_start|>");
+        oc_sb_puts(b, "<|im_start|>");
     for (size_t t = 0; t < n_turns; t++) {
         const oc_turn *tu = &turns[t];
         if (tu->is_assistant && tu->n_images)
@@ -82,39 +55,39 @@ static oc_status render(strbuf *b, const oc_model_config *c, const oc_turn *turn
         /* A trained span starts before the space that follows the role's colon: the
          * tokenizers fold that space into the answer's first token. */
         if (smol) {
-            sb_str(b, tu->is_assistant ? "Assistant:" : "User:");
+            oc_sb_puts(b, tu->is_assistant ? "Assistant:" : "User:");
             if (span_start)
                 span_start[t] = b->len;
             if (!tu->n_images)
-                sb_str(b, " ");
+                oc_sb_puts(b, " ");
             for (uint32_t i = 0; i < tu->n_images; i++, img++)
                 smol_image(b, c, &layouts[img]);
-            sb_str(b, text);
-            sb_str(b, "<end_of_utterance>");
+            oc_sb_puts(b, text);
+            oc_sb_puts(b, "<end_of_utterance>");
             if (span_end)
                 span_end[t] = b->len;
-            sb_str(b, "\n");
+            oc_sb_puts(b, "\n");
         } else {
-            sb_str(b, tu->is_assistant ? "ASSISTANT:" : "USER:");
+            oc_sb_puts(b, tu->is_assistant ? "ASSISTANT:" : "USER:");
             if (span_start)
                 span_start[t] = b->len;
-            sb_str(b, " ");
+            oc_sb_puts(b, " ");
             for (uint32_t i = 0; i < tu->n_images; i++, img++) {
                 sb_repeat(b, "<image>", oc_config_image_seq(c));
-                sb_str(b, "\n");
+                oc_sb_puts(b, "\n");
             }
-            sb_str(b, text);
+            oc_sb_puts(b, text);
             if (span_end)
                 span_end[t] = b->len;
-            sb_str(b, " ");
+            oc_sb_puts(b, " ");
         }
     }
     if (img != n_images)
         return oc_err(OC_ERR_INVALID_ARG, "%zu images given but the turns hold %zu", n_images,
                       img);
     if (add_generation_prompt)
-        sb_str(b, smol ? "Assistant:" : "ASSISTANT:");
-    if (b->failed || !b->s)
+        oc_sb_puts(b, smol ? "Assistant:" : "ASSISTANT:");
+    if (b->failed || !b->data)
         return oc_err(OC_ERR_NOMEM, "out of memory building the prompt");
     return OC_OK;
 }
@@ -122,14 +95,14 @@ static oc_status render(strbuf *b, const oc_model_config *c, const oc_turn *turn
 oc_status oc_prompt_text(const oc_model_config *cfg, const oc_turn *turns, size_t n_turns,
                          const oc_tile_layout *layouts, size_t n_images,
                          int add_generation_prompt, char **text) {
-    strbuf b = {0};
+    oc_strbuf b = {0};
     oc_status s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt,
                          NULL, NULL);
     if (s != OC_OK) {
-        oc_free(b.s);
+        oc_free(b.data);
         return s;
     }
-    *text = b.s;
+    *text = b.data;
     return OC_OK;
 }
 
@@ -146,7 +119,7 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
                            const oc_turn *turns, size_t n_turns, const oc_tile_layout *layouts,
                            size_t n_images, int add_generation_prompt, int32_t **ids,
                            int32_t **labels, size_t *n) {
-    strbuf b = {0};
+    oc_strbuf b = {0};
     size_t *spans = oc_calloc(2 * n_turns + 1, sizeof *spans);
     int32_t *out = NULL, *lab = NULL;
     size_t n_ids = 0;
@@ -155,7 +128,7 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
         s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt, spans,
                    spans + n_turns);
     if (s == OC_OK)
-        s = oc_tokenize(tok, b.s, b.len, 1, &out, &n_ids);
+        s = oc_tokenize(tok, b.data, b.len, 1, &out, &n_ids);
     if (s == OC_OK && labels) {
         lab = oc_malloc((n_ids ? n_ids : 1) * sizeof *lab);
         if (!lab)
@@ -168,14 +141,14 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
             if (!turns[t].is_assistant)
                 continue;
             size_t k0 = 0, k1 = 0;
-            s = count_prefix(tok, b.s, spans[t], &k0);
+            s = count_prefix(tok, b.data, spans[t], &k0);
             if (s == OC_OK)
-                s = count_prefix(tok, b.s, spans[n_turns + t], &k1);
+                s = count_prefix(tok, b.data, spans[n_turns + t], &k1);
             for (size_t i = k0; s == OC_OK && i < k1 && i < n_ids; i++)
                 lab[i] = out[i];
         }
     }
-    oc_free(b.s);
+    oc_free(b.data);
     oc_free(spans);
     if (s != OC_OK) {
         oc_free(out);
