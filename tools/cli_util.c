@@ -119,7 +119,7 @@ void cli_gen_opts_init(cli_gen_opts *o) {
 
 int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i) {
     const char *a = argv[*i], *v;
-    uint32_t u;
+    uint32_t u = 0;
 #define VAL() \
     if (!(v = cli_value(cmd, argc, argv, i))) \
         return -1;
