@@ -188,10 +188,30 @@ static void test_greedy_generation(void **state) {
     }
 }
 
+
+/* Several turns and images, as llava-1.5-hf's chat template renders them. */
+static void test_multi_turn_prompt(void **state) {
+    (void)state;
+    oc_turn turns[3] = {{0, "Compare.", 2}, {1, "Both cats.", 0}, {0, "Which is bigger?", 0}};
+    oc_tile_layout lay[2] = {{0, 0}, {0, 0}};
+    char *text;
+    assert_int_equal(oc_prompt_text(&model->cfg, turns, 3, lay, 2, 1, &text), OC_OK);
+    char want[4096] = "USER: ";
+    for (int img = 0; img < 2; img++) {
+        for (int i = 0; i < 16; i++)
+            strcat(want, "<image>");
+        strcat(want, "\n");
+    }
+    strcat(want, "Compare. ASSISTANT: Both cats. USER: Which is bigger? ASSISTANT:");
+    assert_string_equal(text, want);
+    oc_free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preprocessing),
         cmocka_unit_test(test_input_ids),
+        cmocka_unit_test(test_multi_turn_prompt),
         cmocka_unit_test(test_forward_with_reference_pixels),
         cmocka_unit_test(test_greedy_generation),
     };

@@ -188,11 +188,86 @@ static void test_half_precision_weights(void **state) {
     free(want);
 }
 
+
+/* LLaVA: the tensor names of published llava-hf checkpoints (vision_tower.vision_model.*)
+ * and of the newer layout (model.vision_tower.*, model.language_model.*, lm_head.weight)
+ * give the same logits as transformers 5's names in the reference folder. */
+static const char *llava_rename(const char *name, int layout, char *buf, size_t n) {
+    const char *rest;
+    if (!strncmp(name, "vision_tower.", 13)) {
+        rest = name + 13;
+        snprintf(buf, n, layout == 0 ? "vision_tower.vision_model.%s"
+                                     : "model.vision_tower.vision_model.%s", rest);
+    } else if (!strncmp(name, "language_model.model.", 21)) {
+        rest = name + 21;
+        snprintf(buf, n, layout == 0 ? "language_model.model.%s" : "model.language_model.%s",
+                 rest);
+    } else if (!strcmp(name, "language_model.lm_head.weight")) {
+        snprintf(buf, n, layout == 0 ? "language_model.lm_head.weight" : "lm_head.weight");
+    } else {
+        snprintf(buf, n, layout == 0 ? "%s" : "model.%s", name);
+    }
+    return buf;
+}
+
+static float *llava_logits(const char *dir, size_t *n) {
+    oc_model *m = NULL;
+    if (oc_model_load(dir, NULL, &m) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    oc_image *img;
+    assert_int_equal(oc_image_load(td("images/chelsea_451x300.png"), NULL, &img), OC_OK);
+    char dump[512];
+    snprintf(dump, sizeof dump, "%s.dump.safetensors", dir);
+    if (oc_inspect(m, (const oc_image *const *)&img, 1, "What is shown in this image?", NULL,
+                   dump) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    oc_image_free(img);
+    oc_model_free(m);
+    return load_f32(dump, "logits", n);
+}
+
+static void test_llava_tensor_name_spellings(void **state) {
+    (void)state;
+    size_t n0, n1;
+    float *want = llava_logits(td("llava-tiny"), &n0);
+    for (int layout = 0; layout < 2; layout++) {
+        const char *dir = tmpdir(layout ? "variant-llava-new" : "variant-llava-hf");
+        const char *files[] = {"config.json", "tokenizer.json", "preprocessor_config.json",
+                               "generation_config.json"};
+        char src[512], dst[512];
+        for (int i = 0; i < 4; i++) {
+            snprintf(src, sizeof src, "%s/%s", td("llava-tiny"), files[i]);
+            snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+            copy_file(src, dst);
+        }
+        oc_st_file *f;
+        assert_int_equal(oc_st_open(td("llava-tiny/model.safetensors"), &f), OC_OK);
+        oc_st_writer *w;
+        oc_st_writer_new(&w);
+        for (size_t i = 0; i < oc_st_count(f); i++) {
+            const oc_st_tensor *t = oc_st_at(f, i);
+            char name[256];
+            assert_int_equal(oc_st_writer_add(w, llava_rename(t->name, layout, name, sizeof name),
+                                              t->dtype, t->ndim, t->shape, t->data), OC_OK);
+        }
+        snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+        assert_int_equal(oc_st_writer_save(w, dst), OC_OK);
+        oc_st_writer_free(w);
+        oc_st_close(f);
+        float *got = llava_logits(dir, &n1);
+        assert_int_equal(n0, n1);
+        assert_memory_equal(got, want, n0 * sizeof(float));
+        free(got);
+    }
+    free(want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idefics3_config_and_shards),
         cmocka_unit_test(test_untied_head_and_processor_config),
         cmocka_unit_test(test_half_precision_weights),
+        cmocka_unit_test(test_llava_tensor_name_spellings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
