@@ -7,9 +7,13 @@
 #include "cli.h"
 #include "commands.h"
 
+/* Prints streamed text; the space chat models put first ("Assistant: A cat") is dropped. */
 static int print_piece(const char *piece, int32_t id, void *user) {
     (void)id;
-    (void)user;
+    int *started = user;
+    if (!*started && *piece == ' ')
+        piece++;
+    *started |= *piece != 0;
     fputs(piece, stdout);
     fflush(stdout);
     return cli_interrupted;
@@ -46,7 +50,9 @@ static int answer(const char *cmd, const oc_model *m, const cli_gen_opts *o,
                   oc_image **imgs, size_t n, const char *label, const char *question) {
     oc_gen_params gp = o->gen;
     int stream = o->stream < 0 ? isatty(STDOUT_FILENO) && !o->json : o->stream && !o->json;
+    int started = 0;
     gp.on_token = stream ? print_piece : stop_only;
+    gp.user_data = &started;
     oc_answer a;
     oc_status s = oc_ask(m, (const oc_image *const *)imgs, n, question, &gp, &a);
     if (s != OC_OK && s != OC_ERR_CANCELLED)
@@ -56,7 +62,7 @@ static int answer(const char *cmd, const oc_model *m, const cli_gen_opts *o,
     else if (stream)
         putchar('\n');
     else
-        printf("%s\n", a.text);
+        printf("%s\n", a.text[0] == ' ' ? a.text + 1 : a.text);
     fflush(stdout);
     oc_answer_free(&a);
     if (s == OC_ERR_CANCELLED) {
