@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "file.h"
@@ -55,8 +56,11 @@ static float *logits_of(const char *dir, size_t *n) {
         fail_msg("%s", oc_last_error());
     oc_image *img;
     assert_int_equal(oc_image_load(td("images/shapes_200x130.png"), NULL, &img), OC_OK);
+    /* the dump goes to /tmp, never next to the (source-tree) reference folder */
     char dump[512];
-    snprintf(dump, sizeof dump, "%s.dump.safetensors", dir);
+    const char *base = strrchr(dir, '/');
+    snprintf(dump, sizeof dump, "/tmp/oc-test-dump-%ld-%s.safetensors", (long)getpid(),
+             base ? base + 1 : dir);
     oc_inspect_params ip = {td("smolvlm-tiny/case0.safetensors"),
                             "pixel_values.SmolVLMImageProcessorPil"};
     if (oc_inspect(m, (const oc_image *const *)&img, 1, "Describe this image.", &ip, dump) !=
@@ -216,8 +220,11 @@ static float *llava_logits(const char *dir, size_t *n) {
         fail_msg("%s", oc_last_error());
     oc_image *img;
     assert_int_equal(oc_image_load(td("images/chelsea_451x300.png"), NULL, &img), OC_OK);
+    /* the dump goes to /tmp, never next to the (source-tree) reference folder */
     char dump[512];
-    snprintf(dump, sizeof dump, "%s.dump.safetensors", dir);
+    const char *base = strrchr(dir, '/');
+    snprintf(dump, sizeof dump, "/tmp/oc-test-dump-%ld-%s.safetensors", (long)getpid(),
+             base ? base + 1 : dir);
     if (oc_inspect(m, (const oc_image *const *)&img, 1, "What is shown in this image?", NULL,
                    dump) != OC_OK)
         fail_msg("%s", oc_last_error());
