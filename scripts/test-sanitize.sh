@@ -16,13 +16,15 @@ cd "$(dirname "$0")/.."
 which=${1:-all}
 [ $# -gt 0 ] && shift
 
-setup() { # dir sanitizer
-    if [ ! -f "$1/build.ninja" ]; then
-        CC=clang meson setup "$1" --buildtype=debugoptimized -Dwerror=true \
-            -Db_sanitize="$2" -Db_lundef=false \
+setup() { # dir sanitizer [ninja targets]
+    local dir=$1 san=$2
+    shift 2
+    if [ ! -f "$dir/build.ninja" ]; then
+        CC=clang meson setup "$dir" --buildtype=debugoptimized -Dwerror=true \
+            -Db_sanitize="$san" -Db_lundef=false \
             -Dc_args="-fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
     fi
-    ninja -C "$1"
+    ninja -C "$dir" "$@"
 }
 
 if [ "$which" = all ] || [ "$which" = asan ]; then
@@ -33,7 +35,7 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
 fi
 if [ "$which" = all ] || [ "$which" = tsan ]; then
-    setup build-tsan thread
+    setup build-tsan thread tests/test_threads
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 3 threads "$@"
+        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads "$@"
 fi
