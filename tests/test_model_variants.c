@@ -68,7 +68,9 @@ static float *logits_of(const char *dir, size_t *n) {
         fail_msg("%s", oc_last_error());
     oc_image_free(img);
     oc_model_free(m);
-    return load_f32(dump, "logits", n);
+    float *out = load_f32(dump, "logits", n);
+    unlink(dump);
+    return out;
 }
 
 /* Writes tensors of the reference model (optionally renamed/converted) as shards. */
@@ -230,7 +232,9 @@ static float *llava_logits(const char *dir, size_t *n) {
         fail_msg("%s", oc_last_error());
     oc_image_free(img);
     oc_model_free(m);
-    return load_f32(dump, "logits", n);
+    float *out = load_f32(dump, "logits", n);
+    unlink(dump);
+    return out;
 }
 
 static void test_llava_tensor_name_spellings(void **state) {

@@ -17,12 +17,37 @@ const char *td(const char *rel) {
     return buf;
 }
 
+/* Every folder tmpdir() made, removed when the test program exits (set OC_KEEP_TMP to
+ * keep them for a look after a failure). */
+#define MAX_TMPDIRS 64
+static char made[MAX_TMPDIRS][256];
+static int n_made;
+
+static void remove_tmpdirs(void) {
+    if (getenv("OC_KEEP_TMP"))
+        return;
+    for (int i = 0; i < n_made; i++) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%.255s'", made[i]);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", made[i]);
+    }
+}
+
 const char *tmpdir(const char *tag) {
     static char buf[256];
     snprintf(buf, sizeof buf, "/tmp/oc-test-%s-%ld", tag, (long)getpid());
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     assert_int_equal(system(cmd), 0);
+    int seen = 0;
+    for (int i = 0; i < n_made && !seen; i++)
+        seen = strcmp(made[i], buf) == 0;
+    if (!seen && n_made < MAX_TMPDIRS) {
+        if (n_made == 0)
+            atexit(remove_tmpdirs);
+        snprintf(made[n_made++], sizeof made[0], "%s", buf);
+    }
     return buf;
 }
 
