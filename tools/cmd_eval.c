@@ -17,7 +17,55 @@ static const char EVAL_HELP[] =
     "caption (captions: {\"image\", \"caption\"}, prompt \"Describe this image.\") with\n"
     "greedy decoding, and counts exact matches after trimming spaces and a final period\n"
     "and ignoring case. Image paths are relative to the file's folder. Prints the\n"
-    "accuracy (and with --json an object with the counts).\n\n";
+    "accuracy (and with --json an object with the counts); lines with a \"type\" (as\n"
+    "`ocellus data shapes` writes) are also counted per type.\n\n";
+
+#define MAX_TYPES 64
+
+/* Exact matches per question type, in first-seen order. */
+typedef struct {
+    char *name[MAX_TYPES];
+    size_t total[MAX_TYPES], right[MAX_TYPES];
+    int n;
+} type_counts;
+
+static void type_count(type_counts *t, const char *name, int ok) {
+    int i = 0;
+    while (i < t->n && strcmp(t->name[i], name) != 0)
+        i++;
+    if (i == t->n) {
+        if (t->n == MAX_TYPES)
+            return;
+        t->name[t->n++] = strdup(name);
+    }
+    t->total[i]++;
+    t->right[i] += (size_t)ok;
+}
+
+static double percent(size_t right, size_t total) {
+    return total ? 100.0 * (double)right / (double)total : 0;
+}
+
+static void print_result(const char *task, const char *data, size_t right, size_t total,
+                         const type_counts *t, int json) {
+    if (json) {
+        printf("{\"task\": \"%s\", \"data\": \"%s\", \"total\": %zu, \"correct\": %zu, "
+               "\"accuracy\": %.2f", task, data, total, right, percent(right, total));
+        if (t->n) {
+            printf(", \"types\": {");
+            for (int i = 0; i < t->n; i++)
+                printf("%s\"%s\": {\"total\": %zu, \"correct\": %zu}", i ? ", " : "",
+                       t->name[i], t->total[i], t->right[i]);
+            printf("}");
+        }
+        printf("}\n");
+        return;
+    }
+    printf("%s: %zu of %zu exact (%.2f%%)\n", task, right, total, percent(right, total));
+    for (int i = 0; i < t->n; i++)
+        printf("  %-14s %zu of %zu (%.2f%%)\n", t->name[i], t->right[i], t->total[i],
+               percent(t->right[i], t->total[i]));
+}
 
 /* Trimmed, lowercased copy without a final period. */
 static char *normalise(const char *s) {
@@ -82,6 +130,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = cli_load_model(cmd, &o, &m);
     char *dir = dir_of(data), *line = NULL;
     size_t cap = 0, total = 0, right = 0, lineno = 0;
+    type_counts types = {.n = 0};
     while (rc == 0 && getline(&line, &cap, f) > 0 && (!limit || total < limit)) {
         lineno++;
         cJSON *j = cJSON_Parse(line);
@@ -114,6 +163,9 @@ int cmd_eval(int argc, char **argv) {
         int ok = !strcmp(got, exp);
         right += ok;
         total++;
+        const cJSON *type = cJSON_GetObjectItem(j, "type");
+        if (cJSON_IsString(type))
+            type_count(&types, type->valuestring, ok);
         if (!ok && show) {
             show--;
             fprintf(stderr, "%s: %s\n  expected: %s\n  got:      %s\n", img->valuestring,
@@ -124,14 +176,10 @@ int cmd_eval(int argc, char **argv) {
         oc_answer_free(&ans);
         cJSON_Delete(j);
     }
-    if (rc == 0) {
-        double acc = total ? 100.0 * (double)right / (double)total : 0;
-        if (o.json)
-            printf("{\"task\": \"%s\", \"data\": \"%s\", \"total\": %zu, \"correct\": %zu, "
-                   "\"accuracy\": %.2f}\n", argv[1], data, total, right, acc);
-        else
-            printf("%s: %zu of %zu exact (%.2f%%)\n", argv[1], right, total, acc);
-    }
+    if (rc == 0)
+        print_result(argv[1], data, right, total, &types, o.json);
+    for (int i = 0; i < types.n; i++)
+        free(types.name[i]);
     free(line);
     free(dir);
     fclose(f);

@@ -149,6 +149,10 @@ typedef enum {
     OC_N_QTYPES
 } oc_qtype;
 
+/* Short name of a question type ("count", "colour_of", ...), written to vqa.jsonl as
+ * "type" so that an evaluation can report accuracy per kind of question. */
+const char *oc_qtype_name(int type);
+
 typedef struct {
     uint8_t type; /* oc_qtype */
     char question[OC_SCENE_TEXT_MAX];

@@ -27,6 +27,13 @@ static void add(qa_list *l, oc_qtype type, const char *answer, const char *fmt, 
     snprintf(q->answer, sizeof q->answer, "%s", answer);
 }
 
+const char *oc_qtype_name(int type) {
+    static const char *const names[OC_N_QTYPES] = {
+        "count",  "count_colour", "count_shape", "colour_of", "shape_of",
+        "exists", "left_of",      "above",       "size_of",   "background"};
+    return type >= 0 && type < OC_N_QTYPES ? names[type] : NULL;
+}
+
 static const char *count_word(uint32_t n) {
     static const char *const digits[] = {"0", "1", "2", "3", "4"};
     return n < 5 ? digits[n] : "many";

@@ -181,6 +181,7 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
         line_start(b, image);
         line_field(b, "question", t.qa[i].question);
         line_field(b, "answer", t.qa[i].answer);
+        line_field(b, "type", oc_qtype_name(t.qa[i].type));
         oc_sb_puts(b, "}");
         OC_TRY(out_write(&f[F_VQA], b));
     }
