@@ -40,7 +40,7 @@ static void test_determinism(void **state) {
         assert_int_equal(oc_scene_render(&s1, 64, a), OC_OK);
         assert_int_equal(oc_scene_render(&s2, 64, b), OC_OK);
         assert_memory_equal(a, b, sizeof a);
-        oc_rng r1 = oc_rng_seed(i), r2 = oc_rng_seed(i);
+        oc_stream r1 = oc_stream_seed(i), r2 = oc_stream_seed(i);
         oc_scene_qa q1[8], q2[8];
         size_t n1 = oc_scene_pick_questions(&s1, &r1, 8, q1);
         size_t n2 = oc_scene_pick_questions(&s2, &r2, 8, q2);
@@ -222,7 +222,7 @@ static void test_picked_questions_balanced(void **state) {
         assert_int_equal(oc_scene_generate(OC_SPLIT_VAL, 5, i, &s), OC_OK);
         oc_scene_qa all[OC_SCENE_MAX_QA], pick[6];
         size_t n_all = oc_scene_questions(&s, all);
-        oc_rng r = oc_rng_derive(5, 1, i, 1);
+        oc_stream r = oc_stream_derive(5, 1, i, 1);
         size_t n = oc_scene_pick_questions(&s, &r, 6, pick);
         assert_int_equal(n, 6);
         for (size_t k = 0; k < n; k++) {
@@ -247,7 +247,7 @@ static void test_multiple_choice(void **state) {
     for (uint64_t i = 0; i < 400; i++) {
         oc_scene s;
         assert_int_equal(oc_scene_generate(OC_SPLIT_TEST, 9, i, &s), OC_OK);
-        oc_rng r = oc_rng_seed(i);
+        oc_stream r = oc_stream_seed(i);
         oc_scene_mc mc;
         assert_int_equal(oc_scene_make_mc(&s, &r, &mc), OC_OK);
         assert_true(mc.answer >= 0 && mc.answer < 4);

@@ -5,21 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rng.h"
+
 typedef struct {
     float temperature;        /* <= 0: greedy */
     uint32_t top_k;           /* 0: off */
     float top_p;              /* >= 1: off */
     float repetition_penalty; /* 1: off */
 } oc_sampler;
-
-/* xoshiro256** state, seeded with splitmix64. */
-typedef struct {
-    uint64_t s[4];
-} oc_rng;
-
-void oc_rng_seed(oc_rng *r, uint64_t seed);
-uint64_t oc_rng_next(oc_rng *r);
-double oc_rng_uniform(oc_rng *r); /* [0, 1) */
 
 /* Picks a token from logits (V), which it modifies. history (n_hist): the ids seen so far
  * (prompt and generated), for the repetition penalty. scratch: V floats + V ints. */

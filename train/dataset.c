@@ -451,9 +451,9 @@ static oc_status make_order(oc_dataset *ds, uint64_t epoch) {
     for (size_t i = 0; i < ds->n; i++)
         ds->order[i] = i;
     if (ds->params.shuffle) {
-        oc_rng r = oc_rng_derive(ds->params.seed, epoch, 0x5348554646ULL, 0);
+        oc_stream r = oc_stream_derive(ds->params.seed, epoch, 0x5348554646ULL, 0);
         for (size_t i = ds->n; i > 1; i--) {
-            size_t j = (size_t)oc_rng_below(&r, i);
+            size_t j = (size_t)oc_stream_below(&r, i);
             size_t t = ds->order[i - 1];
             ds->order[i - 1] = ds->order[j];
             ds->order[j] = t;

@@ -6,7 +6,7 @@
 
 #include "alloc.h"
 #include "error.h"
-#include "train_rng.h"
+#include "rng.h"
 
 /* One pass over the model's tensors in a fixed order. Building the table and pointing a
  * struct at a buffer are the same walk, so the two can never disagree. */
@@ -204,8 +204,8 @@ static int is_norm_weight(const char *name) {
 }
 
 void oc_params_init_random(oc_params *p, uint64_t seed, float std, int32_t pad_id) {
-    oc_train_rng rng;
-    oc_train_rng_seed(&rng, seed);
+    oc_rng rng;
+    oc_rng_seed(&rng, seed);
     for (size_t i = 0; i < p->n_tensors; i++) {
         const oc_tp_info *e = &p->info[i];
         float *x = p->mem + e->offset;
@@ -217,7 +217,7 @@ void oc_params_init_random(oc_params *p, uint64_t seed, float std, int32_t pad_i
                 x[j] = 1.0f;
         } else {
             for (size_t j = 0; j < e->numel; j++)
-                x[j] = (float)(std * oc_train_rng_normal(&rng));
+                x[j] = (float)(std * oc_rng_normal(&rng));
         }
     }
     /* nn.Embedding(padding_idx=pad) starts with that row at zero. */

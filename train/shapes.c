@@ -147,37 +147,37 @@ oc_relation oc_scene_relation(const oc_scene *s, uint32_t i) {
 }
 
 /* One draw from the world's distribution (any split). */
-static void draw_scene(oc_rng *r, oc_scene *s) {
+static void draw_scene(oc_stream *r, oc_scene *s) {
     static const uint8_t noise_levels[] = {0, 4, 8};
     memset(s, 0, sizeof *s);
-    s->background = (uint8_t)oc_rng_below(r, OC_N_BACKGROUNDS);
-    s->noise = noise_levels[oc_rng_below(r, sizeof noise_levels)];
-    s->noise_seed = oc_rng_next(r);
-    s->n = 1 + (uint32_t)oc_rng_below(r, OC_SHAPES_MAX_OBJECTS);
+    s->background = (uint8_t)oc_stream_below(r, OC_N_BACKGROUNDS);
+    s->noise = noise_levels[oc_stream_below(r, sizeof noise_levels)];
+    s->noise_seed = oc_stream_next(r);
+    s->n = 1 + (uint32_t)oc_stream_below(r, OC_SHAPES_MAX_OBJECTS);
     /* distinct cells: the first n of a shuffled list of the 9 */
     uint8_t cells[OC_SHAPES_GRID * OC_SHAPES_GRID];
     for (int i = 0; i < OC_SHAPES_GRID * OC_SHAPES_GRID; i++)
         cells[i] = (uint8_t)i;
     for (uint32_t i = 0; i < s->n; i++) {
-        uint32_t j = i + (uint32_t)oc_rng_below(r, OC_SHAPES_GRID * OC_SHAPES_GRID - i);
+        uint32_t j = i + (uint32_t)oc_stream_below(r, OC_SHAPES_GRID * OC_SHAPES_GRID - i);
         uint8_t t = cells[i];
         cells[i] = cells[j];
         cells[j] = t;
         oc_shape_obj *o = &s->obj[i];
         o->col = cells[i] / OC_SHAPES_GRID;
         o->row = cells[i] % OC_SHAPES_GRID;
-        o->shape = (uint8_t)oc_rng_below(r, OC_N_SHAPES);
-        o->colour = (uint8_t)oc_rng_below(r, OC_N_COLOURS);
-        o->size = (uint8_t)oc_rng_below(r, OC_N_SIZES);
-        o->jx = (int8_t)oc_rng_range(r, -100, 100);
-        o->jy = (int8_t)oc_rng_range(r, -100, 100);
+        o->shape = (uint8_t)oc_stream_below(r, OC_N_SHAPES);
+        o->colour = (uint8_t)oc_stream_below(r, OC_N_COLOURS);
+        o->size = (uint8_t)oc_stream_below(r, OC_N_SIZES);
+        o->jx = (int8_t)oc_stream_range(r, -100, 100);
+        o->jy = (int8_t)oc_stream_range(r, -100, 100);
     }
 }
 
 oc_status oc_scene_generate(oc_split split, uint64_t seed, uint64_t index, oc_scene *out) {
     if (!out || (int)split < OC_SPLIT_TRAIN || split > OC_SPLIT_TEST)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: bad split or NULL output");
-    oc_rng r = oc_rng_derive(seed, (uint64_t)split, index, 0);
+    oc_stream r = oc_stream_derive(seed, (uint64_t)split, index, 0);
     for (int k = 0; k < MAX_DRAWS; k++) {
         oc_scene s;
         draw_scene(&r, &s);

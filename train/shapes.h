@@ -166,7 +166,7 @@ size_t oc_scene_questions(const oc_scene *s, oc_scene_qa *out);
 /* k distinct questions (fewer if the scene has fewer): a type drawn uniformly among the
  * scene's types, then an answer drawn uniformly among that type's answers, then a
  * question with that answer, so that "yes" and "no", or 0 and 2, come equally often. */
-size_t oc_scene_pick_questions(const oc_scene *s, oc_rng *rng, size_t k, oc_scene_qa *out);
+size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k, oc_scene_qa *out);
 
 /* A multiple-choice item: 4 choices, one right. Kinds: which caption describes the image
  * (distractors differ from the true caption in one colour, shape, size, the background,
@@ -177,5 +177,5 @@ typedef struct {
     int answer; /* 0..3 = "A".."D" */
 } oc_scene_mc;
 
-oc_status oc_scene_make_mc(const oc_scene *s, oc_rng *rng, oc_scene_mc *out);
+oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out);
 #endif

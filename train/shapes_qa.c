@@ -120,7 +120,7 @@ size_t oc_scene_questions(const oc_scene *s, oc_scene_qa *out) {
  * unused question, then an answer uniformly among that type's, then a question.
  * Returns its index, or -1 when none is left. */
 static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used, uint32_t type_mask,
-                    oc_rng *rng) {
+                    oc_stream *rng) {
     int types[OC_N_QTYPES], n_types = 0;
     for (int t = 0; t < OC_N_QTYPES; t++) {
         if (!(type_mask >> t & 1))
@@ -133,7 +133,7 @@ static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used, uint3
     }
     if (n_types == 0)
         return -1;
-    int t = types[oc_rng_below(rng, (uint64_t)n_types)];
+    int t = types[oc_stream_below(rng, (uint64_t)n_types)];
     /* distinct answers of that type, in first-seen order (deterministic) */
     const char *answers[OC_SCENE_MAX_QA];
     size_t n_answers = 0;
@@ -146,18 +146,18 @@ static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used, uint3
         if (a == n_answers)
             answers[n_answers++] = all[i].answer;
     }
-    const char *ans = answers[oc_rng_below(rng, n_answers)];
+    const char *ans = answers[oc_stream_below(rng, n_answers)];
     size_t n_match = 0;
     for (size_t i = 0; i < n; i++)
         n_match += !used[i] && all[i].type == t && strcmp(all[i].answer, ans) == 0;
-    size_t k = (size_t)oc_rng_below(rng, n_match);
+    size_t k = (size_t)oc_stream_below(rng, n_match);
     for (size_t i = 0; i < n; i++)
         if (!used[i] && all[i].type == t && strcmp(all[i].answer, ans) == 0 && k-- == 0)
             return (int)i;
     return -1;
 }
 
-size_t oc_scene_pick_questions(const oc_scene *s, oc_rng *rng, size_t k, oc_scene_qa *out) {
+size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k, oc_scene_qa *out) {
     oc_scene_qa all[OC_SCENE_MAX_QA];
     uint8_t used[OC_SCENE_MAX_QA] = {0};
     size_t n = oc_scene_questions(s, all), got = 0;
@@ -173,9 +173,9 @@ size_t oc_scene_pick_questions(const oc_scene *s, oc_rng *rng, size_t k, oc_scen
 
 /* ---- multiple choice --------------------------------------------------------------- */
 
-static void set_choices(oc_scene_mc *mc, oc_rng *rng, const char *right,
+static void set_choices(oc_scene_mc *mc, oc_stream *rng, const char *right,
                         const char *const *wrong) {
-    mc->answer = (int)oc_rng_below(rng, 4);
+    mc->answer = (int)oc_stream_below(rng, 4);
     for (int i = 0, w = 0; i < 4; i++)
         snprintf(mc->choices[i], sizeof mc->choices[i], "%s", i == mc->answer ? right : wrong[w++]);
 }
@@ -183,7 +183,7 @@ static void set_choices(oc_scene_mc *mc, oc_rng *rng, const char *right,
 _Static_assert(OC_N_COLOURS <= 8 && OC_N_SHAPES <= 8, "name pools hold 8");
 
 /* Three distinct wrong options from a domain of names, drawn without replacement. */
-static void set_choices_from(oc_scene_mc *mc, oc_rng *rng, const char *right,
+static void set_choices_from(oc_scene_mc *mc, oc_stream *rng, const char *right,
                              const char *const *domain, int n_domain) {
     const char *pool[8];
     int n = 0;
@@ -191,7 +191,7 @@ static void set_choices_from(oc_scene_mc *mc, oc_rng *rng, const char *right,
         if (strcmp(domain[i], right) != 0)
             pool[n++] = domain[i];
     for (int i = 0; i < 3; i++) {
-        int j = i + (int)oc_rng_below(rng, (uint64_t)(n - i));
+        int j = i + (int)oc_stream_below(rng, (uint64_t)(n - i));
         const char *t = pool[i];
         pool[i] = pool[j];
         pool[j] = t;
@@ -201,23 +201,23 @@ static void set_choices_from(oc_scene_mc *mc, oc_rng *rng, const char *right,
 
 /* One change to a caption: a colour, shape or size, the background, or two neighbours
  * swapped (which keeps the same objects but breaks the relations). */
-static void perturb(const oc_caption_desc *d, oc_rng *rng, oc_caption_desc *out) {
+static void perturb(const oc_caption_desc *d, oc_stream *rng, oc_caption_desc *out) {
     *out = *d;
-    uint32_t i = (uint32_t)oc_rng_below(rng, d->n);
-    switch (oc_rng_below(rng, 5)) {
+    uint32_t i = (uint32_t)oc_stream_below(rng, d->n);
+    switch (oc_stream_below(rng, 5)) {
     case 0:
-        out->colour[i] = (uint8_t)((d->colour[i] + 1 + oc_rng_below(rng, OC_N_COLOURS - 1)) %
+        out->colour[i] = (uint8_t)((d->colour[i] + 1 + oc_stream_below(rng, OC_N_COLOURS - 1)) %
                                    OC_N_COLOURS);
         break;
     case 1:
         out->shape[i] =
-            (uint8_t)((d->shape[i] + 1 + oc_rng_below(rng, OC_N_SHAPES - 1)) % OC_N_SHAPES);
+            (uint8_t)((d->shape[i] + 1 + oc_stream_below(rng, OC_N_SHAPES - 1)) % OC_N_SHAPES);
         break;
     case 2:
         out->size[i] = (uint8_t)(1 - d->size[i]);
         break;
     case 3:
-        out->background = (uint8_t)((d->background + 1 + oc_rng_below(rng, OC_N_BACKGROUNDS - 1)) %
+        out->background = (uint8_t)((d->background + 1 + oc_stream_below(rng, OC_N_BACKGROUNDS - 1)) %
                                     OC_N_BACKGROUNDS);
         break;
     default:
@@ -231,7 +231,7 @@ static void perturb(const oc_caption_desc *d, oc_rng *rng, oc_caption_desc *out)
     }
 }
 
-static oc_status caption_mc(const oc_scene *s, oc_rng *rng, oc_scene_mc *mc) {
+static oc_status caption_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *mc) {
     oc_caption_desc d;
     oc_scene_describe(s, &d);
     char right[OC_SCENE_TEXT_MAX], wrong[3][OC_SCENE_TEXT_MAX];
@@ -256,7 +256,7 @@ static oc_status caption_mc(const oc_scene *s, oc_rng *rng, oc_scene_mc *mc) {
     return OC_OK;
 }
 
-oc_status oc_scene_make_mc(const oc_scene *s, oc_rng *rng, oc_scene_mc *out) {
+oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out) {
     if (!s || !rng || !out)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: NULL argument");
     memset(out, 0, sizeof *out);
@@ -274,7 +274,7 @@ oc_status oc_scene_make_mc(const oc_scene *s, oc_rng *rng, oc_scene_mc *out) {
                 kinds[n_kinds++] = k;
                 break;
             }
-    int kind = kinds[oc_rng_below(rng, (uint64_t)n_kinds)];
+    int kind = kinds[oc_stream_below(rng, (uint64_t)n_kinds)];
     if (kind == 0)
         return caption_mc(s, rng, out);
     int i = pick_one(all, n, used, masks[kind], rng);

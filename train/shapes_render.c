@@ -91,11 +91,11 @@ static uint8_t clamp_u8(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v)
 static void fill_background(const oc_scene *s, uint32_t size, uint8_t *rgb) {
     uint8_t bg[3];
     oc_background_rgb(s->background, bg);
-    oc_rng r = oc_rng_seed(s->noise_seed);
+    oc_stream r = oc_stream_seed(s->noise_seed);
     size_t n = (size_t)size * size;
     for (size_t i = 0; i < n; i++) {
         /* grey noise: the same offset on the three channels keeps the hue */
-        int d = s->noise ? (int)oc_rng_range(&r, -(int64_t)s->noise, s->noise) : 0;
+        int d = s->noise ? (int)oc_stream_range(&r, -(int64_t)s->noise, s->noise) : 0;
         for (int c = 0; c < 3; c++)
             rgb[i * 3 + c] = clamp_u8(bg[c] + d);
     }

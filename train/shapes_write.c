@@ -169,7 +169,7 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
                              const char *image, size_t index, const oc_scene *s) {
     scene_text t;
     oc_scene_caption(s, t.caption);
-    oc_rng qr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 1);
+    oc_stream qr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 1);
     t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, t.qa);
 
     line_start(b, image);
@@ -186,7 +186,7 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
         OC_TRY(out_write(&f[F_VQA], b));
     }
 
-    oc_rng mr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 2);
+    oc_stream mr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 2);
     for (uint32_t i = 0; i < p->mc_per_image; i++) {
         OC_TRY(oc_scene_make_mc(s, &mr, &t.mc));
         line_start(b, image);
@@ -206,8 +206,8 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
     oc_sb_puts(b, ", \"conversations\": [");
     /* The caption request sits at a position drawn per scene, so that the model learns
      * to answer any question right after the image as well as later in a chat. */
-    oc_rng cr = oc_rng_derive(p->seed, (uint64_t)p->split, index, 3);
-    size_t cap_at = (size_t)oc_rng_below(&cr, t.n_qa + 1);
+    oc_stream cr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 3);
+    size_t cap_at = (size_t)oc_stream_below(&cr, t.n_qa + 1);
     for (size_t i = 0; i <= t.n_qa; i++) {
         int is_cap = i == cap_at;
         size_t q = i < cap_at ? i : i - 1;

@@ -17,7 +17,7 @@
 #include "llama_train.h"
 #include "optim.h"
 #include "params.h"
-#include "train_rng.h"
+#include "rng.h"
 #include "trainer_internal.h"
 #include "vit_train.h"
 
@@ -32,7 +32,7 @@ struct oc_trainer {
     uint8_t *decay;             /* (n_tensors) 1 where weight decay applies */
     uint64_t step;              /* optimizer steps done */
     double total_flops;
-    oc_train_rng rng;
+    oc_rng rng;
     int32_t pad_id;             /* nn.Embedding padding_idx: no gradient through lookups */
     char *config_text;          /* config.json for checkpoints */
     char *src_dir;              /* tokenizer and processor files are copied from here */
@@ -185,7 +185,7 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     tr->p.dump_first_step = tr->dump_path;
     for (size_t i = 0; i < tr->params.n_tensors; i++)
         tr->decay[i] = !(p.no_decay_1d && is_1d_decay_exempt(&tr->params.info[i]));
-    oc_train_rng_seed(&tr->rng, p.seed);
+    oc_rng_seed(&tr->rng, p.seed);
     *out = tr;
     return OC_OK;
 }
