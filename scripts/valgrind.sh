@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # memcheck: no leak and no invalid access for a caption run with the CLI and for the
-# golden SmolVLM tests (tests/test_smolvlm.c). Builds build-vg/ (gcc, debugoptimized).
+# golden tests (tests/test_smolvlm.c, tests/test_llava.c). Builds build-vg/ (gcc, debugoptimized).
 # OpenBLAS runs single-threaded (OPENBLAS_NUM_THREADS=1) so that it starts no thread pool;
 # the other OPENBLAS_* variables are left as they are (this environment pins
 # OPENBLAS_CORETYPE to an AVX2 kernel: valgrind cannot run AVX-512 code).
@@ -12,7 +12,7 @@ BUILD=${BUILD:-build-vg}
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
 fi
-ninja -C "$BUILD" ocellus tests/test_smolvlm
+ninja -C "$BUILD" ocellus tests/test_smolvlm tests/test_llava
 export OPENBLAS_NUM_THREADS=1
 VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
@@ -23,4 +23,7 @@ echo "== valgrind: ocellus caption"
 echo
 echo "== valgrind: tests/test_smolvlm"
 CMOCKA_MESSAGE_OUTPUT=stdout "${VG[@]}" "$BUILD/tests/test_smolvlm"
+echo
+echo "== valgrind: tests/test_llava"
+CMOCKA_MESSAGE_OUTPUT=stdout "${VG[@]}" "$BUILD/tests/test_llava"
 echo "valgrind: no errors, no leaks"
