@@ -1,7 +1,10 @@
 /* Chat formats of the families, as their chat templates render them, and the processors'
  * expansion of each image into image tokens.
  * SmolVLM: "<|im_start|>User:<image>Question<end_of_utterance>\nAssistant: Answer..."
- * LLaVA-1.5: "USER: <image>\nQuestion ASSISTANT: Answer USER: ..." */
+ * LLaVA-1.5: "USER: <image>\nQuestion ASSISTANT: Answer USER: ..."
+ * For training, LLaVA's answers end in "</s>" (the EOS token) as in LLaVA's own training
+ * format ("ASSISTANT: Answer</s>USER: ..."), so that a fine-tuned model learns to stop;
+ * the Hugging Face template, used for inference, has no end marker. */
 #include "prompt.h"
 
 #include <stdio.h>
@@ -37,10 +40,12 @@ static void smol_image(oc_strbuf *b, const oc_model_config *c, const oc_tile_lay
 }
 
 /* Appends the conversation; span_start/span_end (optional, n_turns entries) receive the
- * byte range of each assistant turn's trained text (answer + end-of-turn marker). */
+ * byte range of each assistant turn's trained text (answer + end-of-turn marker).
+ * llava_end: LLaVA's end of an answer when training (the EOS token's text), or NULL. */
 static oc_status render(oc_strbuf *b, const oc_model_config *c, const oc_turn *turns,
                         size_t n_turns, const oc_tile_layout *layouts, size_t n_images,
-                        int add_generation_prompt, size_t *span_start, size_t *span_end) {
+                        int add_generation_prompt, size_t *span_start, size_t *span_end,
+                        const char *llava_end) {
     int smol = c->family == OC_FAMILY_SMOLVLM;
     size_t img = 0;
     if (smol)
@@ -77,9 +82,13 @@ static oc_status render(oc_strbuf *b, const oc_model_config *c, const oc_turn *t
                 oc_sb_puts(b, "\n");
             }
             oc_sb_puts(b, text);
+            int ends = tu->is_assistant && llava_end;
+            if (ends)
+                oc_sb_puts(b, llava_end);
             if (span_end)
                 span_end[t] = b->len;
-            oc_sb_puts(b, " ");
+            if (!ends)
+                oc_sb_puts(b, " ");
         }
     }
     if (img != n_images)
@@ -97,7 +106,7 @@ oc_status oc_prompt_text(const oc_model_config *cfg, const oc_turn *turns, size_
                          int add_generation_prompt, char **text) {
     oc_strbuf b = {0};
     oc_status s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt,
-                         NULL, NULL);
+                         NULL, NULL, NULL);
     if (s != OC_OK) {
         oc_free(b.data);
         return s;
@@ -124,9 +133,14 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
     int32_t *out = NULL, *lab = NULL;
     size_t n_ids = 0;
     oc_status s = spans ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+    /* LLaVA's end of answer, when it is an added special token that the text can name */
+    const char *llava_end = NULL;
+    if (labels && cfg->family == OC_FAMILY_LLAVA && cfg->n_eos > 0 &&
+        oc_tok_is_special(tok, cfg->eos[0]))
+        llava_end = oc_token_piece(tok, cfg->eos[0]);
     if (s == OC_OK)
         s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt, spans,
-                   spans + n_turns);
+                   spans + n_turns, llava_end);
     if (s == OC_OK)
         s = oc_tokenize(tok, b.data, b.len, 1, &out, &n_ids);
     if (s == OC_OK && labels) {
