@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "json.h"
+#include "shapes.h"
 #include "testutil.h"
 
 /* Runs the CLI with args (shell words), capturing stdout (and stderr if merge). */
@@ -57,6 +58,26 @@ static void test_caption_and_ask(void **state) {
     assert_int_equal(cJSON_GetArraySize(toks), 12);
     assert_int_equal(cJSON_GetArrayItem(toks, 0)->valueint, 324);
     cJSON_Delete(j);
+}
+
+/* The README's first command: the bundled model (found without --model) captions the
+ * example pictures in the shapes world's grammar. */
+static void test_bundled_model(void **state) {
+    (void)state;
+    static char out[1 << 16], args[2048];
+    for (int i = 1; i <= 4; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "../../examples/shapes-%d.png", i);
+        snprintf(args, sizeof args, "caption '%s' --no-stream", td(rel));
+        assert_int_equal(unsetenv("OCELLUS_MODEL"), 0);
+        assert_int_equal(run(args, 0, out, sizeof out), 0);
+        size_t n = strlen(out);
+        assert_true(n > 0 && out[n - 1] == '\n');
+        out[n - 1] = 0;
+        oc_caption_desc d;
+        if (oc_caption_parse(out, &d) != OC_OK)
+            fail_msg("shapes-%d.png: \"%s\": %s", i, out, oc_last_error());
+    }
 }
 
 static void test_errors(void **state) {
@@ -119,6 +140,7 @@ static void test_inspect(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_caption_and_ask),
+        cmocka_unit_test(test_bundled_model),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_inspect),
     };
