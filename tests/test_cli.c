@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "shapes.h"
@@ -80,6 +81,70 @@ static void test_bundled_model(void **state) {
     }
 }
 
+/* `ocellus data shapes`, then `ocellus train` from the tiny model with flags, a config
+ * file and --tokens; the checkpoint is a model folder that `ocellus caption` loads. */
+static void test_train(void **state) {
+    (void)state;
+    static char out[1 << 16], args[4096];
+    const char *dir = tmpdir("cli-train");
+    char data[512], ck[512], cfg[512];
+    snprintf(data, sizeof data, "%s/shapes/conversations.jsonl", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(cfg, sizeof cfg, "%s/train.json", dir);
+    snprintf(args, sizeof args, "data shapes --split train --n 3 --size 48 --out '%s/shapes'",
+             dir);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+
+    /* flags */
+    snprintf(args, sizeof args,
+             "train --init '%s' --data '%s' --out '%s' --steps 2 --batch 2 --lr 1e-3 "
+             "--betas 0.9,0.95 --eps 1e-8 --weight-decay 0.1 --warmup 0 --clip 0 --threads 1",
+             td("smolvlm-tiny"), data, ck);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    assert_non_null(strstr(out, "step 2/2"));
+    const char *files[] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                           "tokenizer.json", "preprocessor_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char f[600];
+        snprintf(f, sizeof f, "%s/%s", ck, files[i]);
+        if (access(f, R_OK) != 0)
+            fail_msg("the checkpoint has no %s", files[i]);
+    }
+    snprintf(args, sizeof args, "caption '%s/shapes/images/00000.png' --model '%s' "
+             "--max-tokens 3 --no-stream", dir, ck);
+    assert_int_equal(run(args, 0, out, sizeof out), 0);
+
+    /* a config file, overridden by a flag; --tokens sets the step count */
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"steps\": 1, \"lr\": 0.001, \"batch\": 3, \"betas\": \"0.9,0.98\"}\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "train --init '%s' --data '%s' --out '%s' --config-file '%s' "
+             "--threads 1", td("smolvlm-tiny"), data, ck, cfg);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    assert_non_null(strstr(out, "step 1/1"));
+    snprintf(args, sizeof args, "train --init '%s' --data '%s' --out '%s' --config-file '%s' "
+             "--steps 2 --threads 1", td("smolvlm-tiny"), data, ck, cfg);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    assert_non_null(strstr(out, "step 2/2"));
+    snprintf(args, sizeof args, "train --init '%s' --data '%s' --out '%s' --batch 1 "
+             "--tokens 1 --threads 1", td("smolvlm-tiny"), data, ck);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    const char *about = strstr(out, "--tokens 1: 1 steps of about ");
+    assert_non_null(about);
+    long per_step = atol(about + strlen("--tokens 1: 1 steps of about "));
+    assert_true(per_step > 10);
+    /* 5 steps' worth (the printed mean is rounded: 3 tokens less stays within 5 steps) */
+    snprintf(args, sizeof args, "train --init '%s' --data '%s' --out '%s' --batch 1 "
+             "--tokens %ld --threads 1", td("smolvlm-tiny"), data, ck, 5 * per_step - 3);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    assert_non_null(strstr(out, "step 5/5"));
+    snprintf(args, sizeof args, "train --init '%s' --data '%s' --out '%s' --batch 1 --steps 1 "
+             "--tokens 100", td("smolvlm-tiny"), data, ck);
+    assert_int_equal(run(args, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "not both"));
+}
+
 static void test_errors(void **state) {
     (void)state;
     static char out[1 << 16], args[2048];
@@ -141,6 +206,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_caption_and_ask),
         cmocka_unit_test(test_bundled_model),
+        cmocka_unit_test(test_train),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_inspect),
     };

@@ -26,6 +26,8 @@ static const char TRAIN_HELP[] =
     "                        optimizer state), written atomically\n"
     "  --save-every N        steps between checkpoints (default: only at the end)\n"
     "  --steps N             optimizer steps (default 1000)\n"
+    "  --tokens N            instead of --steps: train on about N tokens (steps = N over\n"
+    "                        the tokens of a step, measured on up to 256 examples)\n"
     "  --batch N             examples per micro-batch (default 1)\n"
     "  --grad-accum N        micro-batches per step (default 1)\n"
     "  --lr X                peak learning rate (default 1e-3)\n"
@@ -54,6 +56,8 @@ typedef struct {
     oc_trainer *tr;
     double t_start;
     uint64_t first_step;
+    uint64_t tokens;  /* --tokens, 0 = not given */
+    int steps_given;
 } train_opts;
 
 static double now_s(void) {
@@ -99,8 +103,11 @@ static int apply(train_opts *o, const char *name, const char *v) {
         return cli_u32("train", "--threads", v, &o->threads);
     else if (!strcmp(name, "save-every"))
         return parse_u64("--save-every", v, &tp->save_every);
-    else if (!strcmp(name, "steps"))
+    else if (!strcmp(name, "steps")) {
+        o->steps_given = 1;
         return parse_u64("--steps", v, &tp->steps);
+    } else if (!strcmp(name, "tokens"))
+        return parse_u64("--tokens", v, &o->tokens);
     else if (!strcmp(name, "warmup"))
         return parse_u64("--warmup", v, &tp->warmup_steps);
     else if (!strcmp(name, "seed"))
@@ -190,6 +197,26 @@ static int load_config_file(train_opts *o, const char *path) {
     return ok;
 }
 
+/* --tokens: the steps that train on about o->tokens tokens, from the mean length of up
+ * to 256 examples spread over the file (every position counts, as in tokens/s). */
+static oc_status steps_for_tokens(oc_dataset *ds, train_opts *o) {
+    size_t n = oc_dataset_size(ds), k = n < 256 ? n : 256;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < k; i++) {
+        oc_train_example ex;
+        oc_status s = oc_dataset_get(ds, i * n / k, &ex);
+        if (s != OC_OK)
+            return s;
+        sum += ex.n_tokens;
+    }
+    double per_step = (double)sum / (double)(k ? k : 1) * o->tp.batch * o->tp.grad_accum;
+    double steps = per_step > 0 ? ceil((double)o->tokens / per_step) : 1;
+    o->tp.steps = steps < 1 ? 1 : (uint64_t)steps;
+    fprintf(stderr, "ocellus train: --tokens %llu: %llu steps of about %.0f tokens\n",
+            (unsigned long long)o->tokens, (unsigned long long)o->tp.steps, per_step);
+    return OC_OK;
+}
+
 static int on_progress(const oc_train_stats *st, void *user) {
     train_opts *o = user;
     double elapsed = now_s() - o->t_start;
@@ -265,24 +292,26 @@ int cmd_train(int argc, char **argv) {
     o.tp.on_progress = on_progress;
     o.tp.user_data = &o;
 
+    if (o.tokens && o.steps_given)
+        return cli_usage(cmd, "give --steps or --tokens, not both"), CLI_USAGE;
+
     const char *model_dir = o.init ? o.init : o.config ? o.config : o.resume;
-    oc_status s;
-    if (o.init)
-        s = oc_trainer_new(o.init, &o.tp, &o.tr);
-    else if (o.config)
-        s = oc_trainer_new_from_config(o.config, &o.tp, &o.tr);
-    else
-        s = oc_trainer_resume(o.resume, &o.tp, &o.tr);
-    if (s != OC_OK)
-        return cli_fail(cmd, s);
     oc_dataset_params dp = oc_dataset_default_params();
     dp.seed = o.tp.seed;
     oc_dataset *ds = NULL;
-    s = oc_dataset_open(o.data, model_dir, &dp, &ds);
+    oc_status s = oc_dataset_open(o.data, model_dir, &dp, &ds);
     if (s == OC_OK && o.val) {
         dp.shuffle = 0;
         s = oc_dataset_open(o.val, model_dir, &dp, &o.val_ds);
     }
+    if (s == OC_OK && o.tokens)
+        s = steps_for_tokens(ds, &o);
+    if (s == OC_OK && o.init)
+        s = oc_trainer_new(o.init, &o.tp, &o.tr);
+    else if (s == OC_OK && o.config)
+        s = oc_trainer_new_from_config(o.config, &o.tp, &o.tr);
+    else if (s == OC_OK)
+        s = oc_trainer_resume(o.resume, &o.tp, &o.tr);
     if (s == OC_OK) {
         oc_trainer_info info = oc_trainer_get_info(o.tr);
         o.first_step = info.step;
