@@ -288,6 +288,8 @@ typedef enum {
 
 typedef struct {
     double lr;               /* peak learning rate; default 1e-3 */
+    double vision_lr_scale;  /* multiplies lr for the vision tower and the connector;
+                                0 or 1 (default): the same lr everywhere */
     double beta1, beta2;     /* default 0.9, 0.95 */
     double eps;              /* default 1e-8 */
     double weight_decay;     /* decoupled (AdamW); default 0.1 */

@@ -254,6 +254,55 @@ static void test_bad_input_leaves_weights(void **state) {
 }
 
 /* Fresh weights: transformers' _init_weights, seeded. */
+/* vision_lr_scale: one AdamW step moves the vision tower and the connector k times as far
+ * (the first step's update is lr * g / (|g| + eps)) and the text model exactly as far. */
+static void test_vision_lr_scale(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("vlr");
+    fixture_config(tmp, 0);
+    oc_trainer *tr[3];
+    double scale[3] = {0, 1, 3}; /* 0 means 1 */
+    for (int j = 0; j < 3; j++) {
+        oc_train_params tp = params();
+        tp.warmup_steps = 0;
+        tp.weight_decay = 0;
+        tp.vision_lr_scale = scale[j];
+        assert_int_equal(oc_trainer_new_from_config(tmp, &tp, &tr[j]), OC_OK);
+    }
+    oc_params *p0 = oc_trainer_params_internal(tr[0]);
+    float *init = malloc(p0->numel * sizeof(float));
+    memcpy(init, p0->mem, p0->numel * sizeof(float));
+    for (int j = 0; j < 3; j++)
+        run_step(tr[j], 0);
+    const float *a = p0->mem, *b = oc_trainer_params_internal(tr[1])->mem,
+                *c = oc_trainer_params_internal(tr[2])->mem;
+    assert_memory_equal(a, b, p0->numel * sizeof(float));
+    size_t n_vision = 0, n_moved = 0;
+    for (size_t i = 0; i < p0->n_tensors; i++) {
+        const oc_tp_info *e = &p0->info[i];
+        int vision = !strncmp(e->name, "model.vision_model.", 19) ||
+                     !strncmp(e->name, "model.connector.", 16);
+        for (size_t k = e->offset; k < e->offset + e->numel; k++) {
+            double d1 = (double)b[k] - init[k], d3 = (double)c[k] - init[k];
+            if (!vision) {
+                assert_true(c[k] == b[k]);
+                continue;
+            }
+            n_vision++;
+            if (fabs(d1) < 1e-6) /* a zero gradient: eps dominates, nothing to compare */
+                continue;
+            n_moved++;
+            if (fabs(d3 - 3 * d1) > 1e-3 * fabs(d1) + 1e-7)
+                fail_msg("%s[%zu]: moved %g at scale 1, %g at scale 3", e->name,
+                         k - e->offset, d1, d3);
+        }
+    }
+    assert_true(n_vision > 0 && n_moved > n_vision / 2);
+    free(init);
+    for (int j = 0; j < 3; j++)
+        oc_trainer_free(tr[j]);
+}
+
 static void test_init(void **state) {
     (void)state;
     const char *tmp = tmpdir("init");
@@ -410,6 +459,7 @@ int main(void) {
         cmocka_unit_test(test_fit_and_cancel),
         cmocka_unit_test(test_bad_input_leaves_weights),
         cmocka_unit_test(test_init),
+        cmocka_unit_test(test_vision_lr_scale),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_allocation_failures),
     };

@@ -31,6 +31,7 @@ static const char TRAIN_HELP[] =
     "  --batch N             examples per micro-batch (default 1)\n"
     "  --grad-accum N        micro-batches per step (default 1)\n"
     "  --lr X                peak learning rate (default 1e-3)\n"
+    "  --vision-lr-scale X   the vision tower's and connector's lr is X times --lr\n"
     "  --betas B1,B2         AdamW betas (default 0.9,0.95)\n"
     "  --eps X               AdamW epsilon (default 1e-8)\n"
     "  --weight-decay X      decoupled weight decay on every parameter (default 0.1)\n"
@@ -122,6 +123,8 @@ static int apply(train_opts *o, const char *name, const char *v) {
         tp->grad_accum = (uint32_t)u;
     } else if (!strcmp(name, "lr"))
         return parse_double("--lr", v, &tp->lr);
+    else if (!strcmp(name, "vision-lr-scale"))
+        return parse_double("--vision-lr-scale", v, &tp->vision_lr_scale);
     else if (!strcmp(name, "eps"))
         return parse_double("--eps", v, &tp->eps);
     else if (!strcmp(name, "weight-decay"))

@@ -30,6 +30,7 @@ struct oc_trainer {
     float *grad, *m, *v;        /* (numel) each: gradients, AdamW exp_avg, exp_avg_sq */
     oc_tp_tensors g;            /* pointers into grad */
     uint8_t *decay;             /* (n_tensors) 1 where weight decay applies */
+    double *lr_scale;           /* (n_tensors) the tensor's multiple of the lr */
     uint64_t step;              /* optimizer steps done */
     double total_flops;
     oc_rng rng;
@@ -69,9 +70,10 @@ oc_train_params oc_train_default_params(void) {
 
 static oc_status check_params(const oc_train_params *p) {
     if (!(p->lr >= 0) || !(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1) ||
-        !(p->eps > 0) || !(p->weight_decay >= 0) || !(p->clip >= 0) || !(p->init_std >= 0))
-        return oc_err(OC_ERR_INVALID_ARG, "training: lr, betas, eps, weight_decay, clip or "
-                      "init_std out of range");
+        !(p->eps > 0) || !(p->weight_decay >= 0) || !(p->clip >= 0) || !(p->init_std >= 0) ||
+        !(p->vision_lr_scale >= 0))
+        return oc_err(OC_ERR_INVALID_ARG, "training: lr, betas, eps, weight_decay, clip, "
+                      "init_std or vision_lr_scale out of range");
     if (p->batch == 0 || p->grad_accum == 0)
         return oc_err(OC_ERR_INVALID_ARG, "training: batch and grad_accum must be >= 1");
     if ((unsigned)p->schedule > OC_SCHED_CONSTANT)
@@ -90,6 +92,7 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->m);
     oc_free(tr->v);
     oc_free(tr->decay);
+    oc_free(tr->lr_scale);
     oc_free(tr->config_text);
     oc_free(tr->src_dir);
     oc_free(tr->out_dir);
@@ -144,6 +147,12 @@ static oc_status read_config_json(oc_trainer *tr, const char *dir, double *init_
 
 static int is_1d_decay_exempt(const oc_tp_info *e) { return e->ndim == 1; }
 
+/* The vision tower and the connector (vision_lr_scale applies to them). */
+static int is_image_side(const oc_tp_info *e) {
+    return !strncmp(e->name, "model.vision_model.", 19) ||
+           !strncmp(e->name, "model.connector.", 16);
+}
+
 /* Everything but the weights: config, table, mirrors, strings. */
 static oc_status trainer_create(const char *dir, const oc_train_params *params,
                                 oc_trainer **out, double *init_range) {
@@ -167,10 +176,11 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
         tr->m = oc_calloc(n, sizeof(float));
         tr->v = oc_calloc(n, sizeof(float));
         tr->decay = oc_calloc(tr->params.n_tensors, 1);
+        tr->lr_scale = oc_calloc(tr->params.n_tensors, sizeof *tr->lr_scale);
         tr->src_dir = oc_strdup(dir);
         tr->out_dir = p.out_dir ? oc_strdup(p.out_dir) : NULL;
         tr->dump_path = p.dump_first_step ? oc_strdup(p.dump_first_step) : NULL;
-        if (!tr->grad || !tr->m || !tr->v || !tr->decay || !tr->src_dir ||
+        if (!tr->grad || !tr->m || !tr->v || !tr->decay || !tr->lr_scale || !tr->src_dir ||
             (p.out_dir && !tr->out_dir) || (p.dump_first_step && !tr->dump_path))
             s = oc_err(OC_ERR_NOMEM, "out of memory for the optimizer state of %zu parameters",
                        n);
@@ -183,8 +193,12 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     }
     tr->p.out_dir = tr->out_dir;
     tr->p.dump_first_step = tr->dump_path;
-    for (size_t i = 0; i < tr->params.n_tensors; i++)
+    for (size_t i = 0; i < tr->params.n_tensors; i++) {
         tr->decay[i] = !(p.no_decay_1d && is_1d_decay_exempt(&tr->params.info[i]));
+        tr->lr_scale[i] = is_image_side(&tr->params.info[i]) && p.vision_lr_scale > 0
+                              ? p.vision_lr_scale
+                              : 1.0;
+    }
     oc_rng_seed(&tr->rng, p.seed);
     *out = tr;
     return OC_OK;
@@ -664,9 +678,10 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     /* the schedule's value at the number of steps already taken (0 for the first) */
     st.lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
                                     tr->p.steps);
-    oc_adamw_hparams h = {st.lr, tr->p.beta1, tr->p.beta2, tr->p.eps, tr->p.weight_decay};
     for (size_t i = 0; i < pp->n_tensors; i++) {
         const oc_tp_info *e = &pp->info[i];
+        oc_adamw_hparams h = {st.lr * tr->lr_scale[i], tr->p.beta1, tr->p.beta2, tr->p.eps,
+                              tr->p.weight_decay};
         oc_adamw_update(pp->mem + e->offset, tr->grad + e->offset, tr->m + e->offset,
                         tr->v + e->offset, e->numel, &h, tr->step + 1,
                         tr->decay[i] ? h.weight_decay : 0.0);
