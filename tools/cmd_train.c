@@ -174,6 +174,9 @@ static int load_config_file(train_opts *o, const char *path) {
         cJSON_Delete(j);
         return cli_usage("train", "%s: not a JSON object", path);
     }
+    /* options keep pointers to their values for the whole run: copies live here */
+    static char values[1 << 16];
+    size_t used = 0;
     int ok = 1;
     for (const cJSON *e = j->child; ok && e; e = e->next) {
         char num[64];
@@ -189,8 +192,14 @@ static int load_config_file(train_opts *o, const char *path) {
                            e->string);
             break;
         }
-        char *dup = strdup(val); /* options keep pointers for the whole run */
-        int r = apply(o, e->string, dup);
+        size_t len = strlen(val) + 1;
+        if (len > sizeof values - used) {
+            ok = cli_usage("train", "%s: the values are too long", path);
+            break;
+        }
+        char *copy = memcpy(values + used, val, len);
+        used += len;
+        int r = apply(o, e->string, copy);
         if (r < 0)
             ok = cli_usage("train", "%s: unknown option \"%s\"", path, e->string);
         else
