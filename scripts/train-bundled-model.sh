@@ -5,7 +5,8 @@
 #   3. training from random weights with the architecture in models/recipe/config.json,
 #   4. evaluation on 1,000 held-out test scenes (results as JSON in WORK_DIR/eval-*.json).
 # Usage: scripts/train-bundled-model.sh [WORK_DIR] (default /tmp/ocellus-bundled)
-# Environment: STEPS (optimizer steps), LR (peak learning rate), VISION_LR_SCALE (the
+# Environment: STEPS (optimizer steps of phase 1), STEPS2 (the step phase 2 ends at;
+# 0 skips it), LR (peak learning rate), VISION_LR_SCALE (the
 # vision tower's and connector's multiple of LR), N_TRAIN (training
 # scenes), RECIPE (folder with config.json, preprocessor_config.json and
 # generation_config.json; default models/recipe), THREADS (math threads, default all;
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 OC=${OC:-./build/ocellus}
 WORK=${1:-/tmp/ocellus-bundled}
 STEPS=${STEPS:-16000}
+STEPS2=${STEPS2:-24000}
 LR=${LR:-5e-4}
 VISION_LR_SCALE=${VISION_LR_SCALE:-1}
 N_TRAIN=${N_TRAIN:-20000}
@@ -47,8 +49,19 @@ $OC train-tokenizer --corpus "$WORK/corpus.txt" --vocab-size 512 --out "$WORK/in
 $OC train --config "$WORK/init" --data "$WORK/train/conversations.jsonl" \
     --val "$WORK/val/conversations.jsonl" --val-every 1000 \
     --out "$WORK/ckpt" --save-every 500 --steps "$STEPS" --batch 16 \
-    --lr "$LR" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 --weight-decay 0 --warmup 200 --clip 1.0 \
-    --seed 1 --threads "$THREADS"
+    --lr "$LR" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 \
+    --weight-decay 0 --warmup 200 --clip 1.0 --seed 1 --threads "$THREADS"
+
+# Phase 2: the cosine schedule had ended with the loss still falling, so training
+# resumes from the phase-1 checkpoint with a longer schedule (same peak lr: at step
+# 16,000 of 24,000 it restarts at 1.25e-4 and decays to 0 again).
+if [ "$STEPS2" -gt "$STEPS" ]; then
+    $OC train --resume "$WORK/ckpt" --data "$WORK/train/conversations.jsonl" \
+        --val "$WORK/val/conversations.jsonl" --val-every 1000 \
+        --out "$WORK/ckpt" --save-every 500 --steps "$STEPS2" --batch 16 \
+        --lr "$LR" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 \
+        --weight-decay 0 --warmup 200 --clip 1.0 --seed 1 --threads "$THREADS"
+fi
 
 $OC eval vqa --model "$WORK/ckpt" --data "$WORK/test/vqa.jsonl" --max-tokens 8 --json \
     --threads "$THREADS" | tee "$WORK/eval-vqa.json"
