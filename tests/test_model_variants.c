@@ -49,28 +49,34 @@ static void write_json(const char *dir, const char *name, cJSON *j) {
     cJSON_Delete(j);
 }
 
-/* Logits of case 0's prompt with the reference pixel values, for the model in dir. */
-static float *logits_of(const char *dir, size_t *n) {
+/* Logits of one image and prompt for the model in dir, through oc_inspect (ip: optional
+ * reference pixel values). */
+static float *inspect_logits(const char *dir, const char *image, const char *prompt,
+                             const oc_inspect_params *ip, size_t *n) {
     oc_model *m = NULL;
     if (oc_model_load(dir, NULL, &m) != OC_OK)
         fail_msg("%s", oc_last_error());
     oc_image *img;
-    assert_int_equal(oc_image_load(td("images/shapes_200x130.png"), NULL, &img), OC_OK);
+    assert_int_equal(oc_image_load(td(image), NULL, &img), OC_OK);
     /* the dump goes to /tmp, never next to the (source-tree) reference folder */
     char dump[512];
     const char *base = strrchr(dir, '/');
     snprintf(dump, sizeof dump, "/tmp/oc-test-dump-%ld-%s.safetensors", (long)getpid(),
              base ? base + 1 : dir);
-    oc_inspect_params ip = {td("smolvlm-tiny/case0.safetensors"),
-                            "pixel_values.SmolVLMImageProcessorPil"};
-    if (oc_inspect(m, (const oc_image *const *)&img, 1, "Describe this image.", &ip, dump) !=
-        OC_OK)
+    if (oc_inspect(m, (const oc_image *const *)&img, 1, prompt, ip, dump) != OC_OK)
         fail_msg("%s", oc_last_error());
     oc_image_free(img);
     oc_model_free(m);
     float *out = load_f32(dump, "logits", n);
     unlink(dump);
     return out;
+}
+
+/* Logits of case 0's prompt with the reference pixel values, for the model in dir. */
+static float *logits_of(const char *dir, size_t *n) {
+    oc_inspect_params ip = {td("smolvlm-tiny/case0.safetensors"),
+                            "pixel_values.SmolVLMImageProcessorPil"};
+    return inspect_logits(dir, "images/shapes_200x130.png", "Describe this image.", &ip, n);
 }
 
 /* Writes tensors of the reference model (optionally renamed/converted) as shards. */
@@ -217,24 +223,8 @@ static const char *llava_rename(const char *name, int layout, char *buf, size_t 
 }
 
 static float *llava_logits(const char *dir, size_t *n) {
-    oc_model *m = NULL;
-    if (oc_model_load(dir, NULL, &m) != OC_OK)
-        fail_msg("%s", oc_last_error());
-    oc_image *img;
-    assert_int_equal(oc_image_load(td("images/chelsea_451x300.png"), NULL, &img), OC_OK);
-    /* the dump goes to /tmp, never next to the (source-tree) reference folder */
-    char dump[512];
-    const char *base = strrchr(dir, '/');
-    snprintf(dump, sizeof dump, "/tmp/oc-test-dump-%ld-%s.safetensors", (long)getpid(),
-             base ? base + 1 : dir);
-    if (oc_inspect(m, (const oc_image *const *)&img, 1, "What is shown in this image?", NULL,
-                   dump) != OC_OK)
-        fail_msg("%s", oc_last_error());
-    oc_image_free(img);
-    oc_model_free(m);
-    float *out = load_f32(dump, "logits", n);
-    unlink(dump);
-    return out;
+    return inspect_logits(dir, "images/chelsea_451x300.png", "What is shown in this image?",
+                          NULL, n);
 }
 
 static void test_llava_tensor_name_spellings(void **state) {
