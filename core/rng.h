@@ -77,10 +77,7 @@ static inline oc_stream oc_stream_derive(uint64_t seed, uint64_t a, uint64_t b, 
     return r;
 }
 
-static inline uint64_t oc_stream_next(oc_stream *r) {
-    r->state += 0x9e3779b97f4a7c15ULL;
-    return oc_mix64(r->state);
-}
+static inline uint64_t oc_stream_next(oc_stream *r) { return oc_splitmix64(&r->state); }
 
 /* Uniform in [0, n) without modulo bias (n >= 1). */
 static inline uint64_t oc_stream_below(oc_stream *r, uint64_t n) {
