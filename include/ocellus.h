@@ -379,6 +379,13 @@ int oc_split_parse(const char *name);
  * black background, captioned in a fixed grammar ("a large red circle to the left of a
  * small blue square on a white background"). Scene index of a split is a pure function
  * of (split, seed, index); train, val and test never share a scene, whatever the seeds. */
+#define OC_SHAPES_QUESTION_TYPES 10
+
+/* Name of question type t (0..OC_SHAPES_QUESTION_TYPES-1): "count", "count_colour",
+ * "count_shape", "colour_of", "shape_of", "exists", "left_of", "above", "size_of",
+ * "background"; NULL out of range. vqa.jsonl lines carry it as "type". */
+const char *oc_shapes_question_type(int t);
+
 typedef struct {
     oc_split split;
     uint64_t seed;
@@ -386,6 +393,10 @@ typedef struct {
     uint32_t image_size;          /* square images of this side; default 64 (32..1024) */
     uint32_t questions_per_image; /* lines in vqa.jsonl per image; default 4 */
     uint32_t mc_per_image;        /* lines in mc.jsonl per image; default 1 */
+    /* How often each question type is drawn, relative to the others (0: never; at most
+     * 1000). All 0, the default, means all equal. A scene's questions are drawn among the
+     * types it can answer, so the mix changes the questions, never the scenes. */
+    uint32_t question_weights[OC_SHAPES_QUESTION_TYPES];
 } oc_shapes_params;
 
 oc_shapes_params oc_shapes_default_params(void);

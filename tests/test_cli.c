@@ -154,6 +154,40 @@ static void test_train(void **state) {
     assert_non_null(strstr(out, "not both"));
 }
 
+/* --question-weights: only the types with a weight are asked; bad lists are usage errors. */
+static void test_data_question_weights(void **state) {
+    (void)state;
+    static char out[1 << 16], args[4096], line[1024];
+    const char *dir = tmpdir("cli-qw");
+    snprintf(args, sizeof args,
+             "data shapes --split val --n 20 --size 32 --questions 3 --out '%s' "
+             "--question-weights count=0,count_colour=0,count_shape=0,colour_of=0,shape_of=0 "
+             "--question-weights exists=0,left_of=0,above=0,size_of=0,background=7",
+             dir);
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vqa.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        assert_non_null(strstr(line, "\"type\": \"background\""));
+    }
+    fclose(f);
+    assert_int_equal(lines, 20); /* a scene has one background question */
+
+    snprintf(args, sizeof args, "data shapes --split val --n 2 --out '%s' "
+             "--question-weights colour=2", dir);
+    assert_int_equal(run(args, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "no question type 'colour'"));
+    snprintf(args, sizeof args, "data shapes --split val --n 2 --out '%s' "
+             "--question-weights count=0,count_colour=0,count_shape=0,colour_of=0,shape_of=0,"
+             "exists=0,left_of=0,above=0,size_of=0,background=0", dir);
+    assert_int_equal(run(args, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "leaves no question type"));
+}
+
 static void test_errors(void **state) {
     (void)state;
     static char out[1 << 16], args[2048];
@@ -216,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_caption_and_ask),
         cmocka_unit_test(test_bundled_model),
         cmocka_unit_test(test_train),
+        cmocka_unit_test(test_data_question_weights),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_inspect),
     };

@@ -42,8 +42,8 @@ static void test_determinism(void **state) {
         assert_memory_equal(a, b, sizeof a);
         oc_stream r1 = oc_stream_seed(i), r2 = oc_stream_seed(i);
         oc_scene_qa q1[8], q2[8];
-        size_t n1 = oc_scene_pick_questions(&s1, &r1, 8, q1);
-        size_t n2 = oc_scene_pick_questions(&s2, &r2, 8, q2);
+        size_t n1 = oc_scene_pick_questions(&s1, &r1, 8, NULL, q1);
+        size_t n2 = oc_scene_pick_questions(&s2, &r2, 8, NULL, q2);
         assert_int_equal(n1, n2);
         assert_memory_equal(q1, q2, n1 * sizeof q1[0]);
     }
@@ -223,7 +223,7 @@ static void test_picked_questions_balanced(void **state) {
         oc_scene_qa all[OC_SCENE_MAX_QA], pick[6];
         size_t n_all = oc_scene_questions(&s, all);
         oc_stream r = oc_stream_derive(5, 1, i, 1);
-        size_t n = oc_scene_pick_questions(&s, &r, 6, pick);
+        size_t n = oc_scene_pick_questions(&s, &r, 6, NULL, pick);
         assert_int_equal(n, 6);
         for (size_t k = 0; k < n; k++) {
             const oc_scene_qa *q = find_q(all, n_all, pick[k].question);
@@ -239,6 +239,46 @@ static void test_picked_questions_balanced(void **state) {
     for (int t = 0; t < OC_N_QTYPES; t++)
         assert_true(types[t] > 50);
     assert_true(yes > 0.4 * (yes + no) && no > 0.4 * (yes + no));
+}
+
+/* Weights change how often each type is drawn; all 1 is the same draw as the default. */
+static void test_weighted_questions(void **state) {
+    (void)state;
+    uint32_t ones[OC_N_QTYPES], mix[OC_N_QTYPES] = {0}, only[OC_N_QTYPES] = {0};
+    for (int t = 0; t < OC_N_QTYPES; t++)
+        ones[t] = 1;
+    mix[OC_Q_COUNT] = 1, mix[OC_Q_LEFT_OF] = 3; /* nothing else */
+    only[OC_Q_ABOVE] = 5;
+    int n_count = 0, n_left = 0;
+    for (uint64_t i = 0; i < 400; i++) {
+        oc_scene s;
+        assert_int_equal(oc_scene_generate(OC_SPLIT_TRAIN, 3, i, &s), OC_OK);
+        oc_scene_qa a[4], b[4], all[OC_SCENE_MAX_QA];
+        oc_stream r1 = oc_stream_seed(i), r2 = oc_stream_seed(i);
+        size_t na = oc_scene_pick_questions(&s, &r1, 4, NULL, a);
+        size_t nb = oc_scene_pick_questions(&s, &r2, 4, ones, b);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof a[0]);
+
+        size_t n_all = oc_scene_questions(&s, all), n_above = 0, n_left_all = 0;
+        for (size_t k = 0; k < n_all; k++)
+            n_above += all[k].type == OC_Q_ABOVE, n_left_all += all[k].type == OC_Q_LEFT_OF;
+        oc_stream r3 = oc_stream_seed(i);
+        size_t n = oc_scene_pick_questions(&s, &r3, 4, only, a);
+        assert_int_equal(n, n_above < 4 ? n_above : 4); /* only "above", as many as exist */
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(a[k].type, OC_Q_ABOVE);
+
+        /* the first pick: 1:3 between count and left_of where the scene has both */
+        if (n_left_all == 0)
+            continue;
+        oc_stream r4 = oc_stream_seed(i);
+        assert_int_equal(oc_scene_pick_questions(&s, &r4, 1, mix, a), 1);
+        assert_true(a[0].type == OC_Q_COUNT || a[0].type == OC_Q_LEFT_OF);
+        n_count += a[0].type == OC_Q_COUNT, n_left += a[0].type == OC_Q_LEFT_OF;
+    }
+    assert_true(n_count > 30);
+    assert_true(n_left > 2 * n_count && n_left < 4 * n_count);
 }
 
 static void test_multiple_choice(void **state) {
@@ -491,6 +531,7 @@ int main(void) {
         cmocka_unit_test(test_captions_parse_back),
         cmocka_unit_test(test_answers_hand_built),
         cmocka_unit_test(test_picked_questions_balanced),
+        cmocka_unit_test(test_weighted_questions),
         cmocka_unit_test(test_multiple_choice),
         cmocka_unit_test(test_render_colours),
         cmocka_unit_test(test_canonicalize_rejects),

@@ -38,13 +38,41 @@ static const char DATA_HELP[] =
     "  --seed S           seed (default 0)\n"
     "  --size PX          image side in pixels, 32..1024 (default 64)\n"
     "  --questions K      questions per image in vqa.jsonl and conversations (default 4)\n"
-    "  --mc K             multiple-choice items per image (default 1)\n";
+    "  --mc K             multiple-choice items per image (default 1)\n"
+    "  --question-weights TYPE=W,...\n"
+    "                     how often each question type is drawn, relative to the others\n"
+    "                     (default 1 each; 0 never, at most 1000). Types: count,\n"
+    "                     count_colour, count_shape, colour_of, shape_of, exists, left_of,\n"
+    "                     above, size_of, background. E.g. left_of=4,above=4,background=0\n";
+
+/* "left_of=4,above=0": sets those types' weights; the others keep theirs. */
+static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
+    char buf[512];
+    if (strlen(v) >= sizeof buf)
+        return cli_usage(cmd, "--question-weights is too long"), 0;
+    memcpy(buf, v, strlen(v) + 1);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return cli_usage(cmd, "--question-weights: '%s' is not TYPE=W", item), 0;
+        *eq = 0;
+        int t = 0;
+        while (oc_shapes_question_type(t) && strcmp(oc_shapes_question_type(t), item) != 0)
+            t++;
+        if (!oc_shapes_question_type(t))
+            return cli_usage(cmd, "--question-weights: no question type '%s'", item), 0;
+        if (!cli_u32(cmd, "--question-weights", eq + 1, &w[t]))
+            return 0;
+    }
+    return 1;
+}
 
 static int shapes(int argc, char **argv) {
     const char *cmd = "data";
     oc_shapes_params p = oc_shapes_default_params();
     const char *out = NULL, *v;
-    int have_split = 0, have_n = 0;
+    int have_split = 0, have_n = 0, have_weights = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -52,7 +80,8 @@ static int shapes(int argc, char **argv) {
             return 0;
         }
         static const char *const known[] = {"--split", "--n",         "--out", "--seed",
-                                            "--size",  "--questions", "--mc"};
+                                            "--size",  "--questions", "--mc",
+                                            "--question-weights"};
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
             k++;
@@ -87,10 +116,22 @@ static int shapes(int argc, char **argv) {
         } else if (!strcmp(a, "--mc")) {
             if (!cli_u32(cmd, a, v, &p.mc_per_image))
                 return CLI_USAGE;
+        } else if (!strcmp(a, "--question-weights")) {
+            if (!have_weights)
+                for (int t = 0; t < OC_SHAPES_QUESTION_TYPES; t++)
+                    p.question_weights[t] = 1; /* the all-equal default, made explicit */
+            have_weights = 1;
+            if (!parse_weights(cmd, v, p.question_weights))
+                return CLI_USAGE;
         }
     }
     if (!have_split || !have_n || !out)
         return cli_usage(cmd, "shapes needs --split, --n and --out"), CLI_USAGE;
+    uint32_t total = 0;
+    for (int t = 0; t < OC_SHAPES_QUESTION_TYPES; t++)
+        total += p.question_weights[t];
+    if (have_weights && total == 0)
+        return cli_usage(cmd, "--question-weights leaves no question type"), CLI_USAGE;
     oc_status s = oc_shapes_write_dataset(&p, out);
     if (s != OC_OK)
         return cli_fail(cmd, s);

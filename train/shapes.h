@@ -149,9 +149,7 @@ typedef enum {
     OC_N_QTYPES
 } oc_qtype;
 
-/* Short name of a question type ("count", "colour_of", ...), written to vqa.jsonl as
- * "type" so that an evaluation can report accuracy per kind of question. */
-const char *oc_qtype_name(int type);
+_Static_assert(OC_N_QTYPES == OC_SHAPES_QUESTION_TYPES, "public count of question types");
 
 typedef struct {
     uint8_t type; /* oc_qtype */
@@ -163,10 +161,12 @@ typedef struct {
  * the only one of its colour and shape; left/above are asked only across columns /
  * rows). out holds OC_SCENE_MAX_QA entries; returns how many were written. */
 size_t oc_scene_questions(const oc_scene *s, oc_scene_qa *out);
-/* k distinct questions (fewer if the scene has fewer): a type drawn uniformly among the
- * scene's types, then an answer drawn uniformly among that type's answers, then a
- * question with that answer, so that "yes" and "no", or 0 and 2, come equally often. */
-size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k, oc_scene_qa *out);
+/* k distinct questions (fewer if the scene has fewer): a type drawn among the scene's
+ * types in proportion to weight[type] (NULL: all equal; 0 excludes a type), then an
+ * answer drawn uniformly among that type's answers, then a question with that answer,
+ * so that "yes" and "no", or 0 and 2, come equally often. */
+size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k,
+                               const uint32_t weight[OC_N_QTYPES], oc_scene_qa *out);
 
 /* A multiple-choice item: 4 choices, one right. Kinds: which caption describes the image
  * (distractors differ from the true caption in one colour, shape, size, the background,

@@ -27,7 +27,7 @@ static void add(qa_list *l, oc_qtype type, const char *answer, const char *fmt, 
     snprintf(q->answer, sizeof q->answer, "%s", answer);
 }
 
-const char *oc_qtype_name(int type) {
+const char *oc_shapes_question_type(int type) {
     static const char *const names[OC_N_QTYPES] = {
         "count",  "count_colour", "count_shape", "colour_of", "shape_of",
         "exists", "left_of",      "above",       "size_of",   "background"};
@@ -116,24 +116,24 @@ size_t oc_scene_questions(const oc_scene *s, oc_scene_qa *out) {
     return l.n;
 }
 
-/* Picks one unused question whose type is allowed: a type uniformly among those with an
- * unused question, then an answer uniformly among that type's, then a question.
- * Returns its index, or -1 when none is left. */
-static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used, uint32_t type_mask,
-                    oc_stream *rng) {
-    int types[OC_N_QTYPES], n_types = 0;
-    for (int t = 0; t < OC_N_QTYPES; t++) {
-        if (!(type_mask >> t & 1))
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (!used[i] && all[i].type == t) {
-                types[n_types++] = t;
-                break;
-            }
-    }
-    if (n_types == 0)
+/* Picks one unused question: a type among those with an unused question, drawn with
+ * probability proportional to its weight (0 excludes it), then an answer uniformly
+ * among that type's, then a question. Returns its index, or -1 when none is left. */
+static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used,
+                    const uint32_t weight[OC_N_QTYPES], oc_stream *rng) {
+    uint64_t total = 0;
+    uint8_t present[OC_N_QTYPES] = {0};
+    for (size_t i = 0; i < n; i++)
+        present[all[i].type] |= !used[i];
+    for (int t = 0; t < OC_N_QTYPES; t++)
+        total += present[t] ? weight[t] : 0;
+    if (total == 0)
         return -1;
-    int t = types[oc_stream_below(rng, (uint64_t)n_types)];
+    /* with all weights 1 this is a uniform draw among the present types */
+    uint64_t r = oc_stream_below(rng, total);
+    int t = 0;
+    while (!present[t] || r >= weight[t])
+        r -= present[t] ? weight[t] : 0, t++;
     /* distinct answers of that type, in first-seen order (deterministic) */
     const char *answers[OC_SCENE_MAX_QA];
     size_t n_answers = 0;
@@ -157,12 +157,15 @@ static int pick_one(const oc_scene_qa *all, size_t n, const uint8_t *used, uint3
     return -1;
 }
 
-size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k, oc_scene_qa *out) {
+size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k,
+                               const uint32_t weight[OC_N_QTYPES], oc_scene_qa *out) {
+    static const uint32_t equal[OC_N_QTYPES] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    _Static_assert(OC_N_QTYPES == 10, "one 1 per question type");
     oc_scene_qa all[OC_SCENE_MAX_QA];
     uint8_t used[OC_SCENE_MAX_QA] = {0};
     size_t n = oc_scene_questions(s, all), got = 0;
     while (got < k) {
-        int i = pick_one(all, n, used, (1u << OC_N_QTYPES) - 1, rng);
+        int i = pick_one(all, n, used, weight ? weight : equal, rng);
         if (i < 0)
             break;
         used[i] = 1;
@@ -264,6 +267,7 @@ oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out) 
     const uint32_t masks[4] = {
         0, 1u << OC_Q_COUNT | 1u << OC_Q_COUNT_COLOUR | 1u << OC_Q_COUNT_SHAPE,
         1u << OC_Q_COLOUR_OF, 1u << OC_Q_SHAPE_OF};
+    uint32_t weight[OC_N_QTYPES];
     oc_scene_qa all[OC_SCENE_MAX_QA];
     uint8_t used[OC_SCENE_MAX_QA] = {0};
     size_t n = oc_scene_questions(s, all);
@@ -277,7 +281,9 @@ oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out) 
     int kind = kinds[oc_stream_below(rng, (uint64_t)n_kinds)];
     if (kind == 0)
         return caption_mc(s, rng, out);
-    int i = pick_one(all, n, used, masks[kind], rng);
+    for (int t = 0; t < OC_N_QTYPES; t++)
+        weight[t] = masks[kind] >> t & 1;
+    int i = pick_one(all, n, used, weight, rng);
     if (i < 0)
         return oc_err(OC_ERR_INTERNAL, "shapes: no question for a multiple-choice item");
     snprintf(out->question, sizeof out->question, "%s", all[i].question);

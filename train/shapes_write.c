@@ -17,6 +17,7 @@
 #define CAPTION_PROMPT "Describe this image."
 #define MAX_SCENES ((size_t)100 * 1000 * 1000)
 #define MAX_PER_IMAGE 64
+#define MAX_WEIGHT 1000
 
 oc_shapes_params oc_shapes_default_params(void) {
     oc_shapes_params p;
@@ -43,6 +44,10 @@ static oc_status check_params(const oc_shapes_params *p) {
     if (p->questions_per_image > MAX_PER_IMAGE || p->mc_per_image > MAX_PER_IMAGE)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d questions per image",
                       MAX_PER_IMAGE);
+    for (int t = 0; t < OC_N_QTYPES; t++)
+        if (p->question_weights[t] > MAX_WEIGHT)
+            return oc_err(OC_ERR_INVALID_ARG, "shapes: weight %u of %s questions is over %d",
+                          p->question_weights[t], oc_shapes_question_type(t), MAX_WEIGHT);
     return OC_OK;
 }
 
@@ -165,12 +170,20 @@ static void turn(oc_strbuf *b, int first, const char *from, const char *value) {
     oc_sb_puts(b, "}");
 }
 
+/* The question mix: NULL (all equal) when every weight is 0. */
+static const uint32_t *weights(const oc_shapes_params *p) {
+    for (int t = 0; t < OC_N_QTYPES; t++)
+        if (p->question_weights[t])
+            return p->question_weights;
+    return NULL;
+}
+
 static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
                              const char *image, size_t index, const oc_scene *s) {
     scene_text t;
     oc_scene_caption(s, t.caption);
     oc_stream qr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 1);
-    t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, t.qa);
+    t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, weights(p), t.qa);
 
     line_start(b, image);
     line_field(b, "caption", t.caption);
@@ -181,7 +194,7 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
         line_start(b, image);
         line_field(b, "question", t.qa[i].question);
         line_field(b, "answer", t.qa[i].answer);
-        line_field(b, "type", oc_qtype_name(t.qa[i].type));
+        line_field(b, "type", oc_shapes_question_type(t.qa[i].type));
         oc_sb_puts(b, "}");
         OC_TRY(out_write(&f[F_VQA], b));
     }
@@ -233,9 +246,17 @@ static oc_status write_info(const oc_shapes_params *p, const char *dir) {
                  "{\n  \"generator\": \"ocellus data shapes\",\n  \"version\": \"%s\",\n"
                  "  \"split\": \"%s\",\n  \"seed\": %llu,\n  \"n\": %zu,\n"
                  "  \"image_size\": %u,\n  \"questions_per_image\": %u,\n"
-                 "  \"mc_per_image\": %u\n}\n",
+                 "  \"mc_per_image\": %u",
                  OCELLUS_VERSION, oc_split_name(p->split), (unsigned long long)p->seed, p->n,
                  p->image_size, p->questions_per_image, p->mc_per_image);
+    if (weights(p)) {
+        oc_sb_puts(&b, ",\n  \"question_weights\": {");
+        for (int t = 0; t < OC_N_QTYPES; t++)
+            oc_sb_printf(&b, "%s\"%s\": %u", t ? ", " : "", oc_shapes_question_type(t),
+                         p->question_weights[t]);
+        oc_sb_puts(&b, "}");
+    }
+    oc_sb_puts(&b, "\n}\n");
     char *path = oc_path_join(dir, "info.json");
     oc_status s = b.failed || !path ? oc_err(OC_ERR_NOMEM, "%s: out of memory", dir)
                                     : oc_write_file_atomic(path, b.data, b.len);
