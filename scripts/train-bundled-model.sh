@@ -6,7 +6,8 @@
 #   4. evaluation on 1,000 held-out test scenes (results as JSON in WORK_DIR/eval-*.json).
 # Usage: scripts/train-bundled-model.sh [WORK_DIR] (default /tmp/ocellus-bundled)
 # Environment: STEPS (optimizer steps of phase 1), STEPS2 (the step phase 2 ends at;
-# 0 skips it), LR (peak learning rate), VISION_LR_SCALE (the
+# 0 skips it), STEPS3 and LR3 (the step phase 3 ends at, 0 skips it, and its schedule's
+# peak), STEPS4 and LR4 (the same for phase 4), LR (peak learning rate), VISION_LR_SCALE (the
 # vision tower's and connector's multiple of LR), N_TRAIN (training
 # scenes), RECIPE (folder with config.json, preprocessor_config.json and
 # generation_config.json; default models/recipe), THREADS (math threads, default all;
@@ -17,6 +18,10 @@ OC=${OC:-./build/ocellus}
 WORK=${1:-/tmp/ocellus-bundled}
 STEPS=${STEPS:-16000}
 STEPS2=${STEPS2:-24000}
+STEPS3=${STEPS3:-34000}
+LR3=${LR3:-1e-3}
+STEPS4=${STEPS4:-40000}
+LR4=${LR4:-3.6e-3}
 LR=${LR:-5e-4}
 VISION_LR_SCALE=${VISION_LR_SCALE:-1}
 N_TRAIN=${N_TRAIN:-20000}
@@ -26,6 +31,18 @@ mkdir -p "$WORK"
 
 [ -f "$WORK/train/conversations.jsonl" ] ||
     $OC data shapes --split train --seed 1 --n "$N_TRAIN" --size 48 --questions 3 --out "$WORK/train"
+# Phase 3's data: other scenes (seed 2), 6 questions each, drawn more often from the
+# types phases 1-2 left weak (finding an object by its shape, yes/no relations).
+[ "$STEPS3" -le "$STEPS2" ] || [ -f "$WORK/train3/conversations.jsonl" ] ||
+    $OC data shapes --split train --seed 2 --n 40000 --size 48 --questions 6 \
+        --question-weights colour_of=4,count_shape=4,left_of=6,above=6,shape_of=2,exists=2 \
+        --out "$WORK/train3"
+# Phase 4's data: other scenes again (seed 3), 8 questions each, most of them counting
+# by shape and "above", the types still weakest after phase 3.
+[ "$STEPS4" -le "$STEPS3" ] || [ -f "$WORK/train4/conversations.jsonl" ] ||
+    $OC data shapes --split train --seed 3 --n 40000 --size 48 --questions 8 \
+        --question-weights count_shape=10,above=10,left_of=3,colour_of=2 \
+        --out "$WORK/train4"
 [ -f "$WORK/val/conversations.jsonl" ] ||
     $OC data shapes --split val --seed 1 --n 200 --size 48 --questions 3 --out "$WORK/val"
 [ -f "$WORK/test/vqa.jsonl" ] ||
@@ -46,22 +63,30 @@ $OC train-tokenizer --corpus "$WORK/corpus.txt" --vocab-size 512 --out "$WORK/in
 # 8 px (4 per grid cell, pixel-shuffled into one token per cell), sizes and shapes from
 # ~5,000 steps. 2.5e-4 was slower; a 4x higher lr for the vision tower only
 # (VISION_LR_SCALE=4) was worse. No weight decay.
-$OC train --config "$WORK/init" --data "$WORK/train/conversations.jsonl" \
-    --val "$WORK/val/conversations.jsonl" --val-every 1000 \
-    --out "$WORK/ckpt" --save-every 500 --steps "$STEPS" --batch 16 \
-    --lr "$LR" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 \
-    --weight-decay 0 --warmup 200 --clip 1.0 --seed 1 --threads "$THREADS"
+# One phase: FROM (--config DIR or --resume DIR), data folder, the step the schedule
+# ends at, its peak lr. The same optimizer settings, batch and seed for all phases.
+phase() {
+    $OC train $1 "$2" --data "$WORK/$3/conversations.jsonl" \
+        --val "$WORK/val/conversations.jsonl" --val-every 1000 \
+        --out "$WORK/ckpt" --save-every 500 --steps "$4" --batch 16 \
+        --lr "$5" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 \
+        --weight-decay 0 --warmup 200 --clip 1.0 --seed 1 --threads "$THREADS"
+}
+phase --config "$WORK/init" train "$STEPS" "$LR"
 
 # Phase 2: the cosine schedule had ended with the loss still falling, so training
 # resumes from the phase-1 checkpoint with a longer schedule (same peak lr: at step
 # 16,000 of 24,000 it restarts at 1.25e-4 and decays to 0 again).
-if [ "$STEPS2" -gt "$STEPS" ]; then
-    $OC train --resume "$WORK/ckpt" --data "$WORK/train/conversations.jsonl" \
-        --val "$WORK/val/conversations.jsonl" --val-every 1000 \
-        --out "$WORK/ckpt" --save-every 500 --steps "$STEPS2" --batch 16 \
-        --lr "$LR" --vision-lr-scale "$VISION_LR_SCALE" --betas 0.9,0.98 --eps 1e-8 \
-        --weight-decay 0 --warmup 200 --clip 1.0 --seed 1 --threads "$THREADS"
-fi
+[ "$STEPS2" -le "$STEPS" ] || phase --resume "$WORK/ckpt" train "$STEPS2" "$LR"
+
+# Phase 3: after 24,000 steps the model answered the weak types near chance; resumed on
+# the weighted mix, with a schedule whose peak LR3 = 1e-3 over 34,000 steps puts it at
+# 2e-4 at step 24,000, decaying to 0.
+[ "$STEPS3" -le "$STEPS2" ] || phase --resume "$WORK/ckpt" train3 "$STEPS3" "$LR3"
+
+# Phase 4: the same again on the phase-4 mix, from 2e-4 at step 34,000 (LR4 = 3.6e-3
+# over 40,000 steps) to 0 at 40,000.
+[ "$STEPS4" -le "$STEPS3" ] || phase --resume "$WORK/ckpt" train4 "$STEPS4" "$LR4"
 
 $OC eval vqa --model "$WORK/ckpt" --data "$WORK/test/vqa.jsonl" --max-tokens 8 --json \
     --threads "$THREADS" | tee "$WORK/eval-vqa.json"
