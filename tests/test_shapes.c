@@ -26,6 +26,15 @@ static oc_scene hand_scene(void) {
     return s;
 }
 
+/* Field by field: the bytes after a string's NUL are whatever the buffer held. */
+static void assert_same_questions(const oc_scene_qa *a, const oc_scene_qa *b, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(a[k].type, b[k].type);
+        assert_string_equal(a[k].question, b[k].question);
+        assert_string_equal(a[k].answer, b[k].answer);
+    }
+}
+
 static void test_determinism(void **state) {
     (void)state;
     uint8_t a[64 * 64 * 3], b[64 * 64 * 3];
@@ -45,7 +54,7 @@ static void test_determinism(void **state) {
         size_t n1 = oc_scene_pick_questions(&s1, &r1, 8, NULL, q1);
         size_t n2 = oc_scene_pick_questions(&s2, &r2, 8, NULL, q2);
         assert_int_equal(n1, n2);
-        assert_memory_equal(q1, q2, n1 * sizeof q1[0]);
+        assert_same_questions(q1, q2, n1);
     }
     assert_true(differ > 45); /* another seed, another world */
     /* known values pin the generator and the renderer across refactors and platforms:
@@ -258,7 +267,7 @@ static void test_weighted_questions(void **state) {
         size_t na = oc_scene_pick_questions(&s, &r1, 4, NULL, a);
         size_t nb = oc_scene_pick_questions(&s, &r2, 4, ones, b);
         assert_int_equal(na, nb);
-        assert_memory_equal(a, b, na * sizeof a[0]);
+        assert_same_questions(a, b, na);
 
         size_t n_all = oc_scene_questions(&s, all), n_above = 0, n_left_all = 0;
         for (size_t k = 0; k < n_all; k++)
