@@ -7,7 +7,7 @@
 # Usage: scripts/train-bundled-model.sh [WORK_DIR] (default /tmp/ocellus-bundled)
 # Environment: STEPS (optimizer steps of phase 1), STEPS2 (the step phase 2 ends at;
 # 0 skips it), STEPS3 and LR3 (the step phase 3 ends at, 0 skips it, and its schedule's
-# peak), STEPS4 and LR4, STEPS5 and LR5 (the same for phases 4 and 5), LR (peak learning rate), VISION_LR_SCALE (the
+# peak), STEPS4/LR4, STEPS5/LR5, STEPS6/LR6 (the same for phases 4-6), LR (peak learning rate), VISION_LR_SCALE (the
 # vision tower's and connector's multiple of LR), N_TRAIN (training
 # scenes), RECIPE (folder with config.json, preprocessor_config.json and
 # generation_config.json; default models/recipe), THREADS (math threads, default all;
@@ -24,6 +24,8 @@ STEPS4=${STEPS4:-40000}
 LR4=${LR4:-3.6e-3}
 STEPS5=${STEPS5:-43000}
 LR5=${LR5:-1.24e-2}
+STEPS6=${STEPS6:-45500}
+LR6=${LR6:-1.96e-2}
 LR=${LR:-5e-4}
 VISION_LR_SCALE=${VISION_LR_SCALE:-1}
 N_TRAIN=${N_TRAIN:-20000}
@@ -50,6 +52,11 @@ mkdir -p "$WORK"
     $OC data shapes --split train --seed 4 --n 30000 --size 48 --questions 8 \
         --question-weights above=20,count_shape=10,left_of=3,colour_of=2,shape_of=2 \
         --out "$WORK/train5"
+# Phase 6's data: seed 5, 8 questions each, "above" and counting by shape.
+[ "$STEPS6" -le "$STEPS5" ] || [ -f "$WORK/train6/conversations.jsonl" ] ||
+    $OC data shapes --split train --seed 5 --n 30000 --size 48 --questions 8 \
+        --question-weights above=20,count_shape=15,left_of=3,colour_of=2,shape_of=2 \
+        --out "$WORK/train6"
 [ -f "$WORK/val/conversations.jsonl" ] ||
     $OC data shapes --split val --seed 1 --n 200 --size 48 --questions 3 --out "$WORK/val"
 [ -f "$WORK/test/vqa.jsonl" ] ||
@@ -97,6 +104,9 @@ phase --config "$WORK/init" train "$STEPS" "$LR"
 
 # Phase 5: 1.5e-4 at step 40,000 (LR5 = 1.24e-2 over 43,000 steps) to 0 at 43,000.
 [ "$STEPS5" -le "$STEPS4" ] || phase --resume "$WORK/ckpt" train5 "$STEPS5" "$LR5"
+
+# Phase 6: 1.5e-4 at step 43,000 (LR6 = 1.96e-2 over 45,500 steps) to 0 at 45,500.
+[ "$STEPS6" -le "$STEPS5" ] || phase --resume "$WORK/ckpt" train6 "$STEPS6" "$LR6"
 
 $OC eval vqa --model "$WORK/ckpt" --data "$WORK/test/vqa.jsonl" --max-tokens 8 --json \
     --threads "$THREADS" | tee "$WORK/eval-vqa.json"
