@@ -374,11 +374,6 @@ typedef enum { OC_SPLIT_TRAIN = 0, OC_SPLIT_VAL = 1, OC_SPLIT_TEST = 2 } oc_spli
 const char *oc_split_name(oc_split split);
 int oc_split_parse(const char *name);
 
-/* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
- * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
- * black background, captioned in a fixed grammar ("a large red circle to the left of a
- * small blue square on a white background"). Scene index of a split is a pure function
- * of (split, seed, index); train, val and test never share a scene, whatever the seeds. */
 #define OC_SHAPES_QUESTION_TYPES 10
 
 /* Name of question type t (0..OC_SHAPES_QUESTION_TYPES-1): "count", "count_colour",
@@ -386,6 +381,11 @@ int oc_split_parse(const char *name);
  * "background"; NULL out of range. vqa.jsonl lines carry it as "type". */
 const char *oc_shapes_question_type(int t);
 
+/* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
+ * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
+ * black background, captioned in a fixed grammar ("a large red circle to the left of a
+ * small blue square on a white background"). Scene index of a split is a pure function
+ * of (split, seed, index); train, val and test never share a scene, whatever the seeds. */
 typedef struct {
     oc_split split;
     uint64_t seed;

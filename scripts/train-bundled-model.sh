@@ -7,9 +7,9 @@
 # Usage: scripts/train-bundled-model.sh [WORK_DIR] (default /tmp/ocellus-bundled)
 # Environment: STEPS (optimizer steps of phase 1), STEPS2 (the step phase 2 ends at;
 # 0 skips it), STEPS3 and LR3 (the step phase 3 ends at, 0 skips it, and its schedule's
-# peak), STEPS4/LR4, STEPS5/LR5, STEPS6/LR6 (the same for phases 4-6), LR (peak learning rate), VISION_LR_SCALE (the
-# vision tower's and connector's multiple of LR), N_TRAIN (training
-# scenes), RECIPE (folder with config.json, preprocessor_config.json and
+# peak), STEPS4/LR4, STEPS5/LR5, STEPS6/LR6 (the same for phases 4-6), LR (peak
+# learning rate), VISION_LR_SCALE (the vision tower's and connector's multiple of LR),
+# N_TRAIN (training scenes), RECIPE (folder with config.json, preprocessor_config.json and
 # generation_config.json; default models/recipe), THREADS (math threads, default all;
 # the result is the same bits on any count).
 set -euo pipefail
@@ -35,28 +35,26 @@ mkdir -p "$WORK"
 
 [ -f "$WORK/train/conversations.jsonl" ] ||
     $OC data shapes --split train --seed 1 --n "$N_TRAIN" --size 48 --questions 3 --out "$WORK/train"
-# Phase 3's data: other scenes (seed 2), 6 questions each, drawn more often from the
-# types phases 1-2 left weak (finding an object by its shape, yes/no relations).
-[ "$STEPS3" -le "$STEPS2" ] || [ -f "$WORK/train3/conversations.jsonl" ] ||
-    $OC data shapes --split train --seed 2 --n 40000 --size 48 --questions 6 \
-        --question-weights colour_of=4,count_shape=4,left_of=6,above=6,shape_of=2,exists=2 \
-        --out "$WORK/train3"
-# Phase 4's data: other scenes again (seed 3), 8 questions each, most of them counting
-# by shape and "above", the types still weakest after phase 3.
-[ "$STEPS4" -le "$STEPS3" ] || [ -f "$WORK/train4/conversations.jsonl" ] ||
-    $OC data shapes --split train --seed 3 --n 40000 --size 48 --questions 8 \
-        --question-weights count_shape=10,above=10,left_of=3,colour_of=2 \
-        --out "$WORK/train4"
-# Phase 5's data: seed 4, 8 questions each, "above" weighted most.
-[ "$STEPS5" -le "$STEPS4" ] || [ -f "$WORK/train5/conversations.jsonl" ] ||
-    $OC data shapes --split train --seed 4 --n 30000 --size 48 --questions 8 \
-        --question-weights above=20,count_shape=10,left_of=3,colour_of=2,shape_of=2 \
-        --out "$WORK/train5"
-# Phase 6's data: seed 5, 8 questions each, "above" and counting by shape.
-[ "$STEPS6" -le "$STEPS5" ] || [ -f "$WORK/train6/conversations.jsonl" ] ||
-    $OC data shapes --split train --seed 5 --n 30000 --size 48 --questions 8 \
-        --question-weights above=20,count_shape=15,left_of=3,colour_of=2,shape_of=2 \
-        --out "$WORK/train6"
+# Later phases' data: other scenes (one seed each), more questions per image, drawn
+# more often from the types the phase before left weak. Arguments: the phase's folder,
+# the step it ends at, the step the phase before ends at (no data when it does not run),
+# seed, scenes, questions per image, question weights.
+weighted_data() {
+    [ "$2" -le "$3" ] || [ -f "$WORK/$1/conversations.jsonl" ] ||
+        $OC data shapes --split train --seed "$4" --n "$5" --size 48 --questions "$6" \
+            --question-weights "$7" --out "$WORK/$1"
+}
+# phase 3: finding an object by its shape, yes/no relations
+weighted_data train3 "$STEPS3" "$STEPS2" 2 40000 6 \
+    colour_of=4,count_shape=4,left_of=6,above=6,shape_of=2,exists=2
+# phase 4: mostly counting by shape and "above", still the weakest after phase 3
+weighted_data train4 "$STEPS4" "$STEPS3" 3 40000 8 count_shape=10,above=10,left_of=3,colour_of=2
+# phase 5: "above" weighted most
+weighted_data train5 "$STEPS5" "$STEPS4" 4 30000 8 \
+    above=20,count_shape=10,left_of=3,colour_of=2,shape_of=2
+# phase 6: "above" and counting by shape
+weighted_data train6 "$STEPS6" "$STEPS5" 5 30000 8 \
+    above=20,count_shape=15,left_of=3,colour_of=2,shape_of=2
 [ -f "$WORK/val/conversations.jsonl" ] ||
     $OC data shapes --split val --seed 1 --n 200 --size 48 --questions 3 --out "$WORK/val"
 [ -f "$WORK/test/vqa.jsonl" ] ||
