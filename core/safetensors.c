@@ -29,7 +29,7 @@ static const struct {
     [OC_DT_F32] = {"F32", 4}, [OC_DT_F16] = {"F16", 2}, [OC_DT_BF16] = {"BF16", 2},
     [OC_DT_F64] = {"F64", 8}, [OC_DT_I64] = {"I64", 8}, [OC_DT_I32] = {"I32", 4},
     [OC_DT_I16] = {"I16", 2}, [OC_DT_I8] = {"I8", 1},   [OC_DT_U8] = {"U8", 1},
-    [OC_DT_BOOL] = {"BOOL", 1},
+    [OC_DT_BOOL] = {"BOOL", 1}, [OC_DT_Q8_0] = {"Q8_0", 0}, /* a block type: not parsed */
 };
 
 size_t oc_dtype_size(oc_dtype dt) { return dtypes[dt].size; }
@@ -37,7 +37,7 @@ const char *oc_dtype_name(oc_dtype dt) { return dtypes[dt].name; }
 
 int oc_dtype_parse(const char *name, oc_dtype *out) {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (strcmp(name, dtypes[i].name) == 0) {
+        if (dtypes[i].size && strcmp(name, dtypes[i].name) == 0) {
             *out = (oc_dtype)i;
             return 1;
         }

@@ -22,6 +22,7 @@ typedef enum {
     OC_DT_I8,
     OC_DT_U8,
     OC_DT_BOOL,
+    OC_DT_Q8_0, /* blocks of 32 int8 + an F16 scale (llama.cpp's); weights only, not a safetensors dtype */
 } oc_dtype;
 
 size_t oc_dtype_size(oc_dtype dt);

@@ -9,7 +9,8 @@
 #include "session.h"
 #include "tokenizer.h"
 
-/* Prompt tokens fed per forward call (bounds scratch memory on long prompts). */
+/* Prompt tokens fed per forward call (bounds scratch memory on long prompts, and is the
+ * step of the progress callback). */
 #define PREFILL_CHUNK 512
 
 static double now_ms(void) {
@@ -38,6 +39,15 @@ void oc_answer_free(oc_answer *a) {
     memset(a, 0, sizeof *a);
 }
 
+oc_status oc_progress_report(const oc_progress *p, oc_progress_stage stage, uint64_t done,
+                             uint64_t total) {
+    if (p && p->fn && p->fn(stage, done, total, p->user_data))
+        return oc_err(OC_ERR_CANCELLED, "stopped by the progress callback (%s %llu of %llu)",
+                      stage == OC_PROGRESS_IMAGE ? "image tile" : "prompt token",
+                      (unsigned long long)done, (unsigned long long)total);
+    return OC_OK;
+}
+
 oc_status oc_session_new(const oc_model *m, oc_session **out) {
     if (!m || !out)
         return oc_err(OC_ERR_INVALID_ARG, "oc_session_new: NULL argument");
@@ -45,6 +55,12 @@ oc_status oc_session_new(const oc_model *m, oc_session **out) {
     if (!s)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     s->m = m;
+    oc_status st = oc_pool_new(m->params.n_threads, &s->pool);
+    if (st != OC_OK) {
+        oc_free(s);
+        return st;
+    }
+    oc_exec_init(&s->ex, s->pool);
     *out = s;
     return OC_OK;
 }
@@ -60,18 +76,26 @@ void oc_session_reset(oc_session *s) {
     oc_free(s->fed);
     oc_kv_cache_free(&s->kv);
     const oc_model *m = s->m;
+    oc_pool *pool = s->pool;
+    oc_exec ex = s->ex; /* the threads and scratch outlive a reset */
     memset(s, 0, sizeof *s);
     s->m = m;
+    s->pool = pool;
+    s->ex = ex;
 }
 
 void oc_session_free(oc_session *s) {
+    if (!s)
+        return;
     oc_session_reset(s);
+    oc_exec_release(&s->ex);
+    oc_pool_free(s->pool);
     oc_free(s);
 }
 
 /* Appends the features of one image's tiles. */
 static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
-                             oc_tile_layout layout) {
+                             oc_tile_layout layout, const oc_progress *progress) {
     const oc_model *m = s->m;
     if (s->n_images + 1 > m->params.max_images)
         return oc_err(OC_ERR_LIMIT, "%zu images in one conversation; the limit is %u",
@@ -86,7 +110,8 @@ static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
     if (!nl)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     s->layouts = nl;
-    OC_TRY(oc_model_encode_pixels(m, px, tiles, s->feats + s->n_feat_rows * Ct, NULL));
+    OC_TRY(oc_model_encode_pixels(&s->ex, m, px, tiles, s->feats + s->n_feat_rows * Ct, NULL,
+                                  progress));
     s->layouts[s->n_images++] = layout;
     s->n_feat_rows = rows_new;
     return OC_OK;
@@ -98,11 +123,11 @@ oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_t
     if (n_tiles != want)
         return oc_err(OC_ERR_INVALID_ARG, "%u tiles given for a %ux%u layout", n_tiles,
                       layout.rows, layout.cols);
-    return add_encoded(s, pixels, n_tiles, layout);
+    return add_encoded(s, pixels, n_tiles, layout, NULL);
 }
 
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
-                                oc_timings *tm) {
+                                oc_timings *tm, const oc_progress *progress) {
     double t0 = now_ms();
     for (size_t i = 0; i < n; i++) {
         if (!images[i])
@@ -110,7 +135,7 @@ oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, si
         float *px = NULL;
         uint32_t tiles, rows, cols;
         OC_TRY(oc_model_preprocess(s->m, images[i], &px, &tiles, &rows, &cols));
-        oc_status st = add_encoded(s, px, tiles, (oc_tile_layout){rows, cols});
+        oc_status st = add_encoded(s, px, tiles, (oc_tile_layout){rows, cols}, progress);
         oc_free(px);
         OC_TRY(st);
         tm->n_tiles += tiles;
@@ -147,7 +172,8 @@ oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, si
 }
 
 /* Feeds ids[s->kv.len : n] (reusing the cached prefix) and leaves the last logits. */
-static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *logits) {
+static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *logits,
+                         const oc_progress *progress) {
     const oc_model *m = s->m;
     if (!s->kv.k)
         OC_TRY(oc_kv_cache_init(&s->kv, &m->cfg.text, m->context));
@@ -166,15 +192,17 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
     if (!x)
         return oc_err(OC_ERR_NOMEM, "out of memory for %zu prompt tokens", chunk);
     oc_status st = OC_OK;
+    size_t p0 = p;
     while (st == OC_OK && p < n) {
         size_t T = n - p < chunk ? n - p : chunk;
         st = oc_session_embed(s, ids, n, p, p + T, x);
         if (st == OC_OK)
-            st = oc_llama_forward(&m->cfg.text, &m->llm, &s->kv, x, (uint32_t)T, NULL,
+            st = oc_llama_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, (uint32_t)T, NULL,
                                   p + T == n ? logits : NULL, p + T == n);
         if (st == OC_OK) {
             memcpy(s->fed + p, ids + p, T * sizeof *ids);
             p += T;
+            st = oc_progress_report(progress, OC_PROGRESS_PROMPT, p - p0, n - p0);
         }
     }
     oc_free(x);
@@ -269,7 +297,7 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
             break;
         /* feed the token: its keys and values join the cache */
         oc_llama_embed(x, &m->llm, id);
-        status = oc_llama_forward(&m->cfg.text, &m->llm, &s->kv, x, 1, NULL, logits, 1);
+        status = oc_llama_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, 1, NULL, logits, 1);
         if (status == OC_OK)
             s->fed[s->kv.len - 1] = id;
     }
@@ -315,8 +343,9 @@ static oc_status generate(oc_session *s, const oc_gen_params *p, oc_answer *ans)
     if (st == OC_OK && !logits)
         st = oc_err(OC_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
+    oc_progress progress = {p->on_progress, p->progress_user_data};
     if (st == OC_OK)
-        st = prefill(s, ids, n, logits);
+        st = prefill(s, ids, n, logits, &progress);
     ans->timings.prompt_ms = now_ms() - t0;
     ans->timings.prompt_tokens = (uint32_t)n;
     if (st == OC_OK)
@@ -341,7 +370,8 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
     if (s->n_turns == 0 && s->n_images == 0)
         oc_rng_seed(&s->rng, p.seed);
     size_t images_before = s->n_images, rows_before = s->n_feat_rows;
-    oc_status st = oc_session_add_images(s, images, n_images, &ans.timings);
+    oc_progress progress = {p.on_progress, p.progress_user_data};
+    oc_status st = oc_session_add_images(s, images, n_images, &ans.timings, &progress);
     if (st == OC_OK)
         st = push_turn(s, 0, question, (uint32_t)(s->n_images - s->n_images_in_turns));
     if (st == OC_OK) {

@@ -82,7 +82,8 @@ static oc_status run(oc_session *s, const oc_image *const *images, size_t n_imag
     b->feats = oc_malloc((b->n_tiles * per * Ct + 1) * sizeof(float));
     if (!b->vision || !b->feats)
         return oc_err(OC_ERR_NOMEM, "out of memory");
-    OC_TRY(oc_model_encode_pixels(m, b->pixels, b->n_tiles, b->feats, b->vision));
+    OC_TRY(oc_model_encode_pixels(&s->ex, m, b->pixels, b->n_tiles, b->feats, b->vision,
+                                  NULL));
     s->feats = b->feats;
     s->n_feat_rows = b->n_tiles * per;
     oc_turn turn = {0, question, (uint32_t)n_images};
@@ -102,8 +103,8 @@ static oc_status run(oc_session *s, const oc_image *const *images, size_t n_imag
     if (st == OC_OK)
         st = oc_kv_cache_init(&s->kv, &c->text, (uint32_t)T);
     if (st == OC_OK)
-        st = oc_llama_forward(&c->text, &m->llm, &s->kv, x, (uint32_t)T, b->hidden, b->logits,
-                              (uint32_t)T);
+        st = oc_llama_forward(&s->ex, &c->text, &m->llm, &s->kv, x, (uint32_t)T, b->hidden,
+                              b->logits, (uint32_t)T);
     for (size_t i = 0; st == OC_OK && i < T; i++)
         b->ids_f[i] = (float)(*ids)[i];
     oc_free(x);

@@ -49,10 +49,10 @@ static oc_status check_float(const oc_st_tensor *t) {
     return OC_OK;
 }
 
-static oc_status own(oc_model *m, float *p) {
+static oc_status own(oc_model *m, void *p) {
     if (m->n_owned == m->cap_owned) {
         size_t nc = m->cap_owned ? 2 * m->cap_owned : 64;
-        float **n = oc_realloc(m->owned, nc * sizeof *n);
+        void **n = oc_realloc(m->owned, nc * sizeof *n);
         if (!n) {
             oc_free(p);
             return oc_err(OC_ERR_NOMEM, "out of memory");
@@ -103,8 +103,46 @@ static oc_status get_vec(oc_model *m, const char *const *pre, const char *name, 
     return to_owned(m, t, out);
 }
 
-/* A (rows, cols) matrix view into the mapping; conv kernels (rows, c, p, p) are viewed as
- * (rows, c*p*p). F32 data that is not 4-byte aligned is copied. */
+/* The weight format params.weights asks for, made from a stored tensor when it differs:
+ * the mapping is used in place whenever the stored dtype is the format. */
+static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w) {
+    oc_weight_format f = m->params.weights;
+    size_t n = t->numel;
+    int q8 = f == OC_WEIGHTS_Q8_0 && w->cols % OC_Q8_BLOCK == 0;
+    oc_dtype want = f == OC_WEIGHTS_F32 ? OC_DT_F32 : f == OC_WEIGHTS_BF16 ? OC_DT_BF16
+                  : q8                  ? OC_DT_Q8_0
+                                        : w->dtype;
+    w->bf16_products = want == OC_DT_BF16 && f == OC_WEIGHTS_BF16;
+    if (want == w->dtype)
+        return OC_OK;
+    float *f32 = oc_malloc(n * sizeof(float));
+    if (!f32)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory converting '%s'", t->file, t->name);
+    oc_status s = oc_st_to_f32(t, f32, n);
+    void *out = f32;
+    if (s == OC_OK && want != OC_DT_F32) {
+        size_t bytes = want == OC_DT_BF16 ? n * 2 : n / OC_Q8_BLOCK * OC_Q8_BYTES;
+        if (!(out = oc_malloc(bytes)))
+            s = oc_err(OC_ERR_NOMEM, "%s: out of memory converting '%s'", t->file, t->name);
+        else if (want == OC_DT_BF16)
+            oc_convert_bf16(out, f32, n);
+        else
+            oc_quantize_q8_0(out, f32, n);
+        oc_free(f32);
+    }
+    if (s != OC_OK) {
+        oc_free(out);
+        return s;
+    }
+    OC_TRY(own(m, out));
+    w->data = out;
+    w->dtype = want;
+    return OC_OK;
+}
+
+/* A (rows, cols) matrix view into the mapping, in the format params.weights asks for;
+ * conv kernels (rows, c, p, p) are viewed as (rows, c*p*p). F32 data that is not 4-byte
+ * aligned is copied. */
 static oc_status get_mat(oc_model *m, const char *const *pre, const char *name, int64_t rows,
                          int64_t cols, oc_weight *out) {
     char full[256];
@@ -131,7 +169,7 @@ static oc_status get_mat(oc_model *m, const char *const *pre, const char *name, 
         out->data = copy;
         out->dtype = OC_DT_F32;
     }
-    return OC_OK;
+    return convert_weight(m, t, out);
 }
 
 static oc_status load_vit_layer(oc_model *m, const char *const *pre, uint32_t l,
@@ -336,6 +374,9 @@ oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model
         return oc_err(OC_ERR_NOMEM, "out of memory");
     m->params = params ? *params : oc_model_default_params();
     oc_status s = (m->dir = oc_strdup(dir)) ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+    if ((unsigned)m->params.weights > OC_WEIGHTS_Q8_0)
+        s = oc_err(OC_ERR_INVALID_ARG, "oc_model_load: unknown weight format %d",
+                   (int)m->params.weights);
     if (s == OC_OK)
         s = oc_config_load(dir, &m->cfg);
     if (s == OC_OK)
@@ -355,8 +396,6 @@ oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model
     m->context = m->cfg.text.max_pos;
     if (m->params.max_context && m->params.max_context < m->context)
         m->context = m->params.max_context;
-    if (m->params.n_threads > 0)
-        oc_set_threads(m->params.n_threads);
     describe(m);
     *out = m;
     return OC_OK;

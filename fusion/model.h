@@ -25,7 +25,7 @@ struct oc_model {
     oc_weight mm1, mm2;
     const float *mm1_b, *mm2_b;
     uint32_t context;          /* positions a session may use */
-    float **owned;             /* F32 copies made at load */
+    void **owned;              /* copies made at load (F32 vectors, converted weights) */
     size_t n_owned, cap_owned;
     char desc[256];
 };
@@ -43,9 +43,20 @@ typedef struct {
 /* Preprocesses an image: pixels (n_tiles, 3, S, S), free with oc_free. */
 oc_status oc_model_preprocess(const oc_model *m, const oc_image *img, float **pixels,
                               uint32_t *n_tiles, uint32_t *rows, uint32_t *cols);
+/* A progress callback and its user data (either may be NULL). */
+typedef struct {
+    oc_progress_fn fn;
+    void *user_data;
+} oc_progress;
+
+/* Calls the callback; OC_ERR_CANCELLED when it asks to stop. */
+oc_status oc_progress_report(const oc_progress *p, oc_progress_stage stage, uint64_t done,
+                             uint64_t total);
+
 /* Encodes preprocessed pixels into text-space features.
  * feats (n_tiles * image_seq, C_text); vision_out (optional): (n_tiles, seq, C_vision)
  * of the vision tower output used (SmolVLM: post-layernorm; LLaVA: selected layer). */
-oc_status oc_model_encode_pixels(const oc_model *m, const float *pixels, uint32_t n_tiles,
-                                 float *feats, float *vision_out);
+oc_status oc_model_encode_pixels(oc_exec *ex, const oc_model *m, const float *pixels,
+                                 uint32_t n_tiles, float *feats, float *vision_out,
+                                 const oc_progress *progress);
 #endif

@@ -7,6 +7,8 @@
 
 struct oc_session {
     const oc_model *m;
+    oc_pool *pool;             /* the model's thread count */
+    oc_exec ex;                /* pool, scratch kept between calls, FLOP counter */
     oc_kv_cache kv;
     int32_t *fed;              /* (kv.len) token ids whose keys/values are cached */
     oc_turn *turns;            /* texts owned */
@@ -27,7 +29,7 @@ oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, si
 /* Preprocesses and encodes images, appending their features and layouts; they join the
  * next user turn. */
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
-                                oc_timings *tm);
+                                oc_timings *tm, const oc_progress *progress);
 /* Same with preprocessed pixels (n_tiles, 3, S, S) of one image tiled as layout, e.g. pixel
  * values from transformers, to reproduce its generation exactly. */
 oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,

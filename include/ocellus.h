@@ -67,7 +67,9 @@ typedef void (*oc_log_fn)(oc_log_level level, const char *msg, void *user_data);
 /* Process-wide log sink; NULL (the default) discards messages. */
 void oc_set_log_callback(oc_log_fn fn, void *user_data);
 
-/* Number of threads used by the math kernels (process-wide); <= 0 means all cores. */
+/* The thread count of models and trainers whose params ask for the default (n_threads
+ * <= 0): n_threads, or all online CPUs when <= 0 (the initial state). It never changes
+ * a model already loaded; each model, session and trainer has its own threads. */
 void oc_set_threads(int n_threads);
 
 /* ---- images ------------------------------------------------------------------- */
@@ -100,12 +102,24 @@ void oc_image_free(oc_image *img);
 
 typedef struct oc_model oc_model;
 
+/* How weights are held and multiplied, chosen at load from any stored dtype. */
+typedef enum {
+    OC_WEIGHTS_AUTO = 0,  /* as stored (F32, F16 or BF16), every product in F32: exact */
+    OC_WEIGHTS_F32 = 1,   /* converted to F32 at load (mapped when stored F32) */
+    OC_WEIGHTS_BF16 = 2,  /* BF16 (mapped when stored BF16); matrix products with
+                             activations rounded to BF16 (AVX512-BF16 where present) */
+    OC_WEIGHTS_Q8_0 = 3,  /* llama.cpp's Q8_0 (blocks of 32 int8 and a scale), products
+                             with activations quantized the same way (VNNI dot products);
+                             matrices whose width is not a multiple of 32 stay F32 */
+} oc_weight_format;
+
 typedef struct {
-    int n_threads;             /* <= 0: all cores */
+    int n_threads;             /* threads of this model's sessions; <= 0: the default */
     oc_image_limits image_limits;
     uint32_t max_images;       /* per prompt; default 16 */
     uint32_t max_tiles;        /* per image; default 64 */
     uint32_t max_context;      /* 0: the model's max_position_embeddings */
+    oc_weight_format weights;  /* default OC_WEIGHTS_AUTO */
 } oc_model_params;
 
 oc_model_params oc_model_default_params(void);
@@ -119,6 +133,13 @@ void oc_model_free(oc_model *model);
 const char *oc_model_describe(const oc_model *model);
 
 /* ---- generation --------------------------------------------------------------- */
+
+/* Progress of the steps before the first token, which take seconds on a CPU: encoding
+ * an image's tiles (done, total tiles) and prefilling the prompt (tokens). Return
+ * non-zero to stop: the call then returns OC_ERR_CANCELLED. */
+typedef enum { OC_PROGRESS_IMAGE = 0, OC_PROGRESS_PROMPT = 1 } oc_progress_stage;
+typedef int (*oc_progress_fn)(oc_progress_stage stage, uint64_t done, uint64_t total,
+                              void *user_data);
 
 /* Called with each piece of text as soon as it is complete UTF-8. Return non-zero to
  * stop generation (the call then returns OC_ERR_CANCELLED with what was made so far). */
@@ -134,6 +155,8 @@ typedef struct {
     oc_token_fn on_token;      /* optional streaming callback */
     void *user_data;
     int ignore_eos;            /* 1: generate max_tokens regardless (benchmarks) */
+    oc_progress_fn on_progress; /* optional: image encoding and prefill progress */
+    void *progress_user_data;
 } oc_gen_params;
 
 oc_gen_params oc_gen_default_params(void);
@@ -272,9 +295,9 @@ typedef struct {
                                 and the optimizer not counted) */
     double total_flops;      /* FLOPs since training began (carried across resumes) */
     double seconds;          /* wall time of this step */
-    int threads;             /* threads the step ran on: all of oc_set_threads' count, or
-                                one when that measured faster (a busy machine); the
-                                results are the same bits either way */
+    int threads;             /* threads the step ran on: all of the trainer's, or one when
+                                that measured faster (a busy machine); the results are the
+                                same bits either way */
 } oc_train_stats;
 
 /* Called after every step; return non-zero to ask oc_trainer_fit to stop. */
@@ -311,6 +334,8 @@ typedef struct {
                                     ("grad.<name>") and parameters after it ("param.<name>") */
     oc_train_progress_fn on_progress;
     void *user_data;
+    int n_threads;           /* threads of this trainer; <= 0: the default (oc_set_threads,
+                                else all CPUs) */
 } oc_train_params;
 
 oc_train_params oc_train_default_params(void);

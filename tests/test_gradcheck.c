@@ -28,6 +28,8 @@
 #define H_FD 1e-5
 
 static uint64_t rng_state = 12345;
+/* the kernels' execution context: two threads, so the parallel paths are checked too */
+static oc_exec X;
 
 static double urand(void) { return fixture_uniform(&rng_state); }
 
@@ -108,13 +110,13 @@ static void test_linear(void **state) {
     float *f = to_f(in, n), *fR = to_f(R, c.T * c.OC);
     float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)),
           *db = calloc(c.OC, sizeof(float)), *out = malloc(c.T * c.OC * sizeof(float));
-    double fl = 0;
-    oc_t_linear_fwd(&fl, out, f, f + nx, f + nx + nw, c.T, c.IC, c.OC);
+    double fl0 = oc_exec_flops(&X);
+    oc_t_linear_fwd(&X, out, f, f + nx, f + nx + nw, c.T, c.IC, c.OC);
     double Lf = 0;
     for (size_t i = 0; i < c.T * c.OC; i++)
         Lf += out[i] * R[i];
     assert_true(fabs(Lf - linear_loss(in, &c)) < 1e-5);
-    oc_t_linear_bwd(&fl, dx, 0.0f, dw, db, fR, f, f + nx, c.T, c.IC, c.OC);
+    oc_t_linear_bwd(&X, dx, 0.0f, dw, db, fR, f, f + nx, c.T, c.IC, c.OC);
     expect_close("linear dinp", dx, g, nx, 1e-4);
     expect_close("linear dw", dw, g + nx, nw, 1e-4);
     expect_close("linear db", db, g + nx + nw, c.OC, 1e-4);
@@ -122,12 +124,12 @@ static void test_linear(void **state) {
     float *dx2 = malloc(nx * sizeof(float));
     for (size_t i = 0; i < nx; i++)
         dx2[i] = 1.0f;
-    oc_t_linear_bwd(&fl, dx2, 1.0f, dw, db, fR, f, f + nx, c.T, c.IC, c.OC);
+    oc_t_linear_bwd(&X, dx2, 1.0f, dw, db, fR, f, f + nx, c.T, c.IC, c.OC);
     for (size_t i = 0; i < nx; i++)
         assert_true(fabsf(dx2[i] - (1.0f + dx[i])) < 1e-5f);
     for (size_t i = 0; i < nw; i++)
         assert_true(fabs(dw[i] - 2 * g[nx + i]) < 1e-4);
-    assert_true(fl > 0);
+    assert_true(oc_exec_flops(&X) > fl0);
     free(dx2);
     free(in), free(g), free(R), free(f), free(fR), free(dx), free(dw), free(db), free(out);
 }
@@ -178,13 +180,13 @@ static void check_norm(int rms) {
           *dx = calloc(nx, sizeof(float)), *dw = calloc(c.C, sizeof(float)),
           *db = calloc(c.C, sizeof(float));
     if (rms) {
-        oc_t_rmsnorm_fwd(out, rstd, f, f + nx, c.T, c.C, (float)c.eps);
-        oc_t_rmsnorm_bwd(dx, dw, fR, f, rstd, f + nx, c.T, c.C);
+        oc_rmsnorm(&X, out, rstd, f, f + nx, c.T, c.C, (float)c.eps);
+        oc_t_rmsnorm_bwd(&X, dx, dw, fR, f, rstd, f + nx, c.T, c.C);
         expect_close("rmsnorm dinp", dx, g, nx, 1e-4);
         expect_close("rmsnorm dw", dw, g + nx, c.C, 1e-4);
     } else {
-        oc_t_layernorm_fwd(out, mean, rstd, f, f + nx, f + nx + c.C, c.T, c.C, (float)c.eps);
-        oc_t_layernorm_bwd(dx, dw, db, fR, f, mean, rstd, f + nx, c.T, c.C);
+        oc_layernorm(&X, out, mean, rstd, f, f + nx, f + nx + c.C, c.T, c.C, (float)c.eps);
+        oc_t_layernorm_bwd(&X, dx, dw, db, fR, f, mean, rstd, f + nx, c.T, c.C);
         expect_close("layernorm dinp", dx, g, nx, 1e-4);
         expect_close("layernorm dw", dw, g + nx, c.C, 1e-4);
         expect_close("layernorm db", db, g + nx + c.C, c.C, 1e-4);
@@ -243,13 +245,13 @@ static void test_activations(void **state) {
         float *f = to_f(in, n), *fR = to_f(R, c.n), *out = malloc(c.n * sizeof(float)),
               *d1 = malloc(c.n * sizeof(float)), *d2 = malloc(c.n * sizeof(float));
         if (sw) {
-            oc_t_swiglu_fwd(out, f, f + c.n, c.n);
-            oc_t_swiglu_bwd(d1, d2, fR, f, f + c.n, c.n);
+            oc_swiglu(&X, out, f, f + c.n, c.n);
+            oc_t_swiglu_bwd(&X, d1, d2, fR, f, f + c.n, c.n);
             expect_close("swiglu dgate", d1, g, c.n, 1e-4);
             expect_close("swiglu dup", d2, g + c.n, c.n, 1e-4);
         } else {
-            oc_t_gelu_tanh_fwd(out, f, c.n);
-            oc_t_gelu_tanh_bwd(d1, fR, f, c.n);
+            oc_activate(&X, out, f, c.n, OC_ACT_GELU_TANH);
+            oc_t_gelu_tanh_bwd(&X, d1, fR, f, c.n);
             expect_close("gelu_tanh", d1, g, c.n, 1e-4);
         }
         double Lf = 0;
@@ -288,7 +290,7 @@ static void test_rope(void **state) {
     rope_ctx c = {6, 2, 8, NULL, NULL, NULL};
     size_t n = c.T * c.H * c.D;
     float *cs = malloc(c.T * c.D / 2 * sizeof(float)), *sn = malloc(c.T * c.D / 2 * sizeof(float));
-    oc_rope_tables(cs, sn, 0, c.T, c.D, 10000.0f);
+    oc_rope_tables(cs, sn, 0, c.T, c.D, 10000.0f, OC_DT_F32);
     double *in = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double)),
            *R = malloc(n * sizeof(double));
     fill(in, n, -1, 1);
@@ -298,12 +300,12 @@ static void test_rope(void **state) {
     c.R = R;
     numgrad(g, in, n, rope_loss, &c);
     float *f = to_f(in, n), *d = to_f(R, n);
-    oc_t_rope_fwd(f, cs, sn, c.T, c.H, c.D);
+    oc_rope_apply(&X, f, cs, sn, c.T, c.H, c.D, 1.0f);
     double Lf = 0;
     for (size_t i = 0; i < n; i++)
         Lf += f[i] * R[i];
     assert_true(fabs(Lf - rope_loss(in, &c)) < 1e-5);
-    oc_t_rope_bwd(d, cs, sn, c.T, c.H, c.D);
+    oc_rope_apply(&X, d, cs, sn, c.T, c.H, c.D, -1.0f);
     expect_close("rope", d, g, n, 1e-4);
     free(cs), free(sn), free(in), free(g), free(R), free(f), free(d);
 }
@@ -358,15 +360,14 @@ static void check_attention(size_t n, size_t H, size_t KVH, size_t D, int causal
     float *f = to_f(in, tot), *fR = to_f(R, nq), *y = malloc(nq * sizeof(float)),
           *att = malloc(H * n * n * sizeof(float)), *dq = malloc(nq * sizeof(float)),
           *dk = malloc(nk * sizeof(float)), *dv = malloc(nk * sizeof(float)),
-          *scr = malloc(oc_t_attention_scratch(n) * sizeof(float));
-    double fl = 0;
+          *scr = malloc(oc_t_attention_scratch(&X, n) * sizeof(float));
     oc_t_seqs one = {1, NULL, NULL, n};
-    oc_t_attention_fwd(&fl, y, att, f, f + nq, f + nq + nk, &one, H, KVH, D, causal);
+    oc_t_attention_fwd(&X, y, att, f, f + nq, f + nq + nk, &one, H, KVH, D, causal);
     double Lf = 0;
     for (size_t i = 0; i < nq; i++)
         Lf += y[i] * R[i];
     assert_true(fabs(Lf - att_loss(in, &c)) < 1e-4);
-    oc_t_attention_bwd(&fl, dq, dk, dv, scr, fR, att, f, f + nq, f + nq + nk, &one, H, KVH, D);
+    oc_t_attention_bwd(&X, dq, dk, dv, scr, fR, att, f, f + nq, f + nq + nk, &one, H, KVH, D);
     char what[64];
     snprintf(what, sizeof what, "attention%s %zu/%zu dq", causal ? " causal" : "", H, KVH);
     expect_close(what, dq, g, nq, 1e-4);
@@ -422,8 +423,8 @@ static void test_cross_entropy(void **state) {
     numgrad(g, in, n, ce_loss, &c);
     float *f = to_f(in, n), *dx = malloc(nx * sizeof(float)), *dw = calloc(nw, sizeof(float)),
           *scr = malloc(oc_t_ce_scratch(c.R, c.V) * sizeof(float));
-    double fl = 0, sum = 0;
-    oc_t_lmhead_ce(&fl, &sum, dx, dw, f, y, f + nx, c.R, c.E, c.V, (float)c.scale, scr);
+    double sum = 0;
+    oc_t_lmhead_ce(&X, &sum, dx, dw, f, y, f + nx, c.R, c.E, c.V, (float)c.scale, scr);
     assert_true(fabs(sum * c.scale - ce_loss(in, &c)) < 1e-5);
     expect_close("cross-entropy dx", dx, g, nx, 1e-4);
     expect_close("cross-entropy dw", dw, g + nx, nw, 1e-4);
@@ -620,5 +621,12 @@ int main(void) {
         cmocka_unit_test(test_whole_model),
         cmocka_unit_test(test_packing_equivalence),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    oc_pool *pool;
+    if (oc_pool_new(2, &pool) != OC_OK)
+        return 1;
+    oc_exec_init(&X, pool);
+    int fails = cmocka_run_group_tests(tests, NULL, NULL);
+    oc_exec_release(&X);
+    oc_pool_free(pool);
+    return fails;
 }

@@ -1,83 +1,241 @@
-/* Kernels against plain double-precision versions written here, and the SIMD paths
- * against the library's reference paths. */
+/* Kernels against plain double-precision versions written here; every SIMD level the CPU
+ * has against the library's plain C reference (oc_cpu_force); one thread against
+ * several (the same bits); and the paths taken when scratch memory runs out. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "sample.h"
 #include "testutil.h"
 
 static float frand(oc_rng *r) { return (float)(oc_rng_uniform(r) * 2 - 1); }
 
-/* out (T, OC) = inp (T, IC) @ w^T in double */
-static void naive_matmul(double *out, const float *inp, const float *w, size_t T, size_t IC,
-                         size_t OC) {
-    for (size_t t = 0; t < T; t++)
-        for (size_t o = 0; o < OC; o++) {
+static float *rand_vec(oc_rng *r, size_t n) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        v[i] = frand(r);
+    return v;
+}
+
+/* Execution contexts: one thread, three threads, and one with no scratch at all. */
+typedef struct {
+    oc_pool *pool;
+    oc_exec one, many, none;
+} execs;
+
+static void execs_init(execs *e) {
+    assert_int_equal(oc_pool_new(3, &e->pool), OC_OK);
+    oc_exec_init(&e->one, NULL);
+    oc_exec_init(&e->many, e->pool);
+    oc_exec_init(&e->none, NULL);
+    oc_free(e->none.bufs); /* every oc_exec_buf now fails: the no-memory paths */
+    e->none.bufs = NULL;
+    e->none.n_bufs = 0;
+}
+
+static void execs_free(execs *e) {
+    oc_exec_release(&e->one);
+    oc_exec_release(&e->many);
+    oc_exec_release(&e->none);
+    oc_pool_free(e->pool);
+}
+
+/* The SIMD levels this CPU has, the reference first. */
+static int levels(oc_isa *out) {
+    oc_cpu_force(OC_ISA_AVX512); /* undoes any cap: the detected level */
+    oc_isa best = oc_cpu()->isa;
+    int n = 0;
+    for (int l = OC_ISA_SCALAR; l <= (int)best; l++)
+        out[n++] = (oc_isa)l;
+    return n;
+}
+
+/* max |a - b| over max |b|: the normwise relative difference. */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* C (M, N) = alpha op(A) op(B) + beta C0 in double. */
+static void naive_gemm(double *C, int ta, int tb, size_t M, size_t N, size_t K, double alpha,
+                       const float *A, size_t lda, const float *B, size_t ldb, double beta,
+                       const float *C0, size_t ldc) {
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
             double s = 0;
-            for (size_t i = 0; i < IC; i++)
-                s += (double)inp[t * IC + i] * w[o * IC + i];
-            out[t * OC + o] = s;
+            for (size_t k = 0; k < K; k++)
+                s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                     (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * N + j] = alpha * s + (beta != 0 ? beta * C0[i * ldc + j] : 0);
         }
 }
 
-static void test_matmul_dtypes(void **state) {
+/* Every transpose, odd and edge sizes (K past the KC block, M and N not multiples of the
+ * tiles), alpha and beta, at every level; beta = 0 must not read C (it holds NaN). */
+static void test_gemm(void **state) {
     (void)state;
+    execs e;
+    execs_init(&e);
+    oc_rng r;
+    oc_rng_seed(&r, 11);
+    const size_t sizes[][3] = {{1, 1, 1},   {7, 13, 5},    {6, 64, 256}, {13, 130, 257},
+                               {65, 70, 3}, {100, 1, 513}, {3, 300, 40}, {200, 129, 96}};
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        size_t M = sizes[c][0], N = sizes[c][1], K = sizes[c][2];
+        float *A = rand_vec(&r, M * K), *B = rand_vec(&r, K * N), *C0 = rand_vec(&r, M * N);
+        float *C = malloc(M * N * sizeof(float)), *Cm = malloc(M * N * sizeof(float)),
+              *Cref = malloc(M * N * sizeof(float)), *Cn = malloc(M * N * sizeof(float));
+        double *want = malloc(M * N * sizeof(double));
+        float *wantf = malloc(M * N * sizeof(float));
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bz = 0; bz < 2; bz++) {
+                    float alpha = 0.75f, beta = bz ? 0.0f : -1.25f;
+                    size_t lda = ta ? M : K, ldb = tb ? K : N;
+                    naive_gemm(want, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, N);
+                    for (size_t i = 0; i < M * N; i++)
+                        wantf[i] = (float)want[i];
+                    for (int l = 0; l < nl; l++) {
+                        oc_cpu_force(lv[l]);
+                        oc_exec *xs[3] = {&e.one, &e.many, &e.none};
+                        for (int x = 0; x < 3; x++) {
+                            float *out = x == 0 ? C : x == 1 ? Cm : Cn;
+                            for (size_t i = 0; i < M * N; i++)
+                                out[i] = bz ? NAN : C0[i];
+                            oc_gemm(xs[x], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, out, N);
+                            if (x == 0 && l == 0)
+                                memcpy(Cref, out, M * N * sizeof(float));
+                            if (x == 2) /* the unpacked path: its own summation order */
+                                assert_true(rel_diff(out, wantf, M * N) < 1e-5);
+                        }
+                        /* threads never change the bits; levels agree with the reference */
+                        assert_memory_equal(C, Cm, M * N * sizeof(float));
+                        assert_true(rel_diff(C, Cref, M * N) < 1e-5);
+                        assert_true(rel_diff(C, wantf, M * N) < 1e-5);
+                    }
+                    oc_cpu_force(OC_ISA_AVX512);
+                }
+        free(A), free(B), free(C0), free(C), free(Cm), free(Cref), free(Cn), free(want);
+        free(wantf);
+    }
+    execs_free(&e);
+}
+
+/* F32, BF16, F16 and Q8_0 weights against the same product done in double on the weights
+ * as stored (Q8_0: on the activations quantized as llama.cpp does), for the GEMV sizes
+ * (1..4 rows) and the GEMM ones, at every level and thread count. */
+static void test_matmul_formats(void **state) {
+    (void)state;
+    execs e;
+    execs_init(&e);
     oc_rng r;
     oc_rng_seed(&r, 1);
-    size_t IC = 77, OC = 300; /* odd sizes exercise the SIMD tails */
-    float *w = malloc(IC * OC * 4), *wr = malloc(IC * OC * 4), *inp = malloc(10 * IC * 4);
+    size_t IC = 96, OC = 300; /* odd OC exercises row tails; Q8_0 needs IC % 32 == 0 */
+    float *w = rand_vec(&r, IC * OC), *inp = rand_vec(&r, 40 * IC), *bias = rand_vec(&r, OC);
+    float *wr = malloc(IC * OC * 4), *out = malloc(40 * OC * 4), *out2 = malloc(40 * OC * 4),
+          *wantf = malloc(40 * OC * 4);
     uint16_t *wh = malloc(IC * OC * 2);
-    float *out = malloc(10 * OC * 4), *out_ref = malloc(10 * OC * 4), bias[300];
-    double *want = malloc(10 * OC * 8);
-    for (size_t i = 0; i < IC * OC; i++)
-        w[i] = frand(&r);
-    for (size_t i = 0; i < 10 * IC; i++)
-        inp[i] = frand(&r);
-    for (size_t i = 0; i < OC; i++)
-        bias[i] = frand(&r);
-    oc_dtype dts[] = {OC_DT_F32, OC_DT_BF16, OC_DT_F16};
-    size_t Ts[] = {1, 3, 10};
-    for (int d = 0; d < 3; d++) {
-        oc_weight W = {w, dts[d], (int64_t)OC, (int64_t)IC};
-        if (dts[d] != OC_DT_F32) {
-            for (size_t i = 0; i < IC * OC; i++) {
+    uint8_t *wq = malloc(OC * IC / 32 * OC_Q8_BYTES);
+    oc_quantize_q8_0(wq, w, IC * OC);
+    oc_dtype dts[] = {OC_DT_F32, OC_DT_BF16, OC_DT_F16, OC_DT_Q8_0};
+    size_t Ts[] = {1, 2, 3, 4, 5, 40};
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (int d = 0; d < 4; d++) {
+        oc_weight W = {.data = w, .dtype = dts[d], .rows = (int64_t)OC, .cols = (int64_t)IC};
+        if (dts[d] == OC_DT_BF16 || dts[d] == OC_DT_F16) {
+            for (size_t i = 0; i < IC * OC; i++)
                 wh[i] = dts[d] == OC_DT_BF16 ? oc_f32_to_bf16(w[i]) : oc_f32_to_f16(w[i]);
-                wr[i] = dts[d] == OC_DT_BF16 ? oc_bf16_to_f32(wh[i]) : oc_f16_to_f32(wh[i]);
-            }
             W.data = wh;
-        } else {
-            memcpy(wr, w, IC * OC * 4);
+        } else if (dts[d] == OC_DT_Q8_0) {
+            W.data = wq;
         }
-        for (int k = 0; k < 3; k++) {
+        for (size_t o = 0; o < OC; o++)
+            oc_weight_row(wr + o * IC, &W, o);
+        for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
             size_t T = Ts[k];
-            naive_matmul(want, inp, wr, T, IC, OC);
-            assert_int_equal(oc_matmul(out, inp, &W, bias, T), OC_OK);
-            oc_kernels_force_reference(1);
-            assert_int_equal(oc_matmul(out_ref, inp, &W, bias, T), OC_OK);
-            oc_kernels_force_reference(0);
-            for (size_t i = 0; i < T * OC; i++) {
-                double e = want[i] + bias[i % OC];
-                assert_true(fabs(out[i] - e) < 1e-4);
-                assert_true(fabs(out_ref[i] - e) < 1e-4);
+            for (size_t t = 0; t < T; t++) {
+                const float *x = inp + t * IC;
+                float xq[96];
+                if (dts[d] == OC_DT_Q8_0) /* the activations as the kernel quantizes them */
+                    for (size_t b = 0; b < IC / 32; b++) {
+                        float amax = 0;
+                        for (size_t i = 0; i < 32; i++)
+                            amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+                        float dd = amax / 127.0f;
+                        for (size_t i = 0; i < 32; i++)
+                            xq[b * 32 + i] = dd * rintf(x[b * 32 + i] / dd);
+                    }
+                for (size_t o = 0; o < OC; o++) {
+                    double s = bias[o];
+                    for (size_t i = 0; i < IC; i++)
+                        s += (double)wr[o * IC + i] * (dts[d] == OC_DT_Q8_0 ? xq[i] : x[i]);
+                    wantf[t * OC + o] = (float)s;
+                }
             }
+            for (int l = 0; l < nl; l++) {
+                oc_cpu_force(lv[l]);
+                oc_matmul(&e.one, out, inp, &W, bias, T);
+                oc_matmul(&e.many, out2, inp, &W, bias, T);
+                assert_true(rel_diff(out, wantf, T * OC) < 2e-5);
+                assert_true(rel_diff(out2, out, T * OC) < 1e-6);
+                oc_matmul(&e.none, out2, inp, &W, bias, T);
+                assert_true(rel_diff(out2, wantf, T * OC) < 2e-5);
+            }
+            oc_cpu_force(OC_ISA_AVX512);
         }
     }
-    free(w), free(wr), free(inp), free(wh), free(out), free(out_ref), free(want);
+    free(w), free(inp), free(bias), free(wr), free(out), free(out2), free(wantf), free(wh);
+    free(wq);
+    execs_free(&e);
+}
+
+/* Q8_0 as llama.cpp writes it: scale F16 of max|x|/127, quants round(x / scale). */
+static void test_quantize_q8_0(void **state) {
+    (void)state;
+    float x[64];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)(i - 20) * 0.25f;
+    x[40] = 0; /* block 1's largest magnitude is x[63] = 10.75 */
+    uint8_t q[2 * OC_Q8_BYTES];
+    oc_quantize_q8_0(q, x, 64);
+    uint16_t d0, d1;
+    memcpy(&d0, q, 2);
+    memcpy(&d1, q + OC_Q8_BYTES, 2);
+    /* the scales: max |x| / 127 rounded to F16 (block 0: 5, block 1: 10.75) */
+    assert_int_equal(d0, oc_f32_to_f16(5.0f / 127));
+    assert_int_equal(d1, oc_f32_to_f16(10.75f / 127));
+    assert_int_equal((int8_t)q[2 + 0], -127);                        /* x[0] = -5 */
+    assert_int_equal((int8_t)q[2 + 20], 0);
+    assert_int_equal((int8_t)q[2 + 22], (int)roundf(0.5f * 127 / 5)); /* x[22] = 0.5 */
+    assert_int_equal((int8_t)q[OC_Q8_BYTES + 2 + 31], 127);
 }
 
 static void test_norms(void **state) {
     (void)state;
+    execs e;
+    execs_init(&e);
     oc_rng r;
     oc_rng_seed(&r, 2);
-    size_t T = 5, C = 33;
-    float x[165], y[165], w[33], b[33];
+    size_t T = 37, C = 33;
+    float *x = rand_vec(&r, T * C), *y = malloc(T * C * 4), *y2 = malloc(T * C * 4);
+    float w[33], b[33], mean[37], rstd[37];
     for (size_t i = 0; i < T * C; i++)
-        x[i] = frand(&r) * 3 + 1;
+        x[i] = x[i] * 3 + 1;
     for (size_t i = 0; i < C; i++)
         w[i] = frand(&r), b[i] = frand(&r);
-    oc_layernorm(y, x, w, b, T, C, 1e-5f);
+    oc_layernorm(&e.one, y, mean, rstd, x, w, b, T, C, 1e-5f);
+    oc_layernorm(&e.many, y2, NULL, NULL, x, w, b, T, C, 1e-5f);
+    assert_memory_equal(y, y2, T * C * 4);
     for (size_t t = 0; t < T; t++) {
         double m = 0, v = 0;
         for (size_t i = 0; i < C; i++)
@@ -86,37 +244,35 @@ static void test_norms(void **state) {
         for (size_t i = 0; i < C; i++)
             v += (x[t * C + i] - m) * (x[t * C + i] - m);
         v /= C;
+        assert_true(fabs(mean[t] - m) < 1e-6 && fabs(rstd[t] - 1 / sqrt(v + 1e-5)) < 1e-5);
         for (size_t i = 0; i < C; i++)
             assert_true(fabs(y[t * C + i] - ((x[t * C + i] - m) / sqrt(v + 1e-5) * w[i] + b[i])) <
                         1e-5);
     }
-    oc_rmsnorm(y, x, w, T, C, 1e-5f);
+    oc_rmsnorm(&e.one, y, rstd, x, w, T, C, 1e-5f);
+    oc_rmsnorm(&e.many, y2, NULL, x, w, T, C, 1e-5f);
+    assert_memory_equal(y, y2, T * C * 4);
     for (size_t t = 0; t < T; t++) {
         double ss = 0;
         for (size_t i = 0; i < C; i++)
             ss += (double)x[t * C + i] * x[t * C + i];
         double rr = 1 / sqrt(ss / C + 1e-5);
+        assert_true(fabs(rstd[t] - rr) < 1e-5);
         for (size_t i = 0; i < C; i++)
             assert_true(fabs(y[t * C + i] - x[t * C + i] * rr * w[i]) < 1e-5);
     }
+    free(x), free(y), free(y2);
+    execs_free(&e);
 }
 
-/* Causal GQA attention against the textbook formula. */
-static void test_attention(void **state) {
-    (void)state;
-    oc_rng r;
-    oc_rng_seed(&r, 3);
-    size_t T = 3, S = 7, H = 4, KVH = 2, D = 8, past = S - T;
-    float q[3 * 32], k[7 * 16], v[7 * 16], out[3 * 32];
-    for (size_t i = 0; i < sizeof q / 4; i++)
-        q[i] = frand(&r);
-    for (size_t i = 0; i < sizeof k / 4; i++)
-        k[i] = frand(&r), v[i] = frand(&r);
-    assert_int_equal(oc_attention(out, q, k, v, KVH * D, T, S, H, KVH, D, 1), OC_OK);
+/* out (T, H*D) of textbook attention in double. */
+static void naive_attention(double *out, const float *q, const float *k, const float *v,
+                            size_t T, size_t S, size_t H, size_t KVH, size_t D, int causal) {
+    double *sc = malloc(S * sizeof(double));
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < H; h++) {
-            size_t kh = h / (H / KVH), n = past + t + 1;
-            double sc[7], mx = -1e30, sum = 0;
+            size_t kh = h / (H / KVH), n = causal ? S - T + t + 1 : S;
+            double mx = -1e300, sum = 0;
             for (size_t j = 0; j < n; j++) {
                 double d = 0;
                 for (size_t i = 0; i < D; i++)
@@ -130,22 +286,83 @@ static void test_attention(void **state) {
                 double o = 0;
                 for (size_t j = 0; j < n; j++)
                     o += sc[j] / sum * v[(j * KVH + kh) * D + i];
-                assert_true(fabs(out[(t * H + h) * D + i] - o) < 1e-5);
+                out[(t * H + h) * D + i] = o;
             }
         }
+    free(sc);
 }
 
-/* RoPE rotates pairs (i, i + D/2) by pos * theta^(-2i/D). */
+/* Causal GQA and full attention, decoding sizes (the per-query path, S past the key
+ * chunk) and blocks (past the query block), with and without saved probabilities. */
+static void test_attention(void **state) {
+    (void)state;
+    execs e;
+    execs_init(&e);
+    oc_rng r;
+    oc_rng_seed(&r, 3);
+    const size_t cases[][6] = {
+        /* T, S, H, KVH, D, causal */
+        {1, 7, 4, 2, 8, 1},   {3, 7, 4, 2, 8, 1},     {4, 600, 6, 2, 16, 1},
+        {70, 70, 2, 1, 24, 0}, {130, 150, 4, 4, 8, 1}, {9, 9, 3, 3, 64, 0},
+    };
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t T = cases[c][0], S = cases[c][1], H = cases[c][2], KVH = cases[c][3],
+               D = cases[c][4];
+        int causal = (int)cases[c][5];
+        float *q = rand_vec(&r, T * H * D), *k = rand_vec(&r, S * KVH * D),
+              *v = rand_vec(&r, S * KVH * D);
+        float *out = malloc(T * H * D * 4), *out2 = malloc(T * H * D * 4),
+              *wantf = malloc(T * H * D * 4), *probs = malloc(H * T * S * 4);
+        double *want = malloc(T * H * D * 8);
+        naive_attention(want, q, k, v, T, S, H, KVH, D, causal);
+        for (size_t i = 0; i < T * H * D; i++)
+            wantf[i] = (float)want[i];
+        oc_attn_shape sh = {.T = T, .S = S, .H = H, .KVH = KVH, .D = D, .kv_stride = KVH * D,
+                            .causal = causal};
+        for (int l = 0; l < nl; l++) {
+            oc_cpu_force(lv[l]);
+            oc_attention(&e.one, out, NULL, q, k, v, &sh);
+            assert_true(rel_diff(out, wantf, T * H * D) < 1e-5);
+            oc_attention(&e.many, out2, NULL, q, k, v, &sh);
+            assert_memory_equal(out, out2, T * H * D * 4);
+            oc_attention(&e.none, out2, NULL, q, k, v, &sh);
+            assert_true(rel_diff(out2, wantf, T * H * D) < 1e-5);
+            oc_attention(&e.many, out2, probs, q, k, v, &sh);
+            assert_true(rel_diff(out2, wantf, T * H * D) < 1e-5);
+            for (size_t h = 0; h < H; h++) /* rows of probabilities sum to 1, zero past */
+                for (size_t t = 0; t < T; t++) {
+                    double s = 0;
+                    size_t n = causal ? S - T + t + 1 : S;
+                    for (size_t j = 0; j < S; j++) {
+                        float p = probs[(h * T + t) * S + j];
+                        s += p;
+                        if (j >= n)
+                            assert_true(p == 0.0f);
+                    }
+                    assert_true(fabs(s - 1) < 1e-5);
+                }
+        }
+        oc_cpu_force(OC_ISA_AVX512);
+        free(q), free(k), free(v), free(out), free(out2), free(wantf), free(probs), free(want);
+    }
+    execs_free(&e);
+}
+
+/* RoPE rotates pairs (i, i + D/2) by pos * theta^(-2i/D); sign -1 undoes it. */
 static void test_rope(void **state) {
     (void)state;
+    execs e;
+    execs_init(&e);
     size_t D = 8, half = 4;
     float c[2 * 4], s[2 * 4], x[2 * 8];
-    oc_rope_tables(c, s, 5, 2, D, 10000.0f);
+    oc_rope_tables(c, s, 5, 2, D, 10000.0f, OC_DT_F32);
     for (size_t i = 0; i < 16; i++)
         x[i] = (float)i + 1;
     float x0[16];
     memcpy(x0, x, sizeof x);
-    oc_rope_apply(x, c, s, 2, 1, D);
+    oc_rope_apply(&e.many, x, c, s, 2, 1, D, 1.0f);
     for (size_t t = 0; t < 2; t++)
         for (size_t i = 0; i < half; i++) {
             double ang = (double)(5 + t) * pow(10000.0, -2.0 * i / D);
@@ -153,23 +370,121 @@ static void test_rope(void **state) {
             assert_true(fabs(x[t * D + i] - (a * cos(ang) - b * sin(ang))) < 1e-4);
             assert_true(fabs(x[t * D + i + half] - (b * cos(ang) + a * sin(ang))) < 1e-4);
         }
+    oc_rope_apply(&e.one, x, c, s, 2, 1, D, -1.0f);
+    for (size_t i = 0; i < 16; i++)
+        assert_true(fabsf(x[i] - x0[i]) < 1e-5f);
+    execs_free(&e);
 }
 
+static double act_exact(double x, int a) {
+    switch (a) {
+    case OC_ACT_GELU_TANH:
+        return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case OC_ACT_GELU:
+        return 0.5 * x * (1 + erf(x / sqrt(2)));
+    case OC_ACT_QUICK_GELU:
+        return x / (1 + exp(-1.702 * x));
+    default:
+        return x / (1 + exp(-x));
+    }
+}
+
+/* Every activation at every level, over a range that reaches exp's clamps, against
+ * double precision: within 1e-6 of the value's scale (|x| + 1). */
 static void test_activations(void **state) {
     (void)state;
-    float xs[] = {-3, -1, -0.1f, 0, 0.5f, 2};
-    for (size_t i = 0; i < 6; i++) {
-        double x = xs[i];
-        float v[4] = {xs[i], xs[i], xs[i], xs[i]};
-        oc_activate(&v[0], 1, OC_ACT_GELU_TANH);
-        oc_activate(&v[1], 1, OC_ACT_GELU);
-        oc_activate(&v[2], 1, OC_ACT_QUICK_GELU);
-        oc_activate(&v[3], 1, OC_ACT_SILU);
-        assert_true(fabs(v[0] - 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)))) < 1e-6);
-        assert_true(fabs(v[1] - 0.5 * x * (1 + erf(x / sqrt(2)))) < 1e-6);
-        assert_true(fabs(v[2] - x / (1 + exp(-1.702 * x))) < 1e-6);
-        assert_true(fabs(v[3] - x / (1 + exp(-x))) < 1e-6);
+    execs e;
+    execs_init(&e);
+    size_t n = 1001;
+    float *x = malloc(n * 4), *y = malloc(n * 4), *u = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = -100.0f + 0.2f * (float)i; /* -100 .. 100 */
+        u[i] = 0.5f + 0.001f * (float)i;
     }
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (int l = 0; l < nl; l++) {
+        oc_cpu_force(lv[l]);
+        for (int a = OC_ACT_GELU_TANH; a <= OC_ACT_SILU; a++) {
+            oc_activate(&e.many, y, x, n, (oc_act)a);
+            for (size_t i = 0; i < n; i++)
+                assert_true(fabs(y[i] - act_exact(x[i], a)) <= 1e-6 * (fabs(x[i]) + 1));
+        }
+        oc_swiglu(&e.many, y, x, u, n);
+        for (size_t i = 0; i < n; i++)
+            assert_true(fabs(y[i] - act_exact(x[i], OC_ACT_SILU) * u[i]) <=
+                        1e-6 * (fabs(x[i]) + 1) * u[i]);
+    }
+    oc_cpu_force(OC_ISA_AVX512);
+    free(x), free(y), free(u);
+    execs_free(&e);
+}
+
+/* ---- the thread pool ---------------------------------------------------------------- */
+
+typedef struct {
+    int *hits;
+    oc_pool *pool;
+    int nested_ok;
+} pool_ctx;
+
+static void count_task(void *ctx, size_t t, int thread) {
+    pool_ctx *c = ctx;
+    assert_true(thread >= 0 && thread < oc_pool_size(c->pool));
+    __atomic_fetch_add(&c->hits[t], 1, __ATOMIC_RELAXED);
+}
+
+static void nested_task(void *ctx, size_t t, int thread) {
+    pool_ctx *c = ctx;
+    int inner[5] = {0};
+    pool_ctx ic = {inner, c->pool, 0};
+    oc_pool_run(c->pool, 5, count_task, &ic); /* inline, on this thread */
+    for (int i = 0; i < 5; i++)
+        if (inner[i] != 1)
+            __atomic_store_n(&c->nested_ok, 0, __ATOMIC_RELAXED);
+    assert_int_equal(oc_pool_current_thread(), thread);
+    __atomic_fetch_add(&c->hits[t], 1, __ATOMIC_RELAXED);
+}
+
+typedef struct {
+    size_t *seen;
+} range_ctx;
+
+static void range_task(void *ctx, size_t i0, size_t i1, int thread) {
+    (void)thread;
+    range_ctx *c = ctx;
+    for (size_t i = i0; i < i1; i++)
+        __atomic_fetch_add(&c->seen[i], 1, __ATOMIC_RELAXED);
+}
+
+/* Every task runs exactly once, on a valid thread, over many jobs in a row (the handover
+ * between jobs), nested runs run inline, ranges cover [0, n) once. */
+static void test_pool(void **state) {
+    (void)state;
+    for (int nt = 1; nt <= 4; nt++) {
+        oc_pool *p;
+        assert_int_equal(oc_pool_new(nt, &p), OC_OK);
+        assert_int_equal(oc_pool_size(p), nt);
+        int hits[97];
+        for (int job = 0; job < 200; job++) {
+            size_t n = (size_t)(job % 97) + 1;
+            memset(hits, 0, sizeof hits);
+            pool_ctx c = {hits, p, 1};
+            oc_pool_run(p, n, job % 10 == 0 ? nested_task : count_task, &c);
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(hits[i], 1);
+            assert_int_equal(c.nested_ok, 1);
+        }
+        size_t seen[1000] = {0};
+        range_ctx rc = {seen};
+        oc_pool_for(p, 1000, 7, range_task, &rc);
+        for (size_t i = 0; i < 1000; i++)
+            assert_int_equal(seen[i], 1);
+        assert_int_equal(oc_pool_current_thread(), -1);
+        oc_pool_free(p);
+    }
+    oc_pool_free(NULL);
+    assert_int_equal(oc_pool_size(NULL), 1);
 }
 
 /* Greedy picks the argmax; top-k 1 is greedy whatever the temperature; the same seed
@@ -206,9 +521,12 @@ static void test_sampling(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_dtypes), cmocka_unit_test(test_norms),
-        cmocka_unit_test(test_attention),     cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_activations),   cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_gemm),        cmocka_unit_test(test_matmul_formats),
+        cmocka_unit_test(test_quantize_q8_0), cmocka_unit_test(test_norms),
+        cmocka_unit_test(test_attention),   cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_activations), cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_sampling),
     };
+    printf("kernels: CPU %s\n", oc_cpu()->name);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

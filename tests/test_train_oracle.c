@@ -130,8 +130,9 @@ static void test_forward_matches_case0(void **state) {
     float *buf = malloc(c.off * sizeof(float));
     c = (oc_carver){buf, 0};
     oc_vit_acts_carve(&va, &c, &cfg.vision, NT);
-    double flops = 0;
-    oc_vit_train_forward(&flops, &va, &cfg.vision, &p.t, px, NT);
+    oc_exec ex;
+    oc_exec_init(&ex, NULL);
+    oc_vit_train_forward(&ex, &va, &cfg.vision, &p.t, px, NT);
     size_t n;
     float *ref = load_f32(td(MODEL "/case0.safetensors"), "vision_last_hidden_state", &n);
     assert_int_equal(n, NT * 64 * 64);
@@ -141,7 +142,7 @@ static void test_forward_matches_case0(void **state) {
     free(ref);
 
     float *shuf = malloc(NT * 16 * 256 * sizeof(float)), *feats = malloc(NT * 16 * 64 * sizeof(float));
-    oc_connector_train_forward(&flops, feats, shuf, va.out, p.t.proj_w, NT, 8, 64, 2, 64);
+    oc_connector_train_forward(&ex, feats, shuf, va.out, p.t.proj_w, NT, 8, 64, 2, 64);
     ref = load_f32(td(MODEL "/case0.safetensors"), "image_hidden_states", &n);
     assert_int_equal(n, NT * 16 * 64);
     e = rel_err(feats, ref, n);
@@ -167,13 +168,14 @@ static void test_forward_matches_case0(void **state) {
     oc_llama_acts la;
     oc_llama_acts_carve(&la, &c, &cfg.text, T, A, T);
     oc_t_seqs one = {1, NULL, NULL, T};
-    oc_llama_train_forward(&flops, &la, &cfg.text, &p.t, x, &one);
+    oc_llama_train_forward(&ex, &la, &cfg.text, &p.t, x, &one);
     ref = load_f32(td(MODEL "/case0.safetensors"), "text_hidden_states_last", &n);
     e = rel_err(la.fin, ref, n);
     print_message("text_hidden_states_last rel err %.3g\n", e);
     assert_true(e < 1e-5);
     free(ref);
 
+    oc_exec_release(&ex);
     free(lbuf);
     free(x);
     free(idf);

@@ -43,38 +43,38 @@ typedef struct {
 } llama_scratch;
 
 /* x (T, C) += attention(rmsnorm(x)) for layer l; appends k, v to the cache. */
-static oc_status attention_block(const oc_llama_config *c, const oc_llama_layer *L,
-                                 oc_kv_cache *kv, uint32_t l, float *x, llama_scratch *s,
-                                 uint32_t T) {
+static void attention_block(oc_exec *ex, const oc_llama_config *c, const oc_llama_layer *L,
+                            oc_kv_cache *kv, uint32_t l, float *x, llama_scratch *s,
+                            uint32_t T) {
     size_t C = c->hidden, D = c->head_dim, H = c->heads, KVH = c->kv_heads;
     size_t kvd = KVH * D, past = kv->len;
     float *kl = kv->k + (size_t)l * kv->cap * kvd, *vl = kv->v + (size_t)l * kv->cap * kvd;
-    oc_rmsnorm(s->h, x, L->in_norm, T, C, c->rms_eps);
-    OC_TRY(oc_matmul(s->q, s->h, &L->q, L->q_b, T));
-    OC_TRY(oc_matmul(kl + past * kvd, s->h, &L->k, L->k_b, T));
-    OC_TRY(oc_matmul(vl + past * kvd, s->h, &L->v, L->v_b, T));
-    oc_rope_apply(s->q, s->cos_t, s->sin_t, T, H, D);
-    oc_rope_apply(kl + past * kvd, s->cos_t, s->sin_t, T, KVH, D);
-    OC_TRY(oc_attention(s->att, s->q, kl, vl, kvd, T, past + T, H, KVH, D, 1));
-    OC_TRY(oc_matmul(s->h, s->att, &L->o, L->o_b, T));
-    oc_add(x, s->h, (size_t)T * C);
-    return OC_OK;
+    oc_rmsnorm(ex, s->h, NULL, x, L->in_norm, T, C, c->rms_eps);
+    oc_matmul(ex, s->q, s->h, &L->q, L->q_b, T);
+    oc_matmul(ex, kl + past * kvd, s->h, &L->k, L->k_b, T);
+    oc_matmul(ex, vl + past * kvd, s->h, &L->v, L->v_b, T);
+    oc_rope_apply(ex, s->q, s->cos_t, s->sin_t, T, H, D, 1.0f);
+    oc_rope_apply(ex, kl + past * kvd, s->cos_t, s->sin_t, T, KVH, D, 1.0f);
+    oc_attn_shape sh = {.T = T, .S = past + T, .H = H, .KVH = KVH, .D = D, .kv_stride = kvd,
+                        .causal = 1};
+    oc_attention(ex, s->att, NULL, s->q, kl, vl, &sh);
+    oc_matmul(ex, s->h, s->att, &L->o, L->o_b, T);
+    oc_add(ex, x, s->h, (size_t)T * C);
 }
 
 /* x (T, C) += down(silu(gate(h)) * up(h)), h = rmsnorm(x) */
-static oc_status mlp_block(const oc_llama_config *c, const oc_llama_layer *L, float *x,
-                           llama_scratch *s, uint32_t T) {
+static void mlp_block(oc_exec *ex, const oc_llama_config *c, const oc_llama_layer *L,
+                      float *x, llama_scratch *s, uint32_t T) {
     size_t C = c->hidden;
-    oc_rmsnorm(s->h, x, L->post_norm, T, C, c->rms_eps);
-    OC_TRY(oc_matmul(s->gate, s->h, &L->gate, NULL, T));
-    OC_TRY(oc_matmul(s->up, s->h, &L->up, NULL, T));
-    oc_swiglu(s->gate, s->up, (size_t)T * c->intermediate);
-    OC_TRY(oc_matmul(s->h, s->gate, &L->down, NULL, T));
-    oc_add(x, s->h, (size_t)T * C);
-    return OC_OK;
+    oc_rmsnorm(ex, s->h, NULL, x, L->post_norm, T, C, c->rms_eps);
+    oc_matmul(ex, s->gate, s->h, &L->gate, NULL, T);
+    oc_matmul(ex, s->up, s->h, &L->up, NULL, T);
+    oc_swiglu(ex, s->gate, s->gate, s->up, (size_t)T * c->intermediate);
+    oc_matmul(ex, s->h, s->gate, &L->down, NULL, T);
+    oc_add(ex, x, s->h, (size_t)T * C);
 }
 
-oc_status oc_llama_forward(const oc_llama_config *c, const oc_llama_weights *w,
+oc_status oc_llama_forward(oc_exec *ex, const oc_llama_config *c, const oc_llama_weights *w,
                            oc_kv_cache *kv, const float *x_in, uint32_t T, float *hidden_out,
                            float *logits, uint32_t n_logits) {
     if (T == 0 || n_logits > T)
@@ -84,10 +84,9 @@ oc_status oc_llama_forward(const oc_llama_config *c, const oc_llama_weights *w,
                       "context of %u", (size_t)kv->len + T, kv->cap);
     size_t C = c->hidden, HD = (size_t)c->heads * c->head_dim, I = c->intermediate;
     size_t n = (size_t)T * (2 * C + 2 * HD + 2 * I + c->head_dim);
-    float *buf = oc_malloc(n * sizeof(float));
-    if (!buf)
+    float *x = oc_exec_buf(ex, 0, OC_BUF_MODEL, n * sizeof(float));
+    if (!x)
         return oc_err(OC_ERR_NOMEM, "out of memory for %u tokens of text model scratch", T);
-    float *x = buf;
     llama_scratch s = {.h = x + (size_t)T * C};
     s.q = s.h + (size_t)T * C;
     s.att = s.q + (size_t)T * HD;
@@ -96,22 +95,16 @@ oc_status oc_llama_forward(const oc_llama_config *c, const oc_llama_weights *w,
     s.cos_t = s.up + (size_t)T * I;
     s.sin_t = s.cos_t + (size_t)T * c->head_dim / 2;
     memcpy(x, x_in, (size_t)T * C * sizeof(float));
-    oc_rope_tables_dt(s.cos_t, s.sin_t, kv->len, T, c->head_dim, c->rope_theta,
-                      c->rope_dtype);
-    oc_status st = OC_OK;
-    for (uint32_t l = 0; st == OC_OK && l < c->layers; l++) {
-        st = attention_block(c, &w->layers[l], kv, l, x, &s, T);
-        if (st == OC_OK)
-            st = mlp_block(c, &w->layers[l], x, &s, T);
+    oc_rope_tables(s.cos_t, s.sin_t, kv->len, T, c->head_dim, c->rope_theta, c->rope_dtype);
+    for (uint32_t l = 0; l < c->layers; l++) {
+        attention_block(ex, c, &w->layers[l], kv, l, x, &s, T);
+        mlp_block(ex, c, &w->layers[l], x, &s, T);
     }
-    if (st == OC_OK) {
-        kv->len += T;
-        oc_rmsnorm(x, x, w->norm, T, C, c->rms_eps);
-        if (hidden_out)
-            memcpy(hidden_out, x, (size_t)T * C * sizeof(float));
-        if (n_logits)
-            st = oc_matmul(logits, x + (size_t)(T - n_logits) * C, &w->lm_head, NULL, n_logits);
-    }
-    oc_free(buf);
-    return st;
+    kv->len += T;
+    oc_rmsnorm(ex, x, NULL, x, w->norm, T, C, c->rms_eps);
+    if (hidden_out)
+        memcpy(hidden_out, x, (size_t)T * C * sizeof(float));
+    if (n_logits)
+        oc_matmul(ex, logits, x + (size_t)(T - n_logits) * C, &w->lm_head, NULL, n_logits);
+    return OC_OK;
 }

@@ -52,7 +52,7 @@ void oc_kv_cache_free(oc_kv_cache *kv);
  * x (T, C): input embeddings (token embeddings with image features placed in).
  * hidden_out (T, C): optional, the final-norm hidden states.
  * logits (n_logits, V): logits of the last n_logits positions (n_logits <= T; may be 0). */
-oc_status oc_llama_forward(const oc_llama_config *c, const oc_llama_weights *w,
+oc_status oc_llama_forward(oc_exec *ex, const oc_llama_config *c, const oc_llama_weights *w,
                            oc_kv_cache *kv, const float *x, uint32_t T, float *hidden_out,
                            float *logits, uint32_t n_logits);
 /* out (C) = embedding row of token id. */

@@ -29,6 +29,7 @@ const char *cli_default_model(void);
 typedef struct {
     const char *model;
     int threads;
+    oc_weight_format weights;
     oc_gen_params gen;
     int json;
     int stream; /* -1 auto (terminal), 0 off, 1 on */
@@ -36,6 +37,10 @@ typedef struct {
 void cli_gen_opts_init(cli_gen_opts *o);
 int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i);
 extern const char CLI_GEN_HELP[];
+
+/* Progress of image encoding and prefill on standard error, when it is a terminal:
+ * sets gen.on_progress (and stops generation on Ctrl-C). */
+void cli_progress_on_terminal(cli_gen_opts *o);
 
 /* Loads the model named by the options. */
 int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m);

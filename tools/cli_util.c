@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +109,7 @@ const char CLI_GEN_HELP[] =
     "  --repeat-penalty R    repetition penalty as in transformers (1 = off)\n"
     "  --seed S              sampling seed (default 0)\n"
     "  --threads N           threads for the math kernels (default: all cores)\n"
+    "  --dtype F             weights as auto (as stored, exact), f32, bf16 or q8_0\n"
     "  --json                one JSON object per answer: text, token ids, timings\n"
     "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n";
 
@@ -131,6 +133,15 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
         if (!cli_u32(cmd, a, v, &u))
             return -1;
         o->threads = (int)u;
+    } else if (!strcmp(a, "--dtype")) {
+        VAL();
+        static const char *const names[] = {"auto", "f32", "bf16", "q8_0"};
+        size_t k = 0;
+        while (k < 4 && strcasecmp(v, names[k]))
+            k++;
+        if (k == 4)
+            return cli_usage(cmd, "--dtype expects auto, f32, bf16 or q8_0, not '%s'", v), -1;
+        o->weights = (oc_weight_format)k;
     } else if (!strcmp(a, "--max-tokens")) {
         VAL();
         if (!cli_u32(cmd, a, v, &o->gen.max_tokens))
@@ -177,8 +188,31 @@ int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     }
     oc_model_params p = oc_model_default_params();
     p.n_threads = o->threads;
+    p.weights = o->weights;
     oc_status s = oc_model_load(dir, &p, m);
     return s == OC_OK ? 0 : cli_fail(cmd, s);
+}
+
+/* "encoding image: tile 3/13" / "reading prompt: 512/901 tokens", rewritten in place and
+ * cleared when done. */
+static int show_progress(oc_progress_stage stage, uint64_t done, uint64_t total, void *ud) {
+    (void)ud;
+    if (stage == OC_PROGRESS_IMAGE)
+        fprintf(stderr, "\rencoding image: tile %llu/%llu", (unsigned long long)done,
+                (unsigned long long)total);
+    else
+        fprintf(stderr, "\rreading prompt: %llu/%llu tokens", (unsigned long long)done,
+                (unsigned long long)total);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+    return cli_interrupted;
+}
+
+void cli_progress_on_terminal(cli_gen_opts *o) {
+    if (isatty(STDERR_FILENO)) {
+        o->gen.on_progress = show_progress;
+        o->gen.progress_user_data = NULL;
+    }
 }
 
 static void on_sigint(int sig) {

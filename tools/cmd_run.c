@@ -115,6 +115,7 @@ int cmd_caption(int argc, char **argv) {
     oc_model *m = NULL;
     int rc = cli_load_model(cmd, &o, &m);
     cli_install_sigint();
+    cli_progress_on_terminal(&o);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         oc_image *img = NULL;
         rc = load_image(cmd, paths[i], &img);
@@ -174,6 +175,7 @@ int cmd_ask(int argc, char **argv) {
     if (rc == 0)
         rc = cli_load_model(cmd, &o, &m);
     cli_install_sigint();
+    cli_progress_on_terminal(&o);
     if (rc == 0)
         rc = answer(cmd, m, &o, imgs, n_img, n_img == 1 ? pos[0] : NULL, pos[n - 1]);
     for (size_t i = 0; i < n_img; i++)

@@ -6,6 +6,18 @@ static size_t seq_start(const oc_t_seqs *sq, size_t s) {
     return sq->off ? sq->off[s] : s * sq->n;
 }
 
+/* q (T, H*D) and k (T, KVH*D) rotated (sign -1: the transpose); positions restart in
+ * each sequence. */
+static void rope_seqs(oc_exec *ex, float *q, float *k, const float *cos_t,
+                      const float *sin_t, const oc_t_seqs *sq, size_t H, size_t KVH, size_t D,
+                      float sign) {
+    for (size_t s = 0; s < sq->n_seq; s++) {
+        size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
+        oc_rope_apply(ex, q + t0 * H * D, cos_t, sin_t, n, H, D, sign);
+        oc_rope_apply(ex, k + t0 * KVH * D, cos_t, sin_t, n, KVH, D, sign);
+    }
+}
+
 void oc_llama_acts_carve(oc_llama_acts *a, oc_carver *c, const oc_llama_config *cfg,
                          size_t T, size_t A, size_t maxn) {
     oc_llama_acts dummy;
@@ -36,24 +48,25 @@ void oc_llama_acts_carve(oc_llama_acts *a, oc_carver *c, const oc_llama_config *
     a->sin_t = oc_carve(c, maxn * D / 2);
 }
 
-size_t oc_llama_scratch_size(const oc_llama_config *cfg, size_t T, size_t maxn) {
+size_t oc_llama_scratch_size(const oc_exec *ex, const oc_llama_config *cfg, size_t T,
+                              size_t maxn) {
     size_t E = cfg->hidden, D = cfg->head_dim, HD = cfg->heads * D, KD = cfg->kv_heads * D,
            F = cfg->intermediate;
     /* the same carves, in the same order, as oc_llama_train_backward */
     const size_t sizes[] = {T * E, T * E, T * HD, T * HD, T * KD, T * KD, T * F, T * F,
-                            oc_t_attention_scratch(maxn)};
+                            oc_t_attention_scratch(ex, maxn)};
     oc_carver c = {0};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         oc_carve(&c, sizes[i]);
     return c.off;
 }
 
-void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_config *cfg,
+void oc_llama_train_forward(oc_exec *ex, oc_llama_acts *a, const oc_llama_config *cfg,
                             const oc_tp_tensors *p, const float *x, const oc_t_seqs *sq) {
     size_t T = a->T, E = cfg->hidden, H = cfg->heads, KVH = cfg->kv_heads, D = cfg->head_dim,
            HD = H * D, KD = KVH * D, F = cfg->intermediate, A = a->A;
     float eps = cfg->rms_eps;
-    oc_rope_tables_dt(a->cos_t, a->sin_t, 0, a->maxn, D, cfg->rope_theta, cfg->rope_dtype);
+    oc_rope_tables(a->cos_t, a->sin_t, 0, a->maxn, D, cfg->rope_theta, cfg->rope_dtype);
     memcpy(a->res, x, T * E * sizeof(float));
 
     for (size_t l = 0; l < cfg->layers; l++) {
@@ -64,36 +77,26 @@ void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_conf
               *x1 = a->x1 + l * T * E, *rn2 = a->rn2 + l * T * E, *gate = a->gate + l * T * F,
               *up = a->up + l * T * F, *act = a->act + l * T * F;
 
-        oc_t_rmsnorm_fwd(rn1, a->rstd1 + l * T, res, w->in_norm, T, E, eps);
-        oc_t_linear_fwd(flops, q, rn1, w->q_w, NULL, T, E, HD);
-        oc_t_linear_fwd(flops, k, rn1, w->k_w, NULL, T, E, KD);
-        oc_t_linear_fwd(flops, v, rn1, w->v_w, NULL, T, E, KD);
-        /* positions restart in each sequence */
-#pragma omp parallel for schedule(dynamic, 1) if (T * HD > OC_T_PAR_ELEMS && sq->n_seq > 1)
-        for (size_t s = 0; s < sq->n_seq; s++) {
-            size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
-            oc_t_rope_fwd(q + t0 * HD, a->cos_t, a->sin_t, n, H, D);
-            oc_t_rope_fwd(k + t0 * KD, a->cos_t, a->sin_t, n, KVH, D);
-        }
-        oc_t_attention_fwd(flops, atty, att, q, k, v, sq, H, KVH, D, 1);
-        oc_t_linear_fwd(flops, x1, atty, w->o_w, NULL, T, HD, E);
-#pragma omp parallel for schedule(static) if (T * E > OC_T_PAR_ELEMS)
-        for (size_t i = 0; i < T * E; i++)
-            x1[i] = res[i] + x1[i];
+        oc_rmsnorm(ex, rn1, a->rstd1 + l * T, res, w->in_norm, T, E, eps);
+        oc_t_linear_fwd(ex, q, rn1, w->q_w, NULL, T, E, HD);
+        oc_t_linear_fwd(ex, k, rn1, w->k_w, NULL, T, E, KD);
+        oc_t_linear_fwd(ex, v, rn1, w->v_w, NULL, T, E, KD);
+        rope_seqs(ex, q, k, a->cos_t, a->sin_t, sq, H, KVH, D, 1.0f);
+        oc_t_attention_fwd(ex, atty, att, q, k, v, sq, H, KVH, D, 1);
+        oc_t_linear_fwd(ex, x1, atty, w->o_w, NULL, T, HD, E);
+        oc_add(ex, x1, res, T * E);
 
-        oc_t_rmsnorm_fwd(rn2, a->rstd2 + l * T, x1, w->post_norm, T, E, eps);
-        oc_t_linear_fwd(flops, gate, rn2, w->gate_w, NULL, T, E, F);
-        oc_t_linear_fwd(flops, up, rn2, w->up_w, NULL, T, E, F);
-        oc_t_swiglu_fwd(act, gate, up, T * F);
-        oc_t_linear_fwd(flops, next, act, w->down_w, NULL, T, F, E);
-#pragma omp parallel for schedule(static) if (T * E > OC_T_PAR_ELEMS)
-        for (size_t i = 0; i < T * E; i++)
-            next[i] = x1[i] + next[i];
+        oc_rmsnorm(ex, rn2, a->rstd2 + l * T, x1, w->post_norm, T, E, eps);
+        oc_t_linear_fwd(ex, gate, rn2, w->gate_w, NULL, T, E, F);
+        oc_t_linear_fwd(ex, up, rn2, w->up_w, NULL, T, E, F);
+        oc_swiglu(ex, act, gate, up, T * F);
+        oc_t_linear_fwd(ex, next, act, w->down_w, NULL, T, F, E);
+        oc_add(ex, next, x1, T * E);
     }
-    oc_t_rmsnorm_fwd(a->fin, a->fin_rstd, a->res + cfg->layers * T * E, p->norm, T, E, eps);
+    oc_rmsnorm(ex, a->fin, a->fin_rstd, a->res + cfg->layers * T * E, p->norm, T, E, eps);
 }
 
-void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
+void oc_llama_train_backward(oc_exec *ex, const oc_llama_acts *a,
                              const oc_llama_config *cfg, const oc_tp_tensors *p,
                              oc_tp_tensors *g, const float *dfin, float *dx,
                              const oc_t_seqs *sq, float *scratch) {
@@ -104,10 +107,10 @@ void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
           *dq = oc_carve(&cv, T * HD), *datty = oc_carve(&cv, T * HD),
           *dk = oc_carve(&cv, T * KD), *dv = oc_carve(&cv, T * KD),
           *dact = oc_carve(&cv, T * F), *dup = oc_carve(&cv, T * F),
-          *dsc = oc_carve(&cv, oc_t_attention_scratch(a->maxn));
+          *dsc = oc_carve(&cv, oc_t_attention_scratch(ex, a->maxn));
 
     memset(dres, 0, T * E * sizeof(float));
-    oc_t_rmsnorm_bwd(dres, g->norm, dfin, a->res + L * T * E, a->fin_rstd, p->norm, T, E);
+    oc_t_rmsnorm_bwd(ex, dres, g->norm, dfin, a->res + L * T * E, a->fin_rstd, p->norm, T, E);
 
     for (size_t l = L; l-- > 0;) {
         const oc_tp_llama_layer *w = &p->llm[l];
@@ -120,25 +123,20 @@ void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
                     *act = a->act + l * T * F;
 
         /* MLP: next = x1 + down(silu(gate(rn2)) * up(rn2)) */
-        oc_t_linear_bwd(flops, dact, 0.0f, gw->down_w, NULL, dres, act, w->down_w, T, F, E);
-        oc_t_swiglu_bwd(dact, dup, dact, gate, up, T * F);
-        oc_t_linear_bwd(flops, dln, 0.0f, gw->gate_w, NULL, dact, rn2, w->gate_w, T, E, F);
-        oc_t_linear_bwd(flops, dln, 1.0f, gw->up_w, NULL, dup, rn2, w->up_w, T, E, F);
-        oc_t_rmsnorm_bwd(dres, gw->post_norm, dln, x1, a->rstd2 + l * T, w->post_norm, T, E);
+        oc_t_linear_bwd(ex, dact, 0.0f, gw->down_w, NULL, dres, act, w->down_w, T, F, E);
+        oc_t_swiglu_bwd(ex, dact, dup, dact, gate, up, T * F);
+        oc_t_linear_bwd(ex, dln, 0.0f, gw->gate_w, NULL, dact, rn2, w->gate_w, T, E, F);
+        oc_t_linear_bwd(ex, dln, 1.0f, gw->up_w, NULL, dup, rn2, w->up_w, T, E, F);
+        oc_t_rmsnorm_bwd(ex, dres, gw->post_norm, dln, x1, a->rstd2 + l * T, w->post_norm, T, E);
 
         /* attention: x1 = res + o(attn(rope(q), rope(k), v)) */
-        oc_t_linear_bwd(flops, datty, 0.0f, gw->o_w, NULL, dres, atty, w->o_w, T, HD, E);
-        oc_t_attention_bwd(flops, dq, dk, dv, dsc, datty, att, q, k, v, sq, H, KVH, D);
-#pragma omp parallel for schedule(dynamic, 1) if (T * HD > OC_T_PAR_ELEMS && sq->n_seq > 1)
-        for (size_t s = 0; s < sq->n_seq; s++) {
-            size_t t0 = seq_start(sq, s), n = seq_start(sq, s + 1) - t0;
-            oc_t_rope_bwd(dq + t0 * HD, a->cos_t, a->sin_t, n, H, D);
-            oc_t_rope_bwd(dk + t0 * KD, a->cos_t, a->sin_t, n, KVH, D);
-        }
-        oc_t_linear_bwd(flops, dln, 0.0f, gw->q_w, NULL, dq, rn1, w->q_w, T, E, HD);
-        oc_t_linear_bwd(flops, dln, 1.0f, gw->k_w, NULL, dk, rn1, w->k_w, T, E, KD);
-        oc_t_linear_bwd(flops, dln, 1.0f, gw->v_w, NULL, dv, rn1, w->v_w, T, E, KD);
-        oc_t_rmsnorm_bwd(dres, gw->in_norm, dln, res, a->rstd1 + l * T, w->in_norm, T, E);
+        oc_t_linear_bwd(ex, datty, 0.0f, gw->o_w, NULL, dres, atty, w->o_w, T, HD, E);
+        oc_t_attention_bwd(ex, dq, dk, dv, dsc, datty, att, q, k, v, sq, H, KVH, D);
+        rope_seqs(ex, dq, dk, a->cos_t, a->sin_t, sq, H, KVH, D, -1.0f);
+        oc_t_linear_bwd(ex, dln, 0.0f, gw->q_w, NULL, dq, rn1, w->q_w, T, E, HD);
+        oc_t_linear_bwd(ex, dln, 1.0f, gw->k_w, NULL, dk, rn1, w->k_w, T, E, KD);
+        oc_t_linear_bwd(ex, dln, 1.0f, gw->v_w, NULL, dv, rn1, w->v_w, T, E, KD);
+        oc_t_rmsnorm_bwd(ex, dres, gw->in_norm, dln, res, a->rstd1 + l * T, w->in_norm, T, E);
     }
     memcpy(dx, dres, T * E * sizeof(float));
 }

@@ -27,15 +27,16 @@ typedef struct {
 /* A = sum of H * n_s^2 over the sequences. */
 void oc_llama_acts_carve(oc_llama_acts *a, oc_carver *c, const oc_llama_config *cfg,
                          size_t T, size_t A, size_t maxn);
-size_t oc_llama_scratch_size(const oc_llama_config *cfg, size_t T, size_t maxn);
+size_t oc_llama_scratch_size(const oc_exec *ex, const oc_llama_config *cfg, size_t T,
+                              size_t maxn);
 
 /* x (T, E) input embeddings -> a->fin (T, E); sq: the packed sequences (their att_off
  * must match a->att's layout: H * n^2 per sequence, in order). */
-void oc_llama_train_forward(double *flops, oc_llama_acts *a, const oc_llama_config *cfg,
+void oc_llama_train_forward(oc_exec *ex, oc_llama_acts *a, const oc_llama_config *cfg,
                             const oc_tp_tensors *p, const float *x, const oc_t_seqs *sq);
 /* dfin (T, E): gradient of a->fin. dx (T, E) = (overwritten) gradient of the input.
  * Parameter gradients accumulate into g. */
-void oc_llama_train_backward(double *flops, const oc_llama_acts *a,
+void oc_llama_train_backward(oc_exec *ex, const oc_llama_acts *a,
                              const oc_llama_config *cfg, const oc_tp_tensors *p,
                              oc_tp_tensors *g, const float *dfin, float *dx,
                              const oc_t_seqs *sq, float *scratch);

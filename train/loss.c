@@ -14,40 +14,55 @@ size_t oc_t_ce_scratch(size_t R, size_t V) {
     return r * V + r; /* logits (r, V) + per-row losses (r) */
 }
 
-void oc_t_lmhead_ce(double *flops, double *loss_sum, float *dx, float *dw, const float *x,
+typedef struct {
+    float *z, *lrow;
+    const int32_t *y;
+    size_t V;
+    float scale;
+    int grad;
+} ce_job;
+
+static void ce_rows(void *ctx, size_t i0, size_t i1, int thread) {
+    (void)thread;
+    const ce_job *j = ctx;
+    size_t V = j->V;
+    for (size_t i = i0; i < i1; i++) {
+        float *zi = j->z + i * V;
+        float mx = -INFINITY;
+        for (size_t c = 0; c < V; c++)
+            mx = zi[c] > mx ? zi[c] : mx;
+        double sum = 0;
+        for (size_t c = 0; c < V; c++)
+            sum += exp((double)(zi[c] - mx));
+        double lse = (double)mx + log(sum);
+        int32_t yi = j->y[i];
+        j->lrow[i] = (float)(lse - (double)zi[yi]);
+        if (j->grad) {
+            /* g = scale * (softmax - onehot), written over the logits */
+            float inv = (float)(1.0 / sum);
+            for (size_t c = 0; c < V; c++)
+                zi[c] = expf(zi[c] - mx) * inv * j->scale;
+            zi[yi] -= j->scale;
+        }
+    }
+}
+
+void oc_t_lmhead_ce(oc_exec *ex, double *loss_sum, float *dx, float *dw, const float *x,
                     const int32_t *y, const float *w, size_t R, size_t E, size_t V,
                     float scale, float *scratch) {
     for (size_t r0 = 0; r0 < R; r0 += CE_CHUNK) {
         size_t n = R - r0 < CE_CHUNK ? R - r0 : CE_CHUNK;
         float *z = scratch, *lrow = scratch + n * V;
         /* z (n, V) = x_rows (n, E) @ w^T (V, E) */
-        oc_t_gemm(flops, 0, 1, n, V, E, 1.0f, x + r0 * E, E, w, E, 0.0f, z, V);
-#pragma omp parallel for schedule(static) if (n * V > OC_T_PAR_ELEMS)
-        for (size_t i = 0; i < n; i++) {
-            float *zi = z + i * V;
-            float mx = -INFINITY;
-            for (size_t j = 0; j < V; j++)
-                mx = zi[j] > mx ? zi[j] : mx;
-            double sum = 0;
-            for (size_t j = 0; j < V; j++)
-                sum += exp((double)(zi[j] - mx));
-            double lse = (double)mx + log(sum);
-            int32_t yi = y[r0 + i];
-            lrow[i] = (float)(lse - (double)zi[yi]);
-            if (dx) {
-                /* g = scale * (softmax - onehot), written over the logits */
-                float inv = (float)(1.0 / sum);
-                for (size_t j = 0; j < V; j++)
-                    zi[j] = expf(zi[j] - mx) * inv * scale;
-                zi[yi] -= scale;
-            }
-        }
+        oc_gemm(ex, 0, 1, n, V, E, 1.0f, x + r0 * E, E, w, E, 0.0f, z, V);
+        ce_job j = {z, lrow, y + r0, V, scale, dx != NULL};
+        oc_pool_for(ex->pool, n, 1, ce_rows, &j);
         for (size_t i = 0; i < n; i++)
             *loss_sum += lrow[i];
         if (dx) {
             /* dx_rows (n, E) = g (n, V) @ w (V, E);  dw (V, E) += g^T (V, n) @ x_rows */
-            oc_t_gemm(flops, 0, 0, n, E, V, 1.0f, z, V, w, E, 0.0f, dx + r0 * E, E);
-            oc_t_gemm(flops, 1, 0, V, E, n, 1.0f, z, V, x + r0 * E, E, 1.0f, dw, E);
+            oc_gemm(ex, 0, 0, n, E, V, 1.0f, z, V, w, E, 0.0f, dx + r0 * E, E);
+            oc_gemm(ex, 1, 0, V, E, n, 1.0f, z, V, x + r0 * E, E, 1.0f, dw, E);
         }
     }
 }

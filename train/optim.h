@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
+
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
 } oc_adamw_hparams;
@@ -13,14 +15,14 @@ typedef struct {
  *   p *= 1 - lr*wd;  m = lerp(m, g, 1-beta1);  v = beta2*v + (1-beta2)*g*g
  *   p += -(lr / (1 - beta1^step)) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
  * wd is this tensor's weight decay (h->weight_decay, or 0 for tensors left undecayed). */
-void oc_adamw_update(float *p, const float *g, float *m, float *v, size_t n,
+void oc_adamw_update(oc_exec *ex, float *p, const float *g, float *m, float *v, size_t n,
                      const oc_adamw_hparams *h, uint64_t step, double wd);
 
 /* sqrt(sum g^2) over n values, accumulated in double with a fixed order. */
-double oc_grad_norm(const float *g, size_t n);
+double oc_grad_norm(oc_exec *ex, const float *g, size_t n);
 /* clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1. Returns coef
  * (clamped at 1). */
-float oc_clip_grads(float *g, size_t n, double norm, double max_norm);
+float oc_clip_grads(oc_exec *ex, float *g, size_t n, double norm, double max_norm);
 
 typedef enum {
     OC_SCHED_COSINE_ = 0,   /* mirrors the public enum in ocellus.h */

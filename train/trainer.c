@@ -3,7 +3,6 @@
  * optimizer step, checkpoints and resume. */
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,8 +37,10 @@ struct oc_trainer {
     char *config_text;          /* config.json for checkpoints */
     char *src_dir;              /* tokenizer and processor files are copied from here */
     int dumped, stop;
-    /* thread count: seconds per FLOP measured on one thread [0] and on all [1] */
-    int tune_max;
+    /* threads: ex[0] runs on the calling thread alone, ex[1] on the pool; seconds per
+     * FLOP measured on each */
+    oc_pool *pool;
+    oc_exec ex[2];
     double spf[2];
     uint64_t tune_runs;
     /* workspace, grown to the largest micro-batch seen */
@@ -100,6 +101,9 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->ws);
     oc_free(tr->ibuf);
     oc_free(tr->tbuf);
+    oc_exec_release(&tr->ex[0]);
+    oc_exec_release(&tr->ex[1]);
+    oc_pool_free(tr->pool);
     oc_free(tr);
 }
 
@@ -167,7 +171,12 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     if (!tr)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     tr->p = p;
-    oc_status s = oc_params_new(&tr->params, &cfg);
+    oc_status s = oc_pool_new(p.n_threads, &tr->pool);
+    if (s == OC_OK) {
+        oc_exec_init(&tr->ex[0], NULL);
+        oc_exec_init(&tr->ex[1], tr->pool);
+        s = oc_params_new(&tr->params, &cfg);
+    }
     if (s == OC_OK)
         s = read_config_json(tr, dir, init_range);
     if (s == OC_OK) {
@@ -344,7 +353,7 @@ typedef struct {
     float *scratch;
 } mb_ws;
 
-static size_t mb_carve(mb_ws *w, const oc_model_config *c, float *base) {
+static size_t mb_carve(mb_ws *w, const oc_exec *ex, const oc_model_config *c, float *base) {
     size_t S = c->vision.image_size, C = c->vision.hidden, s = c->scale_factor,
            N = (size_t)oc_vit_grid(&c->vision) * oc_vit_grid(&c->vision), M = N / (s * s),
            E = c->text.hidden, NT = w->NT, T = w->T, R = w->R;
@@ -362,8 +371,8 @@ static size_t mb_carve(mb_ws *w, const oc_model_config *c, float *base) {
     w->dx = oc_carve(&cv, T * E);
     w->dfeats = oc_carve(&cv, NT * M * E);
     w->dvis = oc_carve(&cv, NT * N * C);
-    size_t sc = oc_llama_scratch_size(&c->text, T, w->maxn), k;
-    if (NT && (k = oc_vit_scratch_size(&c->vision, NT)) > sc)
+    size_t sc = oc_llama_scratch_size(ex, &c->text, T, w->maxn), k;
+    if (NT && (k = oc_vit_scratch_size(ex, &c->vision, NT)) > sc)
         sc = k;
     if ((k = NT * M * C * s * s) > sc)
         sc = k;
@@ -436,8 +445,8 @@ static oc_status grow(void **buf, size_t *cap, size_t need, size_t elem) {
 
 /* Forward (and, when train, backward) of examples packed into one micro-batch.
  * loss_sum += the summed cross-entropy; gradients += d(scale * that sum). */
-static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t n, float scale,
-                             int train, double *loss_sum, double *flops) {
+static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex,
+                             size_t n, float scale, int train, double *loss_sum) {
     const oc_model_config *c = &tr->params.cfg;
     const oc_tp_tensors *P = &tr->params.t;
     oc_tp_tensors *G = &tr->g;
@@ -456,8 +465,10 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
     }
     OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, 2 * (n + 1) + w.R, sizeof(size_t)));
     OC_TRY(grow((void **)&tr->tbuf, &tr->tbuf_cap, w.R > 0 ? w.R : 1, sizeof(int32_t)));
-    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, c, NULL), sizeof(float)));
-    mb_carve(&w, c, tr->ws);
+    /* sized for the larger pool, so one workspace serves both execs */
+    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &tr->ex[1], c, NULL),
+                sizeof(float)));
+    mb_carve(&w, &tr->ex[1], c, tr->ws);
     size_t *seq_off = tr->ibuf, *att_off = tr->ibuf + n + 1, *rows = tr->ibuf + 2 * (n + 1);
     oc_t_seqs seqs = {n, seq_off, att_off, 0};
     int32_t *targets = tr->tbuf;
@@ -486,8 +497,8 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
                        ex[i].n_tiles * tsz * sizeof(float));
             tile += ex[i].n_tiles;
         }
-        oc_vit_train_forward(flops, &w.va, &c->vision, P, w.pix, w.NT);
-        oc_connector_train_forward(flops, w.feats, w.shuf, w.va.out, P->proj_w, w.NT, g, C, s,
+        oc_vit_train_forward(xc, &w.va, &c->vision, P, w.pix, w.NT);
+        oc_connector_train_forward(xc, w.feats, w.shuf, w.va.out, P->proj_w, w.NT, g, C, s,
                                    E);
     }
 
@@ -504,10 +515,10 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
         t0 += ex[i].n_tokens;
     }
 
-    oc_llama_train_forward(flops, &w.la, &c->text, P, w.x, &seqs);
+    oc_llama_train_forward(xc, &w.la, &c->text, P, w.x, &seqs);
     for (size_t k = 0; k < w.R; k++)
         memcpy(w.xr + k * E, w.la.fin + rows[k] * E, E * sizeof(float));
-    oc_t_lmhead_ce(flops, loss_sum, train ? w.dxr : NULL, G->lm_head, w.xr, targets,
+    oc_t_lmhead_ce(xc, loss_sum, train ? w.dxr : NULL, G->lm_head, w.xr, targets,
                    P->lm_head, w.R, E, V, scale, w.scratch);
     if (!train)
         return OC_OK;
@@ -516,7 +527,7 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
     memset(w.dfin, 0, w.T * E * sizeof(float));
     for (size_t k = 0; k < w.R; k++)
         memcpy(w.dfin + rows[k] * E, w.dxr + k * E, E * sizeof(float));
-    oc_llama_train_backward(flops, &w.la, &c->text, P, G, w.dfin, w.dx, &seqs, w.scratch);
+    oc_llama_train_backward(xc, &w.la, &c->text, P, G, w.dfin, w.dx, &seqs, w.scratch);
     f = 0;
     t0 = 0;
     for (size_t i = 0; i < n; i++) {
@@ -534,33 +545,27 @@ static oc_status micro_batch(oc_trainer *tr, const oc_train_example *ex, size_t 
         t0 += ex[i].n_tokens;
     }
     if (w.NT) {
-        oc_connector_train_backward(flops, w.dvis, G->proj_w, w.dfeats, w.shuf, P->proj_w,
+        oc_connector_train_backward(xc, w.dvis, G->proj_w, w.dfeats, w.shuf, P->proj_w,
                                     w.scratch, w.NT, g, C, s, E);
-        oc_vit_train_backward(flops, &w.va, &c->vision, P, G, w.dvis, w.NT, w.scratch);
+        oc_vit_train_backward(xc, &w.va, &c->vision, P, G, w.dvis, w.NT, w.scratch);
     }
     return OC_OK;
 }
 
 /* ---- how many threads ------------------------------------------------------------ */
 
-/* On a machine that others share, an OpenMP team can be far slower than one thread: its
- * threads wait for each other whenever one is descheduled. The results do not depend on
- * the thread count (see oc_t_gemm), so the trainer measures both and keeps the faster:
- * all threads first, one thread once, then the faster, trying the other again every
- * RETUNE_EVERY steps. Returns the thread count; *slot is where to record the time
- * (-1: nowhere, the first step pays for allocations). */
+/* On a machine that others share, a pool can be slower than one thread when its
+ * threads are descheduled. The results do not depend on the thread count (see
+ * kernels.h), so the trainer measures both and keeps the faster: the pool first, one
+ * thread once, then the faster, trying the other again every RETUNE_EVERY steps.
+ * Returns the exec index; *slot is where to record the time (-1: nowhere, the first step
+ * pays for allocations). */
 #define RETUNE_EVERY 100
 
 static int pick_threads(oc_trainer *tr, int *slot) {
-    int max = omp_get_max_threads();
     *slot = -1;
-    if (max <= 1)
+    if (oc_pool_size(tr->pool) <= 1)
         return 1;
-    if (tr->tune_max != max) {
-        tr->tune_max = max;
-        tr->spf[0] = tr->spf[1] = 0;
-        tr->tune_runs = 0;
-    }
     uint64_t k = tr->tune_runs++;
     int best = tr->spf[0] < tr->spf[1] ? 0 : 1;
     if (k == 0)
@@ -571,12 +576,11 @@ static int pick_threads(oc_trainer *tr, int *slot) {
         *slot = 0;
     else
         *slot = k % RETUNE_EVERY == 0 ? 1 - best : best;
-    return *slot == 0 ? 1 : max;
+    return *slot == 0 ? 0 : 1;
 }
 
 static int best_threads(const oc_trainer *tr) {
-    int max = omp_get_max_threads();
-    return tr->tune_max == max && tr->spf[0] > 0 && tr->spf[0] < tr->spf[1] ? 1 : max;
+    return tr->spf[0] > 0 && tr->spf[0] < tr->spf[1] ? 0 : 1;
 }
 
 /* ---- steps -------------------------------------------------------------------------- */
@@ -595,15 +599,12 @@ oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
     OC_TRY(check_examples(tr, ex, n, &labelled, &tokens));
     if (labelled == 0)
         return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
-    double sum = 0, flops = 0;
+    double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    int blas = oc_t_threads_begin(), omp_prev = omp_get_max_threads();
-    omp_set_num_threads(best_threads(tr));
+    oc_exec *xc = &tr->ex[best_threads(tr)];
     for (size_t i = 0; i < n && s == OC_OK; i += b)
-        s = micro_batch(tr, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum, &flops);
-    omp_set_num_threads(omp_prev);
-    oc_t_threads_end(blas);
+        s = micro_batch(tr, xc, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum);
     if (s == OC_OK)
         *loss = sum / (double)labelled;
     return s;
@@ -639,22 +640,23 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     const oc_params *pp = &tr->params;
     /* mean over the step's labelled positions, as a single batch in torch would have it */
     float scale = 1.0f / (float)labelled;
-    double sum = 0, flops = 0;
+    double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    int slot, omp_prev = omp_get_max_threads(), nt = pick_threads(tr, &slot);
-    int blas = oc_t_threads_begin();
-    omp_set_num_threads(nt);
-    oc_t_zero(tr->grad, pp->numel);
+    int slot;
+    oc_exec *xc = &tr->ex[pick_threads(tr, &slot)];
+    double flops0 = oc_exec_flops(xc);
+    oc_t_zero(xc, tr->grad, pp->numel);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
-        s = micro_batch(tr, ex + i, n - i < b ? n - i : b, scale, 1, &sum, &flops);
+        s = micro_batch(tr, xc, ex + i, n - i < b ? n - i : b, scale, 1, &sum);
+    double flops = oc_exec_flops(xc) - flops0;
 
     oc_train_stats st;
     memset(&st, 0, sizeof st);
-    st.threads = nt;
+    st.threads = oc_pool_size(xc->pool);
     if (s == OC_OK) {
         st.loss = sum / (double)labelled;
-        st.grad_norm = oc_grad_norm(tr->grad, pp->numel);
+        st.grad_norm = oc_grad_norm(xc, tr->grad, pp->numel);
         if (!isfinite(st.grad_norm))
             s = oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is not finite "
                        "at step %llu (loss %g); the weights are left as they were (a lower "
@@ -664,16 +666,13 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     int dump = s == OC_OK && tr->dump_path && !tr->dumped;
     if (dump && !(raw = oc_malloc(pp->numel * sizeof(float))))
         s = oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
-    if (s != OC_OK) {
-        omp_set_num_threads(omp_prev);
-        oc_t_threads_end(blas);
+    if (s != OC_OK)
         return s;
-    }
 
     if (dump)
         memcpy(raw, tr->grad, pp->numel * sizeof(float));
     if (tr->p.clip > 0)
-        oc_clip_grads(tr->grad, pp->numel, st.grad_norm, tr->p.clip);
+        oc_clip_grads(xc, tr->grad, pp->numel, st.grad_norm, tr->p.clip);
 
     /* the schedule's value at the number of steps already taken (0 for the first) */
     st.lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
@@ -682,12 +681,10 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
         const oc_tp_info *e = &pp->info[i];
         oc_adamw_hparams h = {st.lr * tr->lr_scale[i], tr->p.beta1, tr->p.beta2, tr->p.eps,
                               tr->p.weight_decay};
-        oc_adamw_update(pp->mem + e->offset, tr->grad + e->offset, tr->m + e->offset,
+        oc_adamw_update(xc, pp->mem + e->offset, tr->grad + e->offset, tr->m + e->offset,
                         tr->v + e->offset, e->numel, &h, tr->step + 1,
                         tr->decay[i] ? h.weight_decay : 0.0);
     }
-    omp_set_num_threads(omp_prev);
-    oc_t_threads_end(blas);
     tr->step++;
     tr->total_flops += flops;
 

@@ -31,37 +31,18 @@ void oc_vit_acts_carve(oc_vit_acts *a, oc_carver *c, const oc_vit_config *cfg, s
     a->out_rstd = oc_carve(c, T);
 }
 
-size_t oc_vit_scratch_size(const oc_vit_config *cfg, size_t NT) {
+size_t oc_vit_scratch_size(const oc_exec *ex, const oc_vit_config *cfg, size_t NT) {
     size_t N = (size_t)oc_vit_grid(cfg) * oc_vit_grid(cfg), T = NT * N, C = cfg->hidden;
     /* the same carves, in the same order, as oc_vit_train_backward */
     const size_t sizes[] = {T * C, T * C, T * C, T * C, T * C, T * C,
-                            T * cfg->intermediate, oc_t_attention_scratch(N)};
+                            T * cfg->intermediate, oc_t_attention_scratch(ex, N)};
     oc_carver c = {0};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         oc_carve(&c, sizes[i]);
     return c.off;
 }
 
-/* patches (NT*N, K) from pixels (NT, 3, S, S): row = one patch, columns in the conv
- * kernel's (channel, ky, kx) order. */
-static void unfold(float *patches, const float *pixels, size_t NT, size_t S, size_t P,
-                   size_t ch) {
-    size_t g = S / P, K = ch * P * P;
-#pragma omp parallel for schedule(static) if (NT * g * g * ch * P * P > OC_T_PAR_ELEMS)
-    for (size_t tg = 0; tg < NT * g; tg++) {
-        size_t tile = tg / g, py = tg % g;
-        for (size_t px = 0; px < g; px++) {
-            float *row = patches + ((tile * g + py) * g + px) * K;
-            for (size_t c = 0; c < ch; c++)
-                for (size_t ky = 0; ky < P; ky++)
-                    memcpy(row + (c * P + ky) * P,
-                           pixels + ((tile * ch + c) * S + py * P + ky) * S + px * P,
-                           P * sizeof(float));
-        }
-    }
-}
-
-void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cfg,
+void oc_vit_train_forward(oc_exec *ex, oc_vit_acts *a, const oc_vit_config *cfg,
                           const oc_tp_tensors *p, const float *pixels, size_t NT) {
     size_t N = (size_t)oc_vit_grid(cfg) * oc_vit_grid(cfg), T = NT * N, C = cfg->hidden,
            I = cfg->intermediate, H = cfg->heads, D = C / H,
@@ -71,13 +52,11 @@ void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cf
 
     /* Embeddings: conv with stride = kernel is a matmul on unfolded patches. All tiles
      * are full (no padding mask), so the position ids are 0..N-1. */
-    unfold(a->patches, pixels, NT, cfg->image_size, cfg->patch, cfg->channels);
+    oc_unfold_patches(a->patches, pixels, NT, cfg->channels, cfg->image_size, cfg->patch);
     float *x = a->res;
-    oc_t_linear_fwd(flops, x, a->patches, p->patch_w, p->patch_b, T, K, C);
-#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
-    for (size_t t = 0; t < T; t++)
-        for (size_t i = 0; i < C; i++)
-            x[t * C + i] += p->pos_emb[(t % N) * C + i];
+    oc_t_linear_fwd(ex, x, a->patches, p->patch_w, p->patch_b, T, K, C);
+    for (size_t tile = 0; tile < NT; tile++)
+        oc_add(ex, x + tile * N * C, p->pos_emb, N * C);
 
     for (size_t l = 0; l < cfg->layers; l++) {
         const oc_tp_vit_layer *w = &p->vit[l];
@@ -87,32 +66,28 @@ void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cf
               *atty = a->atty + l * T * C, *x1 = a->x1 + l * T * C, *ln2 = a->ln2 + l * T * C,
               *h = a->h + l * T * I, *act = a->a + l * T * I;
 
-        oc_t_layernorm_fwd(ln1, a->ln1_mean + l * T, a->ln1_rstd + l * T, res, w->ln1_w,
-                           w->ln1_b, T, C, eps);
-        oc_t_linear_fwd(flops, q, ln1, w->q_w, w->q_b, T, C, C);
-        oc_t_linear_fwd(flops, k, ln1, w->k_w, w->k_b, T, C, C);
-        oc_t_linear_fwd(flops, v, ln1, w->v_w, w->v_b, T, C, C);
-        oc_t_attention_fwd(flops, atty, att, q, k, v, &tiles, H, H, D, 0);
+        oc_layernorm(ex, ln1, a->ln1_mean + l * T, a->ln1_rstd + l * T, res, w->ln1_w,
+                     w->ln1_b, T, C, eps);
+        oc_t_linear_fwd(ex, q, ln1, w->q_w, w->q_b, T, C, C);
+        oc_t_linear_fwd(ex, k, ln1, w->k_w, w->k_b, T, C, C);
+        oc_t_linear_fwd(ex, v, ln1, w->v_w, w->v_b, T, C, C);
+        oc_t_attention_fwd(ex, atty, att, q, k, v, &tiles, H, H, D, 0);
         /* x1 = res + out_proj(atty); out_proj writes x1 then the residual is added */
-        oc_t_linear_fwd(flops, x1, atty, w->o_w, w->o_b, T, C, C);
-#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
-        for (size_t i = 0; i < T * C; i++)
-            x1[i] = res[i] + x1[i];
+        oc_t_linear_fwd(ex, x1, atty, w->o_w, w->o_b, T, C, C);
+        oc_add(ex, x1, res, T * C);
 
-        oc_t_layernorm_fwd(ln2, a->ln2_mean + l * T, a->ln2_rstd + l * T, x1, w->ln2_w,
-                           w->ln2_b, T, C, eps);
-        oc_t_linear_fwd(flops, h, ln2, w->fc1_w, w->fc1_b, T, C, I);
-        oc_t_gelu_tanh_fwd(act, h, T * I);
-        oc_t_linear_fwd(flops, next, act, w->fc2_w, w->fc2_b, T, I, C);
-#pragma omp parallel for schedule(static) if (T * C > OC_T_PAR_ELEMS)
-        for (size_t i = 0; i < T * C; i++)
-            next[i] = x1[i] + next[i];
+        oc_layernorm(ex, ln2, a->ln2_mean + l * T, a->ln2_rstd + l * T, x1, w->ln2_w,
+                     w->ln2_b, T, C, eps);
+        oc_t_linear_fwd(ex, h, ln2, w->fc1_w, w->fc1_b, T, C, I);
+        oc_activate(ex, act, h, T * I, OC_ACT_GELU_TANH);
+        oc_t_linear_fwd(ex, next, act, w->fc2_w, w->fc2_b, T, I, C);
+        oc_add(ex, next, x1, T * C);
     }
-    oc_t_layernorm_fwd(a->out, a->out_mean, a->out_rstd, a->res + cfg->layers * T * C,
-                       p->post_w, p->post_b, T, C, eps);
+    oc_layernorm(ex, a->out, a->out_mean, a->out_rstd, a->res + cfg->layers * T * C,
+                 p->post_w, p->post_b, T, C, eps);
 }
 
-void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_config *cfg,
+void oc_vit_train_backward(oc_exec *ex, const oc_vit_acts *a, const oc_vit_config *cfg,
                            const oc_tp_tensors *p, oc_tp_tensors *g, float *dout, size_t NT,
                            float *scratch) {
     size_t N = (size_t)oc_vit_grid(cfg) * oc_vit_grid(cfg), T = NT * N, C = cfg->hidden,
@@ -122,12 +97,12 @@ void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_con
     float *dres = oc_carve(&cv, T * C), *dln = oc_carve(&cv, T * C),
           *dq = oc_carve(&cv, T * C), *dk = oc_carve(&cv, T * C), *dv = oc_carve(&cv, T * C),
           *datty = oc_carve(&cv, T * C), *dh = oc_carve(&cv, T * I),
-          *dsc = oc_carve(&cv, oc_t_attention_scratch(N));
+          *dsc = oc_carve(&cv, oc_t_attention_scratch(ex, N));
     oc_t_seqs tiles = {NT, NULL, NULL, N};
 
     /* dres: gradient of the residual stream, carried down through the layers */
     memset(dres, 0, T * C * sizeof(float));
-    oc_t_layernorm_bwd(dres, g->post_w, g->post_b, dout, a->res + L * T * C, a->out_mean,
+    oc_t_layernorm_bwd(ex, dres, g->post_w, g->post_b, dout, a->res + L * T * C, a->out_mean,
                        a->out_rstd, p->post_w, T, C);
 
     for (size_t l = L; l-- > 0;) {
@@ -140,24 +115,24 @@ void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_con
                     *h = a->h + l * T * I, *act = a->a + l * T * I;
 
         /* MLP: next = x1 + fc2(gelu(fc1(ln2(x1)))) */
-        oc_t_linear_bwd(flops, dh, 0.0f, gw->fc2_w, gw->fc2_b, dres, act, w->fc2_w, T, I, C);
-        oc_t_gelu_tanh_bwd(dh, dh, h, T * I);
-        oc_t_linear_bwd(flops, dln, 0.0f, gw->fc1_w, gw->fc1_b, dh, ln2, w->fc1_w, T, C, I);
-        oc_t_layernorm_bwd(dres, gw->ln2_w, gw->ln2_b, dln, x1, a->ln2_mean + l * T,
+        oc_t_linear_bwd(ex, dh, 0.0f, gw->fc2_w, gw->fc2_b, dres, act, w->fc2_w, T, I, C);
+        oc_t_gelu_tanh_bwd(ex, dh, dh, h, T * I);
+        oc_t_linear_bwd(ex, dln, 0.0f, gw->fc1_w, gw->fc1_b, dh, ln2, w->fc1_w, T, C, I);
+        oc_t_layernorm_bwd(ex, dres, gw->ln2_w, gw->ln2_b, dln, x1, a->ln2_mean + l * T,
                            a->ln2_rstd + l * T, w->ln2_w, T, C);
 
         /* attention: x1 = res + out_proj(attn(q, k, v of ln1(res))) */
-        oc_t_linear_bwd(flops, datty, 0.0f, gw->o_w, gw->o_b, dres, atty, w->o_w, T, C, C);
-        oc_t_attention_bwd(flops, dq, dk, dv, dsc, datty, att, q, k, v, &tiles, H, H, D);
-        oc_t_linear_bwd(flops, dln, 0.0f, gw->q_w, gw->q_b, dq, ln1, w->q_w, T, C, C);
-        oc_t_linear_bwd(flops, dln, 1.0f, gw->k_w, gw->k_b, dk, ln1, w->k_w, T, C, C);
-        oc_t_linear_bwd(flops, dln, 1.0f, gw->v_w, gw->v_b, dv, ln1, w->v_w, T, C, C);
-        oc_t_layernorm_bwd(dres, gw->ln1_w, gw->ln1_b, dln, res, a->ln1_mean + l * T,
+        oc_t_linear_bwd(ex, datty, 0.0f, gw->o_w, gw->o_b, dres, atty, w->o_w, T, C, C);
+        oc_t_attention_bwd(ex, dq, dk, dv, dsc, datty, att, q, k, v, &tiles, H, H, D);
+        oc_t_linear_bwd(ex, dln, 0.0f, gw->q_w, gw->q_b, dq, ln1, w->q_w, T, C, C);
+        oc_t_linear_bwd(ex, dln, 1.0f, gw->k_w, gw->k_b, dk, ln1, w->k_w, T, C, C);
+        oc_t_linear_bwd(ex, dln, 1.0f, gw->v_w, gw->v_b, dv, ln1, w->v_w, T, C, C);
+        oc_t_layernorm_bwd(ex, dres, gw->ln1_w, gw->ln1_b, dln, res, a->ln1_mean + l * T,
                            a->ln1_rstd + l * T, w->ln1_w, T, C);
     }
 
     /* embeddings: x = patches @ patch_w^T + patch_b + pos_emb[n]; pixels need no grad */
-    oc_t_linear_bwd(flops, NULL, 0.0f, g->patch_w, g->patch_b, dres, a->patches, p->patch_w,
+    oc_t_linear_bwd(ex, NULL, 0.0f, g->patch_w, g->patch_b, dres, a->patches, p->patch_w,
                     T, K, C);
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < C; i++)

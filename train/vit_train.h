@@ -29,13 +29,13 @@ typedef struct {
 /* Floats needed for the activations of NT tiles (a == NULL) or carve them from c. */
 void oc_vit_acts_carve(oc_vit_acts *a, oc_carver *c, const oc_vit_config *cfg, size_t NT);
 /* Floats of scratch the backward pass needs for NT tiles. */
-size_t oc_vit_scratch_size(const oc_vit_config *cfg, size_t NT);
+size_t oc_vit_scratch_size(const oc_exec *ex, const oc_vit_config *cfg, size_t NT);
 
 /* pixels (NT, 3, S, S) -> a->out (T, C). */
-void oc_vit_train_forward(double *flops, oc_vit_acts *a, const oc_vit_config *cfg,
+void oc_vit_train_forward(oc_exec *ex, oc_vit_acts *a, const oc_vit_config *cfg,
                           const oc_tp_tensors *p, const float *pixels, size_t NT);
 /* dout (T, C): gradient of a->out (destroyed). Parameter gradients accumulate into g. */
-void oc_vit_train_backward(double *flops, const oc_vit_acts *a, const oc_vit_config *cfg,
+void oc_vit_train_backward(oc_exec *ex, const oc_vit_acts *a, const oc_vit_config *cfg,
                            const oc_tp_tensors *p, oc_tp_tensors *g, float *dout, size_t NT,
                            float *scratch);
 #endif

@@ -52,6 +52,6 @@ typedef struct {
  * pixels (channels, S, S) -> out (seq, C): the post-layernorm output (SigLIP), or, when
  * out_layer >= 0, the hidden state after that many encoder layers (CLIP: hidden_states
  * index out_layer, where 0 is the pre-layernorm embedding output). */
-oc_status oc_vit_forward(float *out, const oc_vit_config *c, const oc_vit_weights *w,
-                         const float *pixels, int out_layer);
+oc_status oc_vit_forward(oc_exec *ex, float *out, const oc_vit_config *c,
+                         const oc_vit_weights *w, const float *pixels, int out_layer);
 #endif

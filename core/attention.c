@@ -1,0 +1,212 @@
+/* Scaled dot-product attention (kernels.h).
+ *
+ * K^T and V of each KV head are packed once into the GEMM's B micro-panels; then blocks
+ * of BQ queries of one head are the tasks. A block's scores against the keys it may see
+ * are (BQ, S) microkernel tiles over the query rows read in place, softmaxed row by row
+ * and multiplied by V the same way: the scores never exist for all T x S at once (the
+ * memory of a flash-style kernel, with exact two-pass softmax rows). A causal block sees
+ * only the keys up to its last query, so half the square is never computed.
+ *
+ * Decoding (a few queries) takes the per-query path: dot products with each key and an
+ * online softmax over chunks of keys on the stack, reading K and V once per head. It is
+ * also the path when no scratch memory can be had. */
+#include <math.h>
+#include <string.h>
+
+#include "kern.h"
+#include "kernels.h"
+
+#define BQ 64           /* queries per block */
+#define FEW_QUERIES 4   /* up to this many queries: the per-query path */
+#define KEY_CHUNK 256   /* keys per step of the online softmax */
+#define MAX_HEAD_DIM 1024  /* <= OC_UKR_MAX_KC */
+#define KEY_RUN 256         /* keys per microkernel call of p @ v */
+
+typedef struct {
+    const oc_attn_shape *sh;
+    float *out, *probs;
+    const float *q, *k, *v;
+    float scale;
+    size_t n_blocks;
+    oc_exec *ex;
+    const oc_kern *kr;
+    float *kp, *vp;         /* per KV head: K^T panels (kpn, D, NR), V panels (vpn, S, NR) */
+    size_t kpn, vpn;
+} attn_job;
+
+/* Query t of head h over its first n keys, exactly: the scores in row (n), softmaxed
+ * (the probabilities kept there), then out_h (D) = row . v. */
+static void one_query_row(const attn_job *j, size_t h, size_t t, size_t n, float *row) {
+    const oc_attn_shape *sh = j->sh;
+    size_t D = sh->D, g = h / (sh->H / sh->KVH);
+    const float *qv = j->q + t * sh->H * D + h * D;
+    const float *kg = j->k + g * D, *vg = j->v + g * D;
+    float *o = j->out + t * sh->H * D + h * D;
+    for (size_t c = 0; c < n; c++)
+        row[c] = j->kr->dot(qv, kg + c * sh->kv_stride, D) * j->scale;
+    float inv = 1.0f / j->kr->exp_sum(row, n, j->kr->vmax(row, n));
+    memset(o, 0, D * sizeof(float));
+    for (size_t c = 0; c < n; c++) {
+        row[c] *= inv;
+        j->kr->axpy(o, row[c], vg + c * sh->kv_stride, D);
+    }
+}
+
+/* Query t of head h over keys 0..n-1: out_h (D) = softmax(q . k_j * scale) . v_j. */
+static void one_query(const attn_job *j, size_t h, size_t t, size_t n) {
+    const oc_attn_shape *sh = j->sh;
+    size_t D = sh->D, g = h / (sh->H / sh->KVH);
+    const float *qv = j->q + t * sh->H * D + h * D;
+    const float *kg = j->k + g * D, *vg = j->v + g * D;
+    float acc[MAX_HEAD_DIM], s[KEY_CHUNK], m = -INFINITY, l = 0;
+    memset(acc, 0, D * sizeof(float));
+    for (size_t c0 = 0; c0 < n; c0 += KEY_CHUNK) {
+        size_t c = n - c0 < KEY_CHUNK ? n - c0 : KEY_CHUNK;
+        for (size_t i = 0; i < c; i++)
+            s[i] = j->kr->dot(qv, kg + (c0 + i) * sh->kv_stride, D) * j->scale;
+        float cm = j->kr->vmax(s, c);
+        if (cm > m) { /* rescale what was summed under the old maximum */
+            float f = expf(m - cm);
+            for (size_t d = 0; d < D; d++)
+                acc[d] *= f;
+            l *= f;
+            m = cm;
+        }
+        l += j->kr->exp_sum(s, c, m);
+        for (size_t i = 0; i < c; i++)
+            j->kr->axpy(acc, s[i], vg + (c0 + i) * sh->kv_stride, D);
+    }
+    float inv = 1.0f / l, *o = j->out + t * sh->H * D + h * D;
+    for (size_t d = 0; d < D; d++)
+        o[d] = acc[d] * inv;
+}
+
+/* Keys query t may see. */
+static size_t visible(const oc_attn_shape *sh, size_t t) {
+    return sh->causal ? sh->S - sh->T + t + 1 : sh->S;
+}
+
+/* Packing task p: K^T panel (g, jp) for p < KVH * kpn, then V panel (g, dp). */
+static void pack_task(void *ctx, size_t p, int thread) {
+    (void)thread;
+    const attn_job *j = ctx;
+    const oc_attn_shape *sh = j->sh;
+    size_t NR = j->kr->nr, D = sh->D, S = sh->S;
+    if (p < sh->KVH * j->kpn) {
+        size_t g = p / j->kpn, jp = p % j->kpn, n = S - jp * NR < NR ? S - jp * NR : NR;
+        oc_pack_b_panel(j->kr, j->kp + (g * j->kpn + jp) * D * NR, j->k + g * D, sh->kv_stride,
+                        1, D, jp * NR, n);
+        return;
+    }
+    p -= sh->KVH * j->kpn;
+    size_t g = p / j->vpn, dp = p % j->vpn, n = D - dp * NR < NR ? D - dp * NR : NR;
+    oc_pack_b_panel(j->kr, j->vp + (g * j->vpn + dp) * S * NR, j->v + g * D, sh->kv_stride, 0,
+                    S, dp * NR, n);
+}
+
+static void block_task(void *ctx, size_t task, int thread) {
+    const attn_job *j = ctx;
+    const oc_attn_shape *sh = j->sh;
+    const oc_kern *kr = j->kr;
+    size_t MR = kr->mr, NR = kr->nr;
+    size_t h = task / j->n_blocks, b = task % j->n_blocks;
+    size_t t0 = b * BQ, t1 = t0 + BQ > sh->T ? sh->T : t0 + BQ, n = t1 - t0;
+    size_t D = sh->D, HD = sh->H * D, g = h / (sh->H / sh->KVH);
+    size_t Sv = visible(sh, t1 - 1); /* keys the block's last query sees */
+    float *sc;
+    size_t ld;
+    if (j->probs) {
+        sc = j->probs + (h * sh->T + t0) * sh->S;
+        ld = sh->S;
+    } else {
+        sc = oc_exec_buf(j->ex, thread, OC_BUF_ATTN, n * Sv * sizeof(float));
+        ld = Sv;
+        if (!sc) { /* no scratch: query by query */
+            for (size_t t = t0; t < t1; t++)
+                one_query(j, h, t, visible(sh, t));
+            return;
+        }
+    }
+    oc_exec_add_flops(j->ex, thread, 4.0 * (double)n * (double)Sv * (double)D);
+    /* sc (n, Sv) = q_h (n, D) @ k_g^T (D, Sv) * scale */
+    const float *kp = j->kp + g * j->kpn * D * NR;
+    for (size_t i0 = 0; i0 < n; i0 += MR) {
+        size_t m = n - i0 < MR ? n - i0 : MR;
+        const float *qr = j->q + (t0 + i0) * HD + h * D;
+        for (size_t c0 = 0; c0 < Sv; c0 += NR)
+            oc_ukr_tile(kr, D, qr, HD, 1, m, kp + c0 * D, Sv - c0 < NR ? Sv - c0 : NR,
+                        sc + i0 * ld + c0, ld, j->scale, 0.0f, OC_UK_SET);
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *row = sc + i * ld;
+        size_t m = visible(sh, t0 + i);
+        kr->scale(row, 1.0f / kr->exp_sum(row, m, kr->vmax(row, m)), m);
+        size_t zero_to = j->probs ? sh->S : Sv;
+        if (zero_to > m)
+            memset(row + m, 0, (zero_to - m) * sizeof(float));
+    }
+    /* out_h (n, D) = p (n, Sv) @ v_g (Sv, D), in runs of keys that keep a panel in L1 */
+    const float *vp = j->vp + g * j->vpn * sh->S * NR;
+    for (size_t i0 = 0; i0 < n; i0 += MR) {
+        size_t m = n - i0 < MR ? n - i0 : MR;
+        float *o = j->out + (t0 + i0) * HD + h * D;
+        for (size_t d0 = 0; d0 < D; d0 += NR)
+            for (size_t c0 = 0; c0 < Sv; c0 += KEY_RUN) {
+                size_t kc = Sv - c0 < KEY_RUN ? Sv - c0 : KEY_RUN;
+                oc_ukr_tile(kr, kc, sc + i0 * ld + c0, ld, 1, m, vp + d0 * sh->S + c0 * NR,
+                            D - d0 < NR ? D - d0 : NR, o + d0, HD, 1.0f, 0.0f,
+                            c0 == 0 ? OC_UK_SET : OC_UK_ADD);
+            }
+    }
+}
+
+static void query_task(void *ctx, size_t task, int thread) {
+    const attn_job *j = ctx;
+    size_t h = task % j->sh->H, t = task / j->sh->H;
+    size_t n = visible(j->sh, t);
+    oc_exec_add_flops(j->ex, thread, 4.0 * (double)n * (double)j->sh->D);
+    one_query(j, h, t, n);
+}
+
+static int self_thread(void) {
+    int t = oc_pool_current_thread();
+    return t < 0 ? 0 : t;
+}
+
+void oc_attention(oc_exec *ex, float *out, float *probs, const float *q, const float *k,
+                  const float *v, const oc_attn_shape *sh) {
+    attn_job j = {.sh = sh, .out = out, .probs = probs, .q = q, .k = k, .v = v,
+                  .scale = sh->scale, .ex = ex, .kr = oc_kern_get()};
+    if (j.scale == 0.0f)
+        j.scale = 1.0f / sqrtf((float)sh->D);
+    if (sh->T == 0)
+        return;
+    if (!probs && sh->T <= FEW_QUERIES && sh->D <= MAX_HEAD_DIM) {
+        oc_pool_run(ex->pool, sh->T * sh->H, query_task, &j);
+        return;
+    }
+    size_t NR = j.kr->nr, D = sh->D, S = sh->S;
+    j.kpn = (S + NR - 1) / NR;
+    j.vpn = (D + NR - 1) / NR;
+    size_t per_head = j.kpn * D * NR + j.vpn * S * NR;
+    j.kp = D <= MAX_HEAD_DIM ? oc_exec_buf(ex, self_thread(), OC_BUF_PACK_B,
+                                           sh->KVH * per_head * sizeof(float))
+                             : NULL;
+    if (!j.kp) { /* no scratch: query by query, exactly */
+        for (size_t h = 0; h < sh->H; h++)
+            for (size_t t = 0; t < sh->T; t++) {
+                float *row = probs ? probs + (h * sh->T + t) * S : NULL;
+                if (row) {
+                    one_query_row(&j, h, t, visible(sh, t), row);
+                    memset(row + visible(sh, t), 0, (S - visible(sh, t)) * sizeof(float));
+                } else {
+                    one_query(&j, h, t, visible(sh, t));
+                }
+            }
+        return;
+    }
+    j.vp = j.kp + sh->KVH * j.kpn * D * NR;
+    oc_pool_run(ex->pool, sh->KVH * (j.kpn + j.vpn), pack_task, &j);
+    j.n_blocks = (sh->T + BQ - 1) / BQ;
+    oc_pool_run(ex->pool, sh->H * j.n_blocks, block_task, &j);
+}

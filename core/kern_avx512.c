@@ -1,0 +1,387 @@
+/* AVX-512 kernels (F, BW, VL, DQ; VNNI for Q8_0 when the CPU has it). Compiled with
+ * AVX-512 target flags: only called after oc_cpu() reported the level. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kern.h"
+#include "kernels.h"
+#include "vecmath.h"
+
+#define MR 6
+#define NR 64
+
+/* acc (6, 64) in 24 registers: per k, 4 loads of B, 6 broadcasts of A, 24 FMAs. */
+static void sgemm_6x64(size_t kc, const float *a, size_t lda, size_t astep, const float *bp,
+                       float *c, size_t ldc, float alpha, float beta, int mode) {
+    __m512 acc[MR][4];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16),
+               b2 = _mm512_load_ps(bp + 32), b3 = _mm512_load_ps(bp + 48);
+        _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i * lda]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(av, b3, acc[i][3]);
+        }
+        a += astep;
+        bp += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < 4; j++) {
+            float *o = c + i * ldc + 16 * j;
+            __m512 v = _mm512_mul_ps(va, acc[i][j]);
+            if (mode == OC_UK_SCALE)
+                v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(o), v);
+            else if (mode == OC_UK_ADD)
+                v = _mm512_add_ps(_mm512_loadu_ps(o), v);
+            _mm512_storeu_ps(o, v);
+        }
+}
+
+/* 16 rows of 16 floats, transposed in registers: r[i][j] -> r[j][i]. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* 16 values of row p (F32, F16 or BF16) as floats; masked to the first n. */
+static inline __m512 load16(const void *p, oc_dtype dt, __mmask16 m) {
+    if (dt == OC_DT_F32)
+        return _mm512_maskz_loadu_ps(m, p);
+    __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if (dt == OC_DT_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static void pack_bt_avx512(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
+                           size_t n, size_t k0, size_t kc, size_t nr) {
+    size_t es = dt == OC_DT_F32 ? 4 : 2;
+    const char *base = (const char *)B;
+    for (size_t jb = 0; jb < nr; jb += 16) {
+        for (size_t kb = 0; kb < kc; kb += 16) {
+            size_t kn = kc - kb < 16 ? kc - kb : 16;
+            __mmask16 km = (__mmask16)((1u << kn) - 1);
+            __m512 r[16];
+            for (size_t j = 0; j < 16; j++)
+                r[j] = jb + j < n
+                           ? load16(base + ((j0 + jb + j) * ldb + k0 + kb) * es, dt, km)
+                           : _mm512_setzero_ps();
+            transpose16(r);
+            for (size_t k = 0; k < kn; k++)
+                _mm512_store_ps(bp + (kb + k) * nr + jb, r[k]);
+        }
+    }
+}
+
+/* Horizontal sums of 4 vectors into one 128-bit vector (s0, s1, s2, s3). */
+static inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+    __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+    __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+    __m256 ab = _mm256_hadd_ps(a8, b8), cd = _mm256_hadd_ps(c8, d8);
+    __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* Four weight rows against T <= 4 input rows; partial rows (r1 - r < 4) repeat the last. */
+static void gemv_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
+                        const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
+                        size_t r1) {
+    size_t es = dt == OC_DT_F32 ? 4 : 2;
+    const char *wb = (const char *)w;
+    for (size_t r = r0; r < r1; r += 4) {
+        size_t nr = r1 - r < 4 ? r1 - r : 4;
+        const char *row[4];
+        for (size_t i = 0; i < 4; i++)
+            row[i] = wb + (r + (i < nr ? i : nr - 1)) * ldw * es;
+        __m512 acc[4][OC_GEMV_MAX_T];
+        for (size_t i = 0; i < 4; i++)
+            for (size_t t = 0; t < OC_GEMV_MAX_T; t++)
+                acc[i][t] = _mm512_setzero_ps();
+        for (size_t k = 0; k < K; k += 16) {
+            __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
+            __m512 wv[4];
+            for (size_t i = 0; i < 4; i++) {
+                wv[i] = load16(row[i] + k * es, dt, m);
+                _mm_prefetch(row[i] + k * es + 512, _MM_HINT_T0);
+            }
+            for (size_t t = 0; t < T; t++) {
+                __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
+                for (size_t i = 0; i < 4; i++)
+                    acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+            }
+        }
+        for (size_t t = 0; t < T; t++) {
+            float s[4];
+            _mm_storeu_ps(s, hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+            for (size_t i = 0; i < nr; i++)
+                out[t * ldo + r + i] = s[i];
+        }
+    }
+}
+
+static void quant_q8_avx512(int8_t *xq, float *xs, const float *x, size_t K) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (size_t b = 0; b < K / OC_Q8_BLOCK; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        __m512 a = _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1));
+        float amax = _mm512_reduce_max_ps(a);
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        xs[b] = d;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+    }
+}
+
+/* Two Q8_0 weight blocks' quants as one vector (64 int8). */
+static inline __m512i load_q8_pair(const uint8_t *blk) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)(blk + 2));
+    __m256i b = _mm256_loadu_si256((const __m256i *)(blk + OC_Q8_BYTES + 2));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+static inline float q8_scale(const uint8_t *blk) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _cvtsh_ss(h);
+}
+
+/* sum of 4-products of w (s8) and x (s8) per 32-bit lane: |w| as u8 times x with w's
+ * sign (x never holds -128, so its negation is exact). */
+__attribute__((target("avx512vnni"))) static inline __m512i dot_s8(__m512i acc, __m512i w,
+                                                                   __m512i x) {
+    __mmask64 neg = _mm512_movepi8_mask(w);
+    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(w), sx);
+}
+
+__attribute__((target("avx512vnni"))) static void gemv_q8_vnni(float *out, size_t ldo,
+                                                               const int8_t *xq,
+                                                               const float *xs, size_t ldx,
+                                                               size_t T, const uint8_t *w,
+                                                               size_t K, size_t r0,
+                                                               size_t r1) {
+    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES, sxs = ldx / OC_Q8_BLOCK;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * rb;
+        __m512 acc[OC_GEMV_MAX_T];
+        for (size_t t = 0; t < T; t++)
+            acc[t] = _mm512_setzero_ps();
+        size_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            const uint8_t *blk = row + b * OC_Q8_BYTES;
+            __m512i wq = load_q8_pair(blk);
+            float d0 = q8_scale(blk), d1 = q8_scale(blk + OC_Q8_BYTES);
+            _mm_prefetch((const char *)blk + 8 * OC_Q8_BYTES, _MM_HINT_T0);
+            for (size_t t = 0; t < T; t++) {
+                __m512i xv = _mm512_loadu_si512(xq + t * ldx + b * OC_Q8_BLOCK);
+                __m512i s = dot_s8(_mm512_setzero_si512(), wq, xv);
+                const float *sc = xs + t * sxs + b;
+                __m512 d = _mm512_insertf32x8(_mm512_set1_ps(d0 * sc[0]),
+                                              _mm256_set1_ps(d1 * sc[1]), 1);
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
+            }
+        }
+        for (size_t t = 0; t < T; t++) {
+            float s = _mm512_reduce_add_ps(acc[t]);
+            if (b < nb) { /* an odd last block */
+                const uint8_t *blk = row + b * OC_Q8_BYTES;
+                const int8_t *q = (const int8_t *)(blk + 2), *a = xq + t * ldx + b * OC_Q8_BLOCK;
+                int32_t iacc = 0;
+                for (size_t i = 0; i < OC_Q8_BLOCK; i++)
+                    iacc += (int32_t)q[i] * a[i];
+                s += (float)iacc * (q8_scale(blk) * xs[t * sxs + b]);
+            }
+            out[t * ldo + r] = s;
+        }
+    }
+}
+
+static float dot_avx512(const float *a, const float *b, size_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
+                              acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static void axpy_avx512(float *y, float a, const float *x, size_t n) {
+    __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i),
+                                                _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+/* The vector math of vecmath.h at 16 lanes. */
+static inline __m512 exp16(__m512 x) {
+    /* exp(x) = 2^n * p(r), x = n ln2 + r, |r| <= ln2/2; p a degree-6 polynomial */
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(OC_LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(OC_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(OC_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(OC_EXP_C6);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(OC_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(OC_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(OC_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(OC_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* tanh(u) = sign(u) (1 - e) / (1 + e), e = exp(-2|u|) */
+static inline __m512 tanh16(__m512 u) {
+    const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_andnot_ps(sign, u);
+    __m512 e = exp16(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f)));
+    __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+    return _mm512_or_ps(t, _mm512_and_ps(u, sign));
+}
+
+static inline __m512 sigmoid16(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+static float exp_sum_avx512(float *x, size_t n, float m) {
+    __m512 vm = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static float vmax_avx512(const float *x, size_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+static void scale_avx512(float *x, float a, size_t n) {
+    __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(va, _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+static inline __m512 act16(__m512 v, int act) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    switch (act) {
+    case OC_ACT_GELU_TANH: {
+        __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+        __m512 u = _mm512_mul_ps(_mm512_set1_ps(OC_GELU_K0),
+                                 _mm512_fmadd_ps(_mm512_set1_ps(OC_GELU_K1), v3, v));
+        return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, tanh16(u)));
+    }
+    case OC_ACT_QUICK_GELU:
+        return _mm512_mul_ps(v, sigmoid16(_mm512_mul_ps(_mm512_set1_ps(1.702f), v)));
+    default: /* SILU */
+        return _mm512_mul_ps(v, sigmoid16(v));
+    }
+}
+
+static void act_avx512(float *out, const float *inp, size_t n, int act) {
+    if (act == OC_ACT_GELU) { /* erf: libm's, through the reference */
+        oc_kern_ref.act(out, inp, n, act);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, act16(_mm512_loadu_ps(inp + i), act));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, k, act16(_mm512_maskz_loadu_ps(k, inp + i), act));
+    }
+}
+
+static void swiglu_avx512(float *out, const float *g, const float *u, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 gv = _mm512_loadu_ps(g + i);
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(gv, sigmoid16(gv)),
+                                                _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++)
+        out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+const oc_kern oc_kern_avx512 = {
+    .isa = OC_ISA_AVX512,
+    .mr = MR,
+    .nr = NR,
+    .sgemm = sgemm_6x64,
+    .pack_bt = pack_bt_avx512,
+    .gemv = gemv_avx512,
+    .quant_q8 = quant_q8_avx512,
+    .gemv_q8 = gemv_q8_vnni,
+    .dot = dot_avx512,
+    .axpy = axpy_avx512,
+    .exp_sum = exp_sum_avx512,
+    .vmax = vmax_avx512,
+    .scale = scale_avx512,
+    .act = act_avx512,
+    .swiglu = swiglu_avx512,
+};

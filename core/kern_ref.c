@@ -1,0 +1,167 @@
+/* The plain C reference versions of the per-ISA kernels (kern.h): what the SIMD versions
+ * are tested against, and what runs on CPUs without AVX2 (and under valgrind). */
+#include <math.h>
+#include <string.h>
+
+#include "kern.h"
+#include "kernels.h"
+
+#define REF_MR 4
+#define REF_NR 8
+
+static void sgemm_ref(size_t kc, const float *a, size_t lda, size_t astep, const float *bp,
+                      float *c, size_t ldc, float alpha, float beta, int mode) {
+    float acc[REF_MR][REF_NR] = {{0}};
+    for (size_t k = 0; k < kc; k++)
+        for (size_t i = 0; i < REF_MR; i++)
+            for (size_t j = 0; j < REF_NR; j++)
+                acc[i][j] += a[i * lda + k * astep] * bp[k * REF_NR + j];
+    for (size_t i = 0; i < REF_MR; i++)
+        for (size_t j = 0; j < REF_NR; j++) {
+            float *o = c + i * ldc + j;
+            float v = alpha * acc[i][j];
+            *o = mode == OC_UK_SET ? v : mode == OC_UK_SCALE ? v + beta * *o : *o + v;
+        }
+}
+
+static float half_at(const void *B, oc_dtype dt, size_t idx) {
+    switch (dt) {
+    case OC_DT_BF16:
+        return oc_bf16_to_f32(((const uint16_t *)B)[idx]);
+    case OC_DT_F16:
+        return oc_f16_to_f32(((const uint16_t *)B)[idx]);
+    default:
+        return ((const float *)B)[idx];
+    }
+}
+
+static void pack_bt_ref(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
+                        size_t n, size_t k0, size_t kc, size_t NR) {
+    for (size_t k = 0; k < kc; k++)
+        for (size_t j = 0; j < NR; j++)
+            bp[k * NR + j] = j < n ? half_at(B, dt, (j0 + j) * ldb + k0 + k) : 0.0f;
+}
+
+static void gemv_ref(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
+                     const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < T; t++) {
+            float s = 0;
+            for (size_t k = 0; k < K; k++)
+                s += half_at(w, dt, r * ldw + k) * x[t * ldx + k];
+            out[t * ldo + r] = s;
+        }
+}
+
+/* Q8_0 of activations as llama.cpp quantizes them: d = max|x| / 127, q = round(x / d). */
+static void quant_q8_ref(int8_t *xq, float *xs, const float *x, size_t K) {
+    for (size_t b = 0; b < K / OC_Q8_BLOCK; b++) {
+        const float *v = x + b * OC_Q8_BLOCK;
+        float amax = 0;
+        for (size_t i = 0; i < OC_Q8_BLOCK; i++)
+            amax = fmaxf(amax, fabsf(v[i]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        xs[b] = d;
+        for (size_t i = 0; i < OC_Q8_BLOCK; i++)
+            xq[b * OC_Q8_BLOCK + i] = (int8_t)lrintf(v[i] * id);
+    }
+}
+
+static void gemv_q8_ref(float *out, size_t ldo, const int8_t *xq, const float *xs,
+                        size_t ldx, size_t T, const uint8_t *w, size_t K, size_t r0,
+                        size_t r1) {
+    size_t nb = K / OC_Q8_BLOCK;
+    for (size_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < T; t++) {
+            const uint8_t *row = w + r * nb * OC_Q8_BYTES;
+            float s = 0;
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *blk = row + b * OC_Q8_BYTES;
+                uint16_t dh;
+                memcpy(&dh, blk, 2);
+                const int8_t *q = (const int8_t *)(blk + 2);
+                const int8_t *a = xq + t * ldx + b * OC_Q8_BLOCK;
+                int32_t acc = 0;
+                for (size_t i = 0; i < OC_Q8_BLOCK; i++)
+                    acc += (int32_t)q[i] * a[i];
+                s += (float)acc * (oc_f16_to_f32(dh) * xs[t * (ldx / OC_Q8_BLOCK) + b]);
+            }
+            out[t * ldo + r] = s;
+        }
+}
+
+static float dot_ref(const float *a, const float *b, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_ref(float *y, float a, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static float exp_sum_ref(float *x, size_t n, float m) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        s += x[i];
+    }
+    return s;
+}
+
+static float vmax_ref(const float *x, size_t n) {
+    float m = x[0];
+    for (size_t i = 1; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static void scale_ref(float *x, float a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        x[i] *= a;
+}
+
+static void act_ref(float *out, const float *inp, size_t n, int act) {
+    for (size_t i = 0; i < n; i++) {
+        float v = inp[i];
+        switch (act) {
+        case OC_ACT_GELU_TANH:
+            out[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+            break;
+        case OC_ACT_GELU:
+            out[i] = 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+            break;
+        case OC_ACT_QUICK_GELU:
+            out[i] = v / (1.0f + expf(-1.702f * v));
+            break;
+        default:
+            out[i] = v / (1.0f + expf(-v));
+            break;
+        }
+    }
+}
+
+static void swiglu_ref(float *out, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+const oc_kern oc_kern_ref = {
+    .isa = OC_ISA_SCALAR,
+    .mr = REF_MR,
+    .nr = REF_NR,
+    .sgemm = sgemm_ref,
+    .pack_bt = pack_bt_ref,
+    .gemv = gemv_ref,
+    .quant_q8 = quant_q8_ref,
+    .gemv_q8 = gemv_q8_ref,
+    .dot = dot_ref,
+    .axpy = axpy_ref,
+    .exp_sum = exp_sum_ref,
+    .vmax = vmax_ref,
+    .scale = scale_ref,
+    .act = act_ref,
+    .swiglu = swiglu_ref,
+};

@@ -1,0 +1,132 @@
+/* Products with weight matrices in any stored format: one to four input rows read each
+ * weight row once (decoding is bound by the bytes of weights per token), more rows go
+ * through the packed GEMM (converting F16/BF16 rows while packing). */
+#include <string.h>
+
+#include "kern.h"
+#include "kernels.h"
+
+/* Weight bytes per GEMV task (rows are never split). */
+#define GEMV_TASK_BYTES (64u << 10)
+
+size_t oc_weight_row_bytes(const oc_weight *w) {
+    size_t C = (size_t)w->cols;
+    if (w->dtype == OC_DT_Q8_0)
+        return C / OC_Q8_BLOCK * OC_Q8_BYTES;
+    return C * oc_dtype_size(w->dtype);
+}
+
+void oc_weight_row(float *out, const oc_weight *w, size_t r) {
+    size_t C = (size_t)w->cols;
+    const unsigned char *p = (const unsigned char *)w->data + r * oc_weight_row_bytes(w);
+    switch (w->dtype) {
+    case OC_DT_F32:
+        memcpy(out, p, C * 4);
+        break;
+    case OC_DT_BF16:
+    case OC_DT_F16:
+        for (size_t i = 0; i < C; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            out[i] = w->dtype == OC_DT_BF16 ? oc_bf16_to_f32(h) : oc_f16_to_f32(h);
+        }
+        break;
+    default: /* Q8_0 */
+        for (size_t b = 0; b < C / OC_Q8_BLOCK; b++) {
+            const unsigned char *blk = p + b * OC_Q8_BYTES;
+            uint16_t dh;
+            memcpy(&dh, blk, 2);
+            float d = oc_f16_to_f32(dh);
+            for (size_t i = 0; i < OC_Q8_BLOCK; i++)
+                out[b * OC_Q8_BLOCK + i] = d * (float)(int8_t)blk[2 + i];
+        }
+        break;
+    }
+}
+
+typedef struct {
+    const oc_kern *kr;
+    float *out;
+    const float *inp;
+    const int8_t *xq;   /* Q8_0: quantized input rows (T, K) */
+    const float *xs;    /* and their scales (T, K/32) */
+    const oc_weight *w;
+    size_t T, rows_per_task;
+} gemv_job;
+
+static void gemv_task(void *ctx, size_t t, int thread) {
+    (void)thread;
+    const gemv_job *g = ctx;
+    size_t OC = (size_t)g->w->rows, IC = (size_t)g->w->cols;
+    size_t r0 = t * g->rows_per_task, r1 = r0 + g->rows_per_task;
+    r1 = r1 > OC ? OC : r1;
+    if (g->w->dtype == OC_DT_Q8_0)
+        g->kr->gemv_q8(g->out, OC, g->xq, g->xs, IC, g->T, g->w->data, IC, r0, r1);
+    else
+        g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, IC, r0, r1);
+}
+
+/* dot(w row r (Q8_0), x) with x quantized a block at a time, as the kernels do. */
+static float q8_dot_plain(const oc_weight *w, size_t r, const float *x) {
+    size_t IC = (size_t)w->cols;
+    const unsigned char *row = (const unsigned char *)w->data + r * oc_weight_row_bytes(w);
+    float s = 0;
+    for (size_t b = 0; b < IC / OC_Q8_BLOCK; b++) {
+        int8_t xq[OC_Q8_BLOCK];
+        float xs;
+        oc_kern_ref.quant_q8(xq, &xs, x + b * OC_Q8_BLOCK, OC_Q8_BLOCK);
+        float part;
+        oc_kern_ref.gemv_q8(&part, 1, xq, &xs, OC_Q8_BLOCK, 1, row + b * OC_Q8_BYTES,
+                            OC_Q8_BLOCK, 0, 1);
+        s += part;
+    }
+    return s;
+}
+
+static int self_thread(void) {
+    int t = oc_pool_current_thread();
+    return t < 0 ? 0 : t;
+}
+
+/* out (T, OC) = inp @ w^T for T <= OC_GEMV_MAX_T. */
+static void gemv(oc_exec *ex, float *out, const float *inp, const oc_weight *w, size_t T) {
+    size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
+    gemv_job g = {oc_kern_get(), out, inp, NULL, NULL, w, T, 0};
+    int th = self_thread();
+    if (w->dtype == OC_DT_Q8_0) {
+        size_t nb = IC / OC_Q8_BLOCK;
+        int8_t *xq = oc_exec_buf(ex, th, OC_BUF_QUANT, T * (IC + nb * sizeof(float)));
+        if (!xq) { /* no scratch: dequantize on the fly, one product at a time */
+            for (size_t r = 0; r < OC; r++)
+                for (size_t t = 0; t < T; t++)
+                    out[t * OC + r] = q8_dot_plain(w, r, inp + t * IC);
+            return;
+        }
+        float *xs = (float *)(void *)(xq + T * IC);
+        for (size_t t = 0; t < T; t++)
+            g.kr->quant_q8(xq + t * IC, xs + t * nb, inp + t * IC, IC);
+        g.xq = xq;
+        g.xs = xs;
+    }
+    size_t per = GEMV_TASK_BYTES / oc_weight_row_bytes(w);
+    per = per < 16 ? 16 : per & ~(size_t)3;
+    g.rows_per_task = per;
+    oc_exec_add_flops(ex, th, 2.0 * (double)T * (double)OC * (double)IC);
+    oc_pool_run(ex->pool, (OC + per - 1) / per, gemv_task, &g);
+}
+
+void oc_matmul(oc_exec *ex, float *out, const float *inp, const oc_weight *w,
+               const float *bias, size_t T) {
+    size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
+    if (T <= OC_GEMV_MAX_T)
+        gemv(ex, out, inp, w, T);
+    else if (w->dtype == OC_DT_Q8_0)
+        for (size_t t = 0; t < T; t += OC_GEMV_MAX_T) /* TODO: a Q8_0 GEMM */
+            gemv(ex, out + t * OC, inp + t * IC, w,
+                 T - t < OC_GEMV_MAX_T ? T - t : OC_GEMV_MAX_T);
+    else
+        oc_gemm_weight(ex, out, inp, w, T);
+    /* TODO: BF16 products */
+    if (bias)
+        oc_add_rows(ex, out, bias, T, OC);
+}
