@@ -134,7 +134,7 @@ static void block_task(void *ctx, size_t task, int thread) {
         size_t m = n - i0 < MR ? n - i0 : MR;
         const float *qr = j->q + (t0 + i0) * HD + h * D;
         for (size_t c0 = 0; c0 < Sv; c0 += NR)
-            oc_ukr_tile(kr, D, qr, HD, 1, m, kp + c0 * D, Sv - c0 < NR ? Sv - c0 : NR,
+            oc_ukr_tile(kr, kr->sgemm, D, qr, HD, 1, m, kp + c0 * D, Sv - c0 < NR ? Sv - c0 : NR,
                         sc + i0 * ld + c0, ld, j->scale, 0.0f, OC_UK_SET);
     }
     for (size_t i = 0; i < n; i++) {
@@ -153,7 +153,7 @@ static void block_task(void *ctx, size_t task, int thread) {
         for (size_t d0 = 0; d0 < D; d0 += NR)
             for (size_t c0 = 0; c0 < Sv; c0 += KEY_RUN) {
                 size_t kc = Sv - c0 < KEY_RUN ? Sv - c0 : KEY_RUN;
-                oc_ukr_tile(kr, kc, sc + i0 * ld + c0, ld, 1, m, vp + d0 * sh->S + c0 * NR,
+                oc_ukr_tile(kr, kr->sgemm, kc, sc + i0 * ld + c0, ld, 1, m, vp + d0 * sh->S + c0 * NR,
                             D - d0 < NR ? D - d0 : NR, o + d0, HD, 1.0f, 0.0f,
                             c0 == 0 ? OC_UK_SET : OC_UK_ADD);
             }

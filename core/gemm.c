@@ -63,6 +63,7 @@ typedef struct {
     size_t j0, nc;    /* the column block */
     size_t a_panels, b_panels, n_tiles_n;
     int pack_a;       /* this round packs A too */
+    oc_sgemm_ukr ukr; /* F32, or BF16 pairs (A, B and K in pairs) */
 } gemm_job;
 
 /* op(B)[k][j] as a float, any dtype. */
@@ -146,26 +147,31 @@ static void pack_task(void *ctx, size_t t, int thread) {
 
 /* ---- compute --------------------------------------------------------------------------- */
 
-void oc_ukr_tile(const oc_kern *kr, size_t kc, const float *a, size_t lda, size_t astep,
-                 size_t m, const float *bp, size_t n, float *c, size_t ldc, float alpha,
-                 float beta, int mode) {
+void oc_ukr_tile(const oc_kern *kr, oc_sgemm_ukr ukr, size_t kc, const float *a, size_t lda,
+                 size_t astep, size_t m, const float *bp, size_t n, float *c, size_t ldc,
+                 float alpha, float beta, int mode) {
     size_t MR = kr->mr, NR = kr->nr;
     _Alignas(64) float ap[OC_UKR_MAX_MR * OC_UKR_MAX_KC];
     if (m < MR && astep == 1) { /* rows read in place: the missing ones must not be read */
+        /* 32-bit elements copied as bytes: they may hold BF16 pairs, not floats */
         for (size_t k = 0; k < kc; k++)
-            for (size_t i = 0; i < MR; i++)
-                ap[k * MR + i] = i < m ? a[i * lda + k] : 0.0f;
+            for (size_t i = 0; i < MR; i++) {
+                if (i < m)
+                    memcpy(ap + k * MR + i, a + i * lda + k, 4);
+                else
+                    ap[k * MR + i] = 0.0f;
+            }
         a = ap;
         lda = 1;
         astep = MR;
     }
     if (m == MR && n == NR) {
-        kr->sgemm(kc, a, lda, astep, bp, c, ldc, alpha, beta, mode);
+        ukr(kc, a, lda, astep, bp, c, ldc, alpha, beta, mode);
         return;
     }
     /* an edge tile: through a full-size buffer */
     _Alignas(64) float buf[OC_UKR_MAX_MR * OC_UKR_MAX_NR];
-    kr->sgemm(kc, a, lda, astep, bp, buf, NR, 1.0f, 0.0f, OC_UK_SET);
+    ukr(kc, a, lda, astep, bp, buf, NR, 1.0f, 0.0f, OC_UK_SET);
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
             float v = alpha * buf[i * NR + j], *o = c + i * ldc + j;
@@ -195,7 +201,7 @@ static void compute_task(void *ctx, size_t t, int thread) {
                 /* op(A) untransposed is read in place; transposed, from its packing */
                 const float *a = g->ta ? g->ap + p * g->K * MR + k0 * MR
                                        : g->A + i0 * g->lda + k0;
-                oc_ukr_tile(g->kr, kc, a, g->ta ? 1 : g->lda, g->ta ? MR : 1, m, bp, n,
+                oc_ukr_tile(g->kr, g->ukr, kc, a, g->ta ? 1 : g->lda, g->ta ? MR : 1, m, bp, n,
                             g->C + i0 * g->ldc + j, g->ldc, g->alpha, g->beta,
                             k0 == 0 ? mode0 : OC_UK_ADD);
             }
@@ -246,19 +252,61 @@ static void blas_task(void *ctx, size_t t, int thread) {
                (int)g->lda, g->B, (int)g->ldb, g->beta, g->C + i0 * g->ldc, (int)g->ldc);
 }
 
-/* C (M, N) = alpha op(A) op(B) + beta C with B of dtype bdt (F32, or F16/BF16 when tb). */
+typedef struct {
+    const oc_kern *kr;
+    uint32_t *dst;
+    const float *src;
+    size_t lds, K;
+} pairs_job;
+
+static void pairs_rows(void *ctx, size_t i0, size_t i1, int thread) {
+    (void)thread;
+    const pairs_job *j = ctx;
+    for (size_t i = i0; i < i1; i++)
+        j->kr->to_bf16_pairs(j->dst + i * (j->K / 2), j->src + i * j->lds, j->K);
+}
+
+/* BF16 products: A (M, K) rounded to BF16 pairs, B's BF16 rows read as pairs, then the
+ * F32 driver on 32-bit elements with the BF16 microkernel. 0 when the CPU, the shape or
+ * the memory do not allow it. */
+static int bf16_operands(oc_exec *ex, int th, gemm_job *g) {
+    const oc_kern *kr = g->kr;
+    if (!kr->sgemm_bf16 || !oc_cpu()->avx512_bf16 || g->ta || !g->tb ||
+        g->bdt != OC_DT_BF16 || g->K % 2 || g->ldb % 2 || (uintptr_t)g->B % 4)
+        return 0;
+    uint32_t *a2 = oc_exec_buf(ex, th, OC_BUF_QUANT, g->M * (g->K / 2) * sizeof(uint32_t));
+    if (!a2)
+        return 0;
+    pairs_job pj = {kr, a2, g->A, g->lda, g->K};
+    oc_pool_for(ex->pool, g->M, 16, pairs_rows, &pj);
+    g->A = (const float *)(const void *)a2;
+    g->lda = g->K / 2;
+    g->K /= 2;
+    g->ldb /= 2;
+    g->bdt = OC_DT_F32; /* pairs move as 32-bit elements */
+    g->ukr = kr->sgemm_bf16;
+    return 1;
+}
+
+/* C (M, N) = alpha op(A) op(B) + beta C with B of dtype bdt (F32, or F16/BF16 when tb);
+ * bf16: BF16 B multiplies A rounded to BF16. */
 static void gemm_any(oc_exec *ex, int ta, int tb, size_t M, size_t N, size_t K, float alpha,
                      const float *A, size_t lda, const void *B, oc_dtype bdt, size_t ldb,
-                     float beta, float *C, size_t ldc) {
+                     float beta, float *C, size_t ldc, int bf16) {
     if (M == 0 || N == 0)
         return;
     const oc_kern *kr = oc_kern_get();
     size_t MR = kr->mr, NR = kr->nr;
     gemm_job g = {.kr = kr, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha,
                   .beta = beta, .A = A, .lda = lda, .B = B, .bdt = bdt, .ldb = ldb, .C = C,
-                  .ldc = ldc};
+                  .ldc = ldc, .ukr = kr->sgemm};
     int th = current_thread();
     oc_exec_add_flops(ex, th, 2.0 * (double)M * (double)N * (double)K);
+    if (bf16 && K > 0 && !ta && tb && bdt == OC_DT_BF16 &&
+        oc_gemm_bf16_amx(ex, th, M, N, K, alpha, A, lda, B, beta, C, ldc))
+        return;
+    if (bf16 && K > 0 && bf16_operands(ex, th, &g))
+        K = g.K;
     if (K == 0) {
         for (size_t i = 0; i < M; i++)
             for (size_t j = 0; j < N; j++)
@@ -300,12 +348,13 @@ static void gemm_any(oc_exec *ex, int ta, int tb, size_t M, size_t N, size_t K, 
 void oc_gemm(oc_exec *ex, int ta, int tb, size_t M, size_t N, size_t K, float alpha,
              const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
              size_t ldc) {
-    gemm_any(ex, ta, tb, M, N, K, alpha, A, lda, B, OC_DT_F32, ldb, beta, C, ldc);
+    gemm_any(ex, ta, tb, M, N, K, alpha, A, lda, B, OC_DT_F32, ldb, beta, C, ldc, 0);
 }
 
 void oc_gemm_weight(oc_exec *ex, float *out, const float *inp, const oc_weight *w, size_t T) {
     size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
-    gemm_any(ex, 0, 1, T, OC, IC, 1.0f, inp, IC, w->data, w->dtype, IC, 0.0f, out, OC);
+    gemm_any(ex, 0, 1, T, OC, IC, 1.0f, inp, IC, w->data, w->dtype, IC, 0.0f, out, OC,
+             w->bf16_products);
 }
 
 /* Scratch is per thread: a product started inside a pool task (a nested one) uses that

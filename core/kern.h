@@ -45,10 +45,26 @@ typedef void (*oc_gemv_q8_fn)(float *out, size_t ldo, const int8_t *xq, const fl
                               size_t ldx, size_t T, const uint8_t *w, size_t K, size_t r0,
                               size_t r1);
 
+/* Q8_0 GEMM microkernel (gemm_q8.c): c (q8_mr, OC_Q8_PANEL) = sum over nb blocks of
+ * scale_a * scale_w * (int32 dot of a row's block (s8) and the panel's column block
+ * (u8 = q + 128) - asum); a rows lda bytes apart; as, asum (rows, ls apart); c rows ldc
+ * apart, overwritten. */
+#define OC_Q8_PANEL 32
+typedef void (*oc_q8_ukr)(size_t nb, const int8_t *a, size_t lda, const float *as,
+                          const int32_t *asum, size_t ls, const uint8_t *bp, float *c,
+                          size_t ldc);
+
 typedef struct {
     oc_isa isa;
     size_t mr, nr;            /* F32 microkernel tile */
+    size_t q8_mr;             /* rows of the Q8_0 microkernel */
+    oc_q8_ukr q8_gemm;        /* NULL without AVX512-VNNI */
     oc_sgemm_ukr sgemm;
+    /* The same tile with A and B holding BF16 pairs (k = 2p, 2p + 1) in each 32-bit
+     * element and kc counting pairs (vdpbf16ps); NULL without AVX512-BF16. */
+    oc_sgemm_ukr sgemm_bf16;
+    /* dst (n / 2 pairs) = src (n floats, n even) rounded to BF16 pairs */
+    void (*to_bf16_pairs)(uint32_t *dst, const float *src, size_t n);
     oc_pack_bt_fn pack_bt;
     oc_gemv_fn gemv;
     oc_quant_q8_fn quant_q8;
@@ -74,16 +90,28 @@ typedef struct {
 /* One microkernel call for an m x n (<= MR x NR) block of C, kc <= OC_UKR_MAX_KC: edge
  * blocks go through a full tile on the stack, and A rows read in place (astep 1) past m
  * are never read. Arguments as oc_sgemm_ukr. */
-void oc_ukr_tile(const oc_kern *kr, size_t kc, const float *a, size_t lda, size_t astep,
-                 size_t m, const float *bp, size_t n, float *c, size_t ldc, float alpha,
-                 float beta, int mode);
+void oc_ukr_tile(const oc_kern *kr, oc_sgemm_ukr ukr, size_t kc, const float *a, size_t lda,
+                 size_t astep, size_t m, const float *bp, size_t n, float *c, size_t ldc,
+                 float alpha, float beta, int mode);
 
 /* One B micro-panel over all K: bp[k*NR + jj] = op(B)[k][j + jj] for jj < n (<= NR),
  * zero past n; op(B) is (K, N) = B^T when tb (B stored (N, K), ldb apart). */
 void oc_pack_b_panel(const oc_kern *kr, float *bp, const float *B, size_t ldb, int tb,
                      size_t K, size_t j, size_t n);
 
-/* out (T, OC) = inp (T, IC) @ w^T through the packed GEMM (F32, F16, BF16 weights). */
+/* C (M, N) = alpha * A (M, K) @ W^T (W BF16 (N, K), A rounded to BF16) + beta * C on AMX
+ * tiles; 0 (nothing done) without AMX or scratch. */
+int oc_gemm_bf16_amx(oc_exec *ex, int thread, size_t M, size_t N, size_t K, float alpha,
+                     const float *A, size_t lda, const uint16_t *W, float beta, float *C,
+                     size_t ldc);
+
+/* out (T, OC) = inp (T, IC) @ w^T for Q8_0 weights through the VNNI GEMM; 0 (nothing
+ * done) when the CPU has no VNNI or scratch cannot be had. */
+int oc_gemm_q8(oc_exec *ex, int thread, float *out, const float *inp, const oc_weight *w,
+               size_t T);
+
+/* out (T, OC) = inp (T, IC) @ w^T through the packed GEMM (F32, F16, BF16 weights; with
+ * w->bf16_products, BF16 dot products where the CPU has them). */
 void oc_gemm_weight(oc_exec *ex, float *out, const float *inp, const oc_weight *w, size_t T);
 
 /* The table for the level oc_cpu() reports. */

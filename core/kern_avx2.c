@@ -308,6 +308,7 @@ const oc_kern oc_kern_avx2 = {
     .mr = MR,
     .nr = NR,
     .sgemm = sgemm_6x16,
+    .to_bf16_pairs = NULL,
     .pack_bt = pack_bt_avx2,
     .gemv = gemv_avx2,
     .quant_q8 = quant_q8_avx2,

@@ -46,6 +46,59 @@ static void sgemm_6x64(size_t kc, const float *a, size_t lda, size_t astep, cons
         }
 }
 
+/* acc (6, 64) += over kc pairs: A and B elements hold BF16 pairs, one vdpbf16ps doing
+ * two k at once. */
+__attribute__((target("avx512bf16"))) static void sgemm_bf16_6x64(size_t kc, const float *a,
+                                                                size_t lda, size_t astep,
+                                                                const float *bp, float *c,
+                                                                size_t ldc, float alpha,
+                                                                float beta, int mode) {
+    __m512 acc[MR][4];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const uint32_t *au = (const uint32_t *)(const void *)a;
+    for (size_t k = 0; k < kc; k++) {
+        __m512bh b0 = (__m512bh)_mm512_load_ps(bp), b1 = (__m512bh)_mm512_load_ps(bp + 16),
+                 b2 = (__m512bh)_mm512_load_ps(bp + 32), b3 = (__m512bh)_mm512_load_ps(bp + 48);
+        _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)au[i * lda]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+            acc[i][2] = _mm512_dpbf16_ps(acc[i][2], av, b2);
+            acc[i][3] = _mm512_dpbf16_ps(acc[i][3], av, b3);
+        }
+        au += astep;
+        bp += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < 4; j++) {
+            float *o = c + i * ldc + 16 * j;
+            __m512 v = _mm512_mul_ps(va, acc[i][j]);
+            if (mode == OC_UK_SCALE)
+                v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(o), v);
+            else if (mode == OC_UK_ADD)
+                v = _mm512_add_ps(_mm512_loadu_ps(o), v);
+            _mm512_storeu_ps(o, v);
+        }
+}
+
+/* n floats (n even) to n / 2 BF16 pairs, rounded to nearest even. */
+__attribute__((target("avx512bf16"))) static void to_bf16_pairs_avx512(uint32_t *dst,
+                                                                     const float *src,
+                                                                     size_t n) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512(dst + i / 2, (__m512i)v);
+    }
+    for (; i < n; i += 2)
+        dst[i / 2] = (uint32_t)oc_f32_to_bf16(src[i]) | (uint32_t)oc_f32_to_bf16(src[i + 1]) << 16;
+}
+
 /* 16 rows of 16 floats, transposed in registers: r[i][j] -> r[j][i]. */
 static inline void transpose16(__m512 r[16]) {
     __m512 t[16], u[16];
@@ -229,6 +282,51 @@ __attribute__((target("avx512vnni"))) static void gemv_q8_vnni(float *out, size_
     }
 }
 
+/* c (6, 32) of the Q8_0 GEMM (kern.h): per block, 8 groups of 4 quants, vpdpbusd with
+ * the panel's unsigned bytes and a row's signed ones broadcast. */
+__attribute__((target("avx512vnni"))) static void q8_gemm_6x32(size_t nb, const int8_t *a,
+                                                               size_t lda, const float *as,
+                                                               const int32_t *asum, size_t ls,
+                                                               const uint8_t *bp, float *c,
+                                                               size_t ldc) {
+    enum { R = 6, P = OC_Q8_PANEL, BLOCK_BYTES = P * OC_Q8_BLOCK + P * 4 };
+    __m512 facc[R][2];
+    for (int i = 0; i < R; i++)
+        facc[i][0] = facc[i][1] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *qb = bp + b * BLOCK_BYTES;
+        __m512i iacc[R][2];
+        for (int i = 0; i < R; i++)
+            iacc[i][0] = iacc[i][1] = _mm512_setzero_si512();
+        _mm_prefetch((const char *)qb + 2 * BLOCK_BYTES, _MM_HINT_T0);
+        for (int kq = 0; kq < 8; kq++) {
+            __m512i b0 = _mm512_loadu_si512(qb + kq * 128), b1 = _mm512_loadu_si512(qb + kq * 128 + 64);
+#pragma GCC unroll 6
+            for (int i = 0; i < R; i++) {
+                int32_t v;
+                memcpy(&v, a + i * lda + b * OC_Q8_BLOCK + kq * 4, 4);
+                __m512i av = _mm512_set1_epi32(v);
+                iacc[i][0] = _mm512_dpbusd_epi32(iacc[i][0], b0, av);
+                iacc[i][1] = _mm512_dpbusd_epi32(iacc[i][1], b1, av);
+            }
+        }
+        __m512 sw0 = _mm512_loadu_ps(qb + P * OC_Q8_BLOCK),
+               sw1 = _mm512_loadu_ps(qb + P * OC_Q8_BLOCK + 64);
+        for (int i = 0; i < R; i++) {
+            __m512i corr = _mm512_set1_epi32(asum[i * ls + b]);
+            __m512 sa = _mm512_set1_ps(as[i * ls + b]);
+            facc[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(iacc[i][0], corr)),
+                                         _mm512_mul_ps(sw0, sa), facc[i][0]);
+            facc[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(iacc[i][1], corr)),
+                                         _mm512_mul_ps(sw1, sa), facc[i][1]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        _mm512_storeu_ps(c + i * ldc, facc[i][0]);
+        _mm512_storeu_ps(c + i * ldc + 16, facc[i][1]);
+    }
+}
+
 static float dot_avx512(const float *a, const float *b, size_t n) {
     __m512 acc = _mm512_setzero_ps();
     size_t i = 0;
@@ -373,6 +471,10 @@ const oc_kern oc_kern_avx512 = {
     .mr = MR,
     .nr = NR,
     .sgemm = sgemm_6x64,
+    .q8_mr = 6,
+    .q8_gemm = q8_gemm_6x32,
+    .sgemm_bf16 = sgemm_bf16_6x64,
+    .to_bf16_pairs = to_bf16_pairs_avx512,
     .pack_bt = pack_bt_avx512,
     .gemv = gemv_avx512,
     .quant_q8 = quant_q8_avx512,

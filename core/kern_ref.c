@@ -24,6 +24,11 @@ static void sgemm_ref(size_t kc, const float *a, size_t lda, size_t astep, const
         }
 }
 
+static void to_bf16_pairs_ref(uint32_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i += 2)
+        dst[i / 2] = (uint32_t)oc_f32_to_bf16(src[i]) | (uint32_t)oc_f32_to_bf16(src[i + 1]) << 16;
+}
+
 static float half_at(const void *B, oc_dtype dt, size_t idx) {
     switch (dt) {
     case OC_DT_BF16:
@@ -153,6 +158,7 @@ const oc_kern oc_kern_ref = {
     .mr = REF_MR,
     .nr = REF_NR,
     .sgemm = sgemm_ref,
+    .to_bf16_pairs = to_bf16_pairs_ref,
     .pack_bt = pack_bt_ref,
     .gemv = gemv_ref,
     .quant_q8 = quant_q8_ref,

@@ -120,13 +120,15 @@ void oc_matmul(oc_exec *ex, float *out, const float *inp, const oc_weight *w,
     size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
     if (T <= OC_GEMV_MAX_T)
         gemv(ex, out, inp, w, T);
-    else if (w->dtype == OC_DT_Q8_0)
-        for (size_t t = 0; t < T; t += OC_GEMV_MAX_T) /* TODO: a Q8_0 GEMM */
-            gemv(ex, out + t * OC, inp + t * IC, w,
-                 T - t < OC_GEMV_MAX_T ? T - t : OC_GEMV_MAX_T);
+    else if (w->dtype == OC_DT_Q8_0) {
+        /* without VNNI (or scratch): the GEMV on runs of rows, reading the weight per run */
+        if (!oc_gemm_q8(ex, self_thread(), out, inp, w, T))
+            for (size_t t = 0; t < T; t += OC_GEMV_MAX_T)
+                gemv(ex, out + t * OC, inp + t * IC, w,
+                     T - t < OC_GEMV_MAX_T ? T - t : OC_GEMV_MAX_T);
+    }
     else
         oc_gemm_weight(ex, out, inp, w, T);
-    /* TODO: BF16 products */
     if (bias)
         oc_add_rows(ex, out, bias, T, OC);
 }

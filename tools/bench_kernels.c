@@ -1,7 +1,7 @@
 /* bench_kernels: the speed of the core kernels on this CPU, one at a time (a benchmark,
  * never a test). Built against the library's internal headers.
  *
- *   bench_kernels [--threads N] [--isa scalar|avx2|avx512] [--reps R]
+ *   bench_kernels [--threads N] [--isa scalar|avx2|avx512] [--reps R] [--cpu-time]
  *
  * Prints GFLOP/s of GEMMs in the shapes of a SigLIP-B/16 encoder and a prefill, GB/s of
  * decode-sized products per weight format, and the time of encoder attention. */
@@ -13,9 +13,12 @@
 #include "cpu.h"
 #include "kernels.h"
 
+/* Wall time, or with --cpu-time the process's CPU time (on a machine others share, a
+ * one-thread figure that leaves out the time the OS ran someone else). */
+static int use_cpu_time;
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -55,6 +58,9 @@ static void decode_pass(oc_exec *ex, float *y, const float *x, const void *data,
 int main(int argc, char **argv) {
     int threads = 1, reps = 5;
     const char *isa = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--cpu-time"))
+            use_cpu_time = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads"))
             threads = atoi(argv[i + 1]);
@@ -79,11 +85,22 @@ int main(int argc, char **argv) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t T = shapes[s][0], OC = shapes[s][1], IC = shapes[s][2];
         float *x = rnd(T * IC), *w = rnd(OC * IC), *y = malloc(T * OC * sizeof(float));
-        oc_weight W = {.data = w, .dtype = OC_DT_F32, .rows = (int64_t)OC, .cols = (int64_t)IC};
-        double t = TIME_BEST(reps, oc_matmul(&ex, y, x, &W, NULL, T));
-        printf("gemm  %5zu x %5zu x %5zu  F32   %8.2f ms  %7.1f GFLOP/s\n", T, OC, IC, t * 1e3,
-               2.0 * T * OC * IC / t / 1e9);
-        free(x), free(w), free(y);
+        uint16_t *wh = malloc(OC * IC * 2);
+        uint8_t *wq = malloc(OC * IC / 32 * OC_Q8_BYTES);
+        oc_convert_bf16(wh, w, OC * IC);
+        oc_quantize_q8_0(wq, w, OC * IC);
+        oc_weight W[3] = {
+            {.data = w, .dtype = OC_DT_F32, .rows = (int64_t)OC, .cols = (int64_t)IC},
+            {.data = wh, .dtype = OC_DT_BF16, .rows = (int64_t)OC, .cols = (int64_t)IC,
+             .bf16_products = 1},
+            {.data = wq, .dtype = OC_DT_Q8_0, .rows = (int64_t)OC, .cols = (int64_t)IC}};
+        const char *names[3] = {"F32", "BF16", "Q8_0"};
+        for (int f = 0; f < 3; f++) {
+            double t = TIME_BEST(reps, oc_matmul(&ex, y, x, &W[f], NULL, T));
+            printf("gemm  %5zu x %5zu x %5zu  %-5s %8.2f ms  %7.1f GFLOP/s\n", T, OC, IC,
+                   names[f], t * 1e3, 2.0 * T * OC * IC / t / 1e9);
+        }
+        free(x), free(w), free(y), free(wh), free(wq);
     }
 
     /* decode: one row against a 576 x 1536 weight stack the size of a layer, many times
