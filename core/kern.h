@@ -80,6 +80,10 @@ typedef struct {
     /* out (n) = act(inp) for an oc_act; out (n) = silu(g) * u */
     void (*act)(float *out, const float *inp, size_t n, int act);
     void (*swiglu)(float *out, const float *g, const float *u, size_t n);
+    /* benchmarks: iters rounds of independent FMAs held in registers (returns the FLOPs
+     * done and a value that depends on them); the sum of x (n), read once */
+    double (*fma_burn)(size_t iters, float *sink);
+    float (*read_sum)(const float *x, size_t n);
 } oc_kern;
 
 /* Largest microkernel tile and k run oc_ukr_tile takes. */

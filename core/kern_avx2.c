@@ -303,6 +303,39 @@ static void swiglu_avx2(float *out, const float *g, const float *u, size_t n) {
         out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* 12 chains of FMAs: enough in flight to fill every FMA unit. */
+static double fma_burn_avx2(size_t iters, float *sink) {
+    __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (size_t n = 0; n < iters; n++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], b, c);
+    }
+    __m256 acc0 = a[0];
+    for (int i = 1; i < 12; i++)
+        acc0 = _mm256_add_ps(acc0, a[i]);
+    *sink = hsum8(acc0);
+    return (double)iters * 12 * 8 * 2;
+}
+
+static float read_sum_avx2(const float *x, size_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 * 8 <= n; i += 4 * 8) {
+        acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(x + i));
+        acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(x + i + 8));
+        acc2 = _mm256_add_ps(acc2, _mm256_loadu_ps(x + i + 2 * 8));
+        acc3 = _mm256_add_ps(acc3, _mm256_loadu_ps(x + i + 3 * 8));
+    }
+    acc0 = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    float s = hsum8(acc0);
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
 const oc_kern oc_kern_avx2 = {
     .isa = OC_ISA_AVX2,
     .mr = MR,
@@ -320,4 +353,6 @@ const oc_kern oc_kern_avx2 = {
     .scale = scale_avx2,
     .act = act_avx2,
     .swiglu = swiglu_avx2,
+    .fma_burn = fma_burn_avx2,
+    .read_sum = read_sum_avx2,
 };

@@ -466,6 +466,39 @@ static void swiglu_avx512(float *out, const float *g, const float *u, size_t n) 
         out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* 12 chains of FMAs: enough in flight to fill every FMA unit. */
+static double fma_burn_avx512(size_t iters, float *sink) {
+    __m512 a[12], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (size_t n = 0; n < iters; n++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm512_fmadd_ps(a[i], b, c);
+    }
+    __m512 acc0 = a[0];
+    for (int i = 1; i < 12; i++)
+        acc0 = _mm512_add_ps(acc0, a[i]);
+    *sink = _mm512_reduce_add_ps(acc0);
+    return (double)iters * 12 * 16 * 2;
+}
+
+static float read_sum_avx512(const float *x, size_t n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 * 16 <= n; i += 4 * 16) {
+        acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(x + i));
+        acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(x + i + 16));
+        acc2 = _mm512_add_ps(acc2, _mm512_loadu_ps(x + i + 2 * 16));
+        acc3 = _mm512_add_ps(acc3, _mm512_loadu_ps(x + i + 3 * 16));
+    }
+    acc0 = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
+    float s = _mm512_reduce_add_ps(acc0);
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
 const oc_kern oc_kern_avx512 = {
     .isa = OC_ISA_AVX512,
     .mr = MR,
@@ -486,4 +519,6 @@ const oc_kern oc_kern_avx512 = {
     .scale = scale_avx512,
     .act = act_avx512,
     .swiglu = swiglu_avx512,
+    .fma_burn = fma_burn_avx512,
+    .read_sum = read_sum_avx512,
 };

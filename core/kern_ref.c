@@ -153,6 +153,22 @@ static void swiglu_ref(float *out, const float *g, const float *u, size_t n) {
         out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static double fma_burn_ref(size_t iters, float *sink) {
+    float a[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (size_t n = 0; n < iters; n++)
+        for (int i = 0; i < 8; i++)
+            a[i] = fmaf(a[i], 0.999999f, 1e-7f);
+    *sink = a[0] + a[7];
+    return (double)iters * 8 * 2;
+}
+
+static float read_sum_ref(const float *x, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
 const oc_kern oc_kern_ref = {
     .isa = OC_ISA_SCALAR,
     .mr = REF_MR,
@@ -170,4 +186,6 @@ const oc_kern oc_kern_ref = {
     .scale = scale_ref,
     .act = act_ref,
     .swiglu = swiglu_ref,
+    .fma_burn = fma_burn_ref,
+    .read_sum = read_sum_ref,
 };

@@ -128,7 +128,7 @@ oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_t
 
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
                                 oc_timings *tm, const oc_progress *progress) {
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = oc_exec_flops(&s->ex);
     for (size_t i = 0; i < n; i++) {
         if (!images[i])
             return oc_err(OC_ERR_INVALID_ARG, "image %zu is NULL", i);
@@ -141,6 +141,7 @@ oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, si
         tm->n_tiles += tiles;
     }
     tm->image_ms += now_ms() - t0;
+    tm->image_flops += oc_exec_flops(&s->ex) - f0;
     return OC_OK;
 }
 
@@ -266,9 +267,9 @@ static oc_status stream_update(streamer *st, const oc_tokenizer *tok, const int3
     return s;
 }
 
-/* Samples up to max_tokens after the prefilled prompt. */
+/* Samples up to max_tokens after the prefilled prompt; t_start: when the call began. */
 static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_prompt,
-                             float *logits, oc_answer *ans) {
+                             float *logits, oc_answer *ans, double t_start) {
     const oc_model *m = s->m;
     size_t V = m->cfg.text.vocab, C = m->cfg.text.hidden;
     size_t room = m->context - n_prompt, max = p->max_tokens < room ? p->max_tokens : room;
@@ -286,6 +287,8 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
     double t0 = now_ms();
     while (status == OC_OK && ans->n_tokens < max) {
         int32_t id = oc_sample(&smp, logits, V, hist, n_prompt + ans->n_tokens, &s->rng, sf, si);
+        if (ans->n_tokens == 0)
+            ans->timings.first_token_ms = now_ms() - t_start;
         if (!p->ignore_eos && is_stop(m, id)) {
             ans->stopped_by_eos = 1;
             break;
@@ -329,7 +332,8 @@ static void pop_turn(oc_session *s) {
     oc_free((void *)s->turns[--s->n_turns].text);
 }
 
-static oc_status generate(oc_session *s, const oc_gen_params *p, oc_answer *ans) {
+static oc_status generate(oc_session *s, const oc_gen_params *p, oc_answer *ans,
+                          double t_start) {
     const oc_model *m = s->m;
     int32_t *ids = NULL;
     size_t n = 0;
@@ -342,14 +346,15 @@ static oc_status generate(oc_session *s, const oc_gen_params *p, oc_answer *ans)
     float *logits = st == OC_OK ? oc_malloc(m->cfg.text.vocab * sizeof(float)) : NULL;
     if (st == OC_OK && !logits)
         st = oc_err(OC_ERR_NOMEM, "out of memory");
-    double t0 = now_ms();
+    double t0 = now_ms(), f0 = oc_exec_flops(&s->ex);
     oc_progress progress = {p->on_progress, p->progress_user_data};
     if (st == OC_OK)
         st = prefill(s, ids, n, logits, &progress);
     ans->timings.prompt_ms = now_ms() - t0;
+    ans->timings.prompt_flops = oc_exec_flops(&s->ex) - f0;
     ans->timings.prompt_tokens = (uint32_t)n;
     if (st == OC_OK)
-        st = decode_loop(s, p, n, logits, ans);
+        st = decode_loop(s, p, n, logits, ans, t_start);
     oc_free(logits);
     oc_free(ids);
     return st;
@@ -367,6 +372,7 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
                       (double)p.top_p, (double)p.repetition_penalty);
     oc_answer ans;
     memset(&ans, 0, sizeof ans);
+    double t_start = now_ms();
     if (s->n_turns == 0 && s->n_images == 0)
         oc_rng_seed(&s->rng, p.seed);
     size_t images_before = s->n_images, rows_before = s->n_feat_rows;
@@ -375,7 +381,7 @@ oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_
     if (st == OC_OK)
         st = push_turn(s, 0, question, (uint32_t)(s->n_images - s->n_images_in_turns));
     if (st == OC_OK) {
-        st = generate(s, &p, &ans);
+        st = generate(s, &p, &ans, t_start);
         if (st == OC_OK || st == OC_ERR_CANCELLED) {
             oc_status dst = oc_detokenize(s->m->tok, ans.tokens, ans.n_tokens, 0, &ans.text);
             if (dst != OC_OK)

@@ -427,3 +427,33 @@ oc_status oc_model_preprocess(const oc_model *m, const oc_image *img, float **pi
     *rows = *cols = 0;
     return oc_clip_preprocess(&m->clip_proc, img, pixels);
 }
+
+static uint64_t wbytes(const oc_weight *w) {
+    return (uint64_t)oc_weight_row_bytes(w) * (uint64_t)w->rows;
+}
+
+void oc_model_weight_bytes(const oc_model *m, uint64_t *text_per_token,
+                           uint64_t *vision_per_tile) {
+    uint64_t t = 0, v = 0;
+    for (uint32_t l = 0; m && l < m->cfg.text.layers; l++) {
+        const oc_llama_layer *L = &m->llm.layers[l];
+        t += wbytes(&L->q) + wbytes(&L->k) + wbytes(&L->v) + wbytes(&L->o) +
+             wbytes(&L->gate) + wbytes(&L->up) + wbytes(&L->down);
+    }
+    if (m)
+        t += wbytes(&m->llm.lm_head);
+    for (uint32_t l = 0; m && l < m->cfg.vision.layers; l++) {
+        const oc_vit_layer *L = &m->vit.layers[l];
+        v += wbytes(&L->q) + wbytes(&L->k) + wbytes(&L->v) + wbytes(&L->o) + wbytes(&L->fc1) +
+             wbytes(&L->fc2);
+    }
+    if (m) {
+        v += wbytes(&m->vit.patch_w);
+        v += m->cfg.family == OC_FAMILY_SMOLVLM ? wbytes(&m->proj)
+                                                : wbytes(&m->mm1) + wbytes(&m->mm2);
+    }
+    if (text_per_token)
+        *text_per_token = t;
+    if (vision_per_tile)
+        *vision_per_tile = v;
+}

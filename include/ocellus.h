@@ -168,6 +168,10 @@ typedef struct {
     uint32_t prompt_tokens;
     double gen_ms;             /* decoding of generated tokens */
     uint32_t gen_tokens;
+    double image_flops;        /* matrix-product FLOPs of the image encoding (2*M*N*K,
+                                  attention included) */
+    double prompt_flops;       /* the same for the prefill */
+    double first_token_ms;     /* from the call to the first generated token */
 } oc_timings;
 
 typedef struct {
@@ -244,6 +248,30 @@ const char *oc_token_piece(const oc_tokenizer *tok, int32_t id);
 size_t oc_tokenizer_vocab_size(const oc_tokenizer *tok);
 
 void oc_free(void *p);
+
+/* ---- benchmarks ------------------------------------------------------------------ */
+
+/* What this machine allows, for quoting benchmark figures as fractions of it. */
+typedef struct {
+    int threads;              /* threads measured at once */
+    double fma_peak_gflops;   /* FP32 FMA throughput of all of them, with the widest
+                                 vectors the kernels use */
+    double fma_one_gflops;    /* the same with one thread alone */
+    double read_gb_s;         /* read bandwidth from a 1 GiB buffer, all threads */
+    int shared_core;          /* 1: with two or more threads each ran much slower than one
+                                 alone (virtual CPUs sharing a physical core, or others'
+                                 load): quote ratios, not absolute figures */
+    char cpu[64];             /* the kernels in use, e.g. "avx512+bf16+vnni+amx" */
+} oc_machine_limits;
+
+/* Measures them (about a second; allocates 1 GiB). n_threads <= 0: the default count. */
+oc_status oc_measure_machine(int n_threads, oc_machine_limits *out);
+
+/* Bytes of weights a model reads per decoded token (every matrix of the text model and
+ * the LM head, in the format loaded) and per image tile (the vision tower and projector);
+ * either may be NULL. */
+void oc_model_weight_bytes(const oc_model *model, uint64_t *text_per_token,
+                           uint64_t *vision_per_tile);
 
 /* ---- random models for benchmarks -------------------------------------------- */
 
