@@ -32,16 +32,7 @@ static const oc_kern *kern_table(oc_isa isa) {
 }
 
 const oc_kern *oc_kern_get(void) {
-    const oc_cpu_caps *c = oc_cpu();
-    const oc_kern *k = kern_table(c->isa);
-    /* AVX-512 without VNNI (Skylake-X): the AVX2 Q8_0 dot products */
-    if (k == &oc_kern_avx512 && !c->avx512_vnni) {
-        static oc_kern no_vnni;
-        no_vnni = oc_kern_avx512;
-        no_vnni.gemv_q8 = oc_kern_avx2.gemv_q8;
-        return &no_vnni;
-    }
-    return k;
+    return kern_table(oc_cpu()->isa);
 }
 
 /* ---- packing ------------------------------------------------------------------------- */
@@ -66,17 +57,14 @@ typedef struct {
     oc_sgemm_ukr ukr; /* F32, or BF16 pairs (A, B and K in pairs) */
 } gemm_job;
 
-/* op(B)[k][j] as a float, any dtype. */
+/* op(B)[k][j] as a float, any dtype (not F32 only when tb: a weight). */
 static float at_b(const gemm_job *g, size_t k, size_t j) {
-    size_t idx = g->tb ? j * g->ldb + k : k * g->ldb + j;
-    switch (g->bdt) {
-    case OC_DT_BF16:
-        return oc_bf16_to_f32(((const uint16_t *)g->B)[idx]);
-    case OC_DT_F16:
-        return oc_f16_to_f32(((const uint16_t *)g->B)[idx]);
-    default:
-        return ((const float *)g->B)[idx];
+    if (g->bdt != OC_DT_F32) {
+        float v;
+        oc_kern_ref.pack_bt(&v, g->B, g->bdt, g->ldb, j, 1, k, 1, 1);
+        return v;
     }
+    return ((const float *)g->B)[g->tb ? j * g->ldb + k : k * g->ldb + j];
 }
 
 /* A panel p: ap[k*MR + i] = op(A)[p*MR + i][k], rows past M zero. */
@@ -123,7 +111,7 @@ void oc_pack_b_panel(const oc_kern *kr, float *bp, const float *B, size_t ldb, i
 static void pack_b_panel(const gemm_job *g, size_t q, float *bp) {
     size_t NR = g->kr->nr, jq = g->j0 + q * NR, rem = g->j0 + g->nc - jq;
     size_t n = rem < NR ? rem : NR;
-    if (g->tb && g->bdt != OC_DT_F32) { /* weights in F16/BF16: converted while packed */
+    if (g->tb && g->bdt != OC_DT_F32) { /* F16/BF16/Q8_0 weights: converted while packed */
         for (size_t k0 = 0; k0 < g->K; k0 += KC) {
             size_t kc = g->K - k0 < KC ? g->K - k0 : KC;
             g->kr->pack_bt(bp + k0 * NR, g->B, g->bdt, g->ldb, jq, n, k0, kc, NR);

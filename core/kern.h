@@ -27,23 +27,22 @@ typedef void (*oc_sgemm_ukr)(size_t kc, const float *a, size_t lda, size_t astep
 
 /* Packs columns j0..j0+n (n <= NR, zero-padded to NR) of op(B) for k0..k0+kc into a B
  * micro-panel, from B stored (N, K) row-major ("transposed", like a weight) in dtype
- * F32, F16 or BF16: bp[k*NR + j] = B[j0 + j][k0 + k]. */
+ * F32, F16, BF16 (ldb elements apart) or Q8_0 (whole rows of blocks; ldb ignored, k0
+ * and kc multiples of 32): bp[k*NR + j] = B[j0 + j][k0 + k] as a float. */
 typedef void (*oc_pack_bt_fn)(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
                               size_t n, size_t k0, size_t kc, size_t NR);
 
-/* Decode-sized products reading a weight once: for rows r in [r0, r1) of w (dtype F32,
- * F16, BF16), out[t*ldo + r] = dot(w row r, x + t*ldx) for t < T (T <= OC_GEMV_MAX_T). */
+/* Decode-sized products reading a weight once: for rows r in [r0, r1) of w (K columns,
+ * dtype F32, F16, BF16 or Q8_0, rows stored back to back), out[t*ldo + r] = dot(w row r,
+ * x + t*ldx) for t < T (T <= OC_GEMV_MAX_T), in F32: Q8_0 quants are converted, not the
+ * activations (decoding is bound by memory, so the exact products cost nothing). */
 #define OC_GEMV_MAX_T 4
 typedef void (*oc_gemv_fn)(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                           const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
-                           size_t r1);
+                           const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1);
 
-/* Q8_0: x quantized per block of 32 to int8 with an F32 scale (xq: K bytes, xs: K/32
- * scales); dot of weight row r (Q8_0 blocks) with it. */
+/* Q8_0 of activations, as llama.cpp quantizes them for its Q8_0 products: per block of 32,
+ * xs = max|x| / 127, xq = round(x / xs) (xq: K bytes, xs: K/32 scales). */
 typedef void (*oc_quant_q8_fn)(int8_t *xq, float *xs, const float *x, size_t K);
-typedef void (*oc_gemv_q8_fn)(float *out, size_t ldo, const int8_t *xq, const float *xs,
-                              size_t ldx, size_t T, const uint8_t *w, size_t K, size_t r0,
-                              size_t r1);
 
 /* Q8_0 GEMM microkernel (gemm_q8.c): c (q8_mr, OC_Q8_PANEL) = sum over nb blocks of
  * scale_a * scale_w * (int32 dot of a row's block (s8) and the panel's column block
@@ -68,7 +67,6 @@ typedef struct {
     oc_pack_bt_fn pack_bt;
     oc_gemv_fn gemv;
     oc_quant_q8_fn quant_q8;
-    oc_gemv_q8_fn gemv_q8;
     /* dot (n) and y += a * x (n), for attention's per-query paths */
     float (*dot)(const float *a, const float *b, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);

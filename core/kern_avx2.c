@@ -60,6 +60,10 @@ static float to_f32(const void *p, oc_dtype dt, size_t i) {
 
 static void pack_bt_avx2(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
                          size_t n, size_t k0, size_t kc, size_t nr) {
+    if (dt == OC_DT_Q8_0) { /* the quants as floats, by the reference (no VNNI: rare) */
+        oc_kern_ref.pack_bt(bp, B, dt, ldb, j0, n, k0, kc, nr);
+        return;
+    }
     size_t es = dt == OC_DT_F32 ? 4 : 2;
     const char *base = (const char *)B;
     /* rows read in runs of 8 values, written down the panel's columns */
@@ -89,9 +93,47 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(h);
 }
 
+/* Q8_0 rows, two at a time, 8 quants per step. */
+static void gemv_q8_avx2(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
+                         const uint8_t *w, size_t K, size_t r0, size_t r1) {
+    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES;
+    for (size_t r = r0; r < r1; r += 2) {
+        size_t nr = r1 - r < 2 ? 1 : 2;
+        const uint8_t *row[2] = {w + r * rb, w + (r + nr - 1) * rb};
+        __m256 acc[2][OC_GEMV_MAX_T];
+        for (size_t i = 0; i < 2; i++)
+            for (size_t t = 0; t < OC_GEMV_MAX_T; t++)
+                acc[i][t] = _mm256_setzero_ps();
+        for (size_t b = 0; b < nb; b++)
+            for (int q = 0; q < 4; q++) {
+                __m256 wv[2];
+                for (size_t i = 0; i < 2; i++) {
+                    const uint8_t *blk = row[i] + b * OC_Q8_BYTES;
+                    uint16_t dh;
+                    memcpy(&dh, blk, 2);
+                    __m128i v = _mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * q));
+                    wv[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)),
+                                          _mm256_set1_ps(_cvtsh_ss(dh)));
+                }
+                for (size_t t = 0; t < T; t++) {
+                    __m256 xv = _mm256_loadu_ps(x + t * ldx + b * OC_Q8_BLOCK + 8 * q);
+                    acc[0][t] = _mm256_fmadd_ps(wv[0], xv, acc[0][t]);
+                    acc[1][t] = _mm256_fmadd_ps(wv[1], xv, acc[1][t]);
+                }
+            }
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = 0; i < nr; i++)
+                out[t * ldo + r + i] = hsum8(acc[i][t]);
+    }
+}
+
 static void gemv_avx2(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                      const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
-    size_t es = dt == OC_DT_F32 ? 4 : 2;
+                      const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
+    if (dt == OC_DT_Q8_0) {
+        gemv_q8_avx2(out, ldo, x, ldx, T, w, K, r0, r1);
+        return;
+    }
+    size_t es = dt == OC_DT_F32 ? 4 : 2, ldw = K;
     const char *wb = (const char *)w;
     for (size_t r = r0; r < r1; r += 2) {
         size_t nr = r1 - r < 2 ? 1 : 2;
@@ -140,39 +182,6 @@ static void quant_q8_avx2(int8_t *xq, float *xs, const float *x, size_t K) {
         __m256i p = _mm256_packs_epi16(p01, p23);
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(xq + 32 * b), p);
-    }
-}
-
-/* sum of pairs of w (s8) * x (s8) as 8 int32 lanes. */
-static inline __m256i dot_s8(__m256i w, __m256i x) {
-    __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
-    __m256i p16 = _mm256_maddubs_epi16(aw, sx);
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-static void gemv_q8_avx2(float *out, size_t ldo, const int8_t *xq, const float *xs,
-                         size_t ldx, size_t T, const uint8_t *w, size_t K, size_t r0,
-                         size_t r1) {
-    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES, sxs = ldx / OC_Q8_BLOCK;
-    for (size_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        __m256 acc[OC_GEMV_MAX_T];
-        for (size_t t = 0; t < T; t++)
-            acc[t] = _mm256_setzero_ps();
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * OC_Q8_BYTES;
-            uint16_t dh;
-            memcpy(&dh, blk, 2);
-            float d = _cvtsh_ss(dh);
-            __m256i wq = _mm256_loadu_si256((const __m256i *)(blk + 2));
-            for (size_t t = 0; t < T; t++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + t * ldx + b * 32));
-                __m256 s = _mm256_cvtepi32_ps(dot_s8(wq, xv));
-                acc[t] = _mm256_fmadd_ps(s, _mm256_set1_ps(d * xs[t * sxs + b]), acc[t]);
-            }
-        }
-        for (size_t t = 0; t < T; t++)
-            out[t * ldo + r] = hsum8(acc[t]);
     }
 }
 
@@ -345,7 +354,6 @@ const oc_kern oc_kern_avx2 = {
     .pack_bt = pack_bt_avx2,
     .gemv = gemv_avx2,
     .quant_q8 = quant_q8_avx2,
-    .gemv_q8 = gemv_q8_avx2,
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .exp_sum = exp_sum_avx2,

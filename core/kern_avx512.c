@@ -136,6 +136,10 @@ static inline __m512 load16(const void *p, oc_dtype dt, __mmask16 m) {
 
 static void pack_bt_avx512(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
                            size_t n, size_t k0, size_t kc, size_t nr) {
+    if (dt == OC_DT_Q8_0) { /* the quants as floats, by the reference (no VNNI: rare) */
+        oc_kern_ref.pack_bt(bp, B, dt, ldb, j0, n, k0, kc, nr);
+        return;
+    }
     size_t es = dt == OC_DT_F32 ? 4 : 2;
     const char *base = (const char *)B;
     for (size_t jb = 0; jb < nr; jb += 16) {
@@ -165,11 +169,64 @@ static inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+static inline float q8_scale(const uint8_t *blk) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 quants of a Q8_0 block (half 0 or 1) times its scale, as floats. */
+static inline __m512 q8_half(const uint8_t *blk, int half, __m512 d) {
+    __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2 + 16 * half));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
+}
+
+/* Q8_0 rows: four at a time, a block (two halves of 16) per step. */
+static void gemv_q8_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
+                           const uint8_t *w, size_t K, size_t r0, size_t r1) {
+    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES;
+    for (size_t r = r0; r < r1; r += 4) {
+        size_t nr = r1 - r < 4 ? r1 - r : 4;
+        const uint8_t *row[4];
+        for (size_t i = 0; i < 4; i++)
+            row[i] = w + (r + (i < nr ? i : nr - 1)) * rb;
+        __m512 acc[4][OC_GEMV_MAX_T];
+        for (size_t i = 0; i < 4; i++)
+            for (size_t t = 0; t < OC_GEMV_MAX_T; t++)
+                acc[i][t] = _mm512_setzero_ps();
+        for (size_t b = 0; b < nb; b++) {
+            for (int h = 0; h < 2; h++) {
+                __m512 wv[4];
+                for (size_t i = 0; i < 4; i++) {
+                    const uint8_t *blk = row[i] + b * OC_Q8_BYTES;
+                    wv[i] = q8_half(blk, h, _mm512_set1_ps(q8_scale(blk)));
+                }
+                for (size_t t = 0; t < T; t++) {
+                    __m512 xv = _mm512_loadu_ps(x + t * ldx + b * OC_Q8_BLOCK + 16 * h);
+                    for (size_t i = 0; i < 4; i++)
+                        acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+                }
+            }
+            for (size_t i = 0; i < 4; i++)
+                _mm_prefetch((const char *)row[i] + (b + 8) * OC_Q8_BYTES, _MM_HINT_T0);
+        }
+        for (size_t t = 0; t < T; t++) {
+            float sum[4];
+            _mm_storeu_ps(sum, hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+            for (size_t i = 0; i < nr; i++)
+                out[t * ldo + r + i] = sum[i];
+        }
+    }
+}
+
 /* Four weight rows against T <= 4 input rows; partial rows (r1 - r < 4) repeat the last. */
 static void gemv_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                        const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
-                        size_t r1) {
-    size_t es = dt == OC_DT_F32 ? 4 : 2;
+                        const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
+    if (dt == OC_DT_Q8_0) {
+        gemv_q8_avx512(out, ldo, x, ldx, T, w, K, r0, r1);
+        return;
+    }
+    size_t es = dt == OC_DT_F32 ? 4 : 2, ldw = K;
     const char *wb = (const char *)w;
     for (size_t r = r0; r < r1; r += 4) {
         size_t nr = r1 - r < 4 ? r1 - r : 4;
@@ -215,70 +272,6 @@ static void quant_q8_avx512(int8_t *xq, float *xs, const float *x, size_t K) {
         __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
         _mm_storeu_si128((__m128i *)(xq + 32 * b), _mm512_cvtsepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(xq + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
-    }
-}
-
-/* Two Q8_0 weight blocks' quants as one vector (64 int8). */
-static inline __m512i load_q8_pair(const uint8_t *blk) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)(blk + 2));
-    __m256i b = _mm256_loadu_si256((const __m256i *)(blk + OC_Q8_BYTES + 2));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-}
-
-static inline float q8_scale(const uint8_t *blk) {
-    uint16_t h;
-    memcpy(&h, blk, 2);
-    return _cvtsh_ss(h);
-}
-
-/* sum of 4-products of w (s8) and x (s8) per 32-bit lane: |w| as u8 times x with w's
- * sign (x never holds -128, so its negation is exact). */
-__attribute__((target("avx512vnni"))) static inline __m512i dot_s8(__m512i acc, __m512i w,
-                                                                   __m512i x) {
-    __mmask64 neg = _mm512_movepi8_mask(w);
-    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-    return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(w), sx);
-}
-
-__attribute__((target("avx512vnni"))) static void gemv_q8_vnni(float *out, size_t ldo,
-                                                               const int8_t *xq,
-                                                               const float *xs, size_t ldx,
-                                                               size_t T, const uint8_t *w,
-                                                               size_t K, size_t r0,
-                                                               size_t r1) {
-    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES, sxs = ldx / OC_Q8_BLOCK;
-    for (size_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        __m512 acc[OC_GEMV_MAX_T];
-        for (size_t t = 0; t < T; t++)
-            acc[t] = _mm512_setzero_ps();
-        size_t b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            const uint8_t *blk = row + b * OC_Q8_BYTES;
-            __m512i wq = load_q8_pair(blk);
-            float d0 = q8_scale(blk), d1 = q8_scale(blk + OC_Q8_BYTES);
-            _mm_prefetch((const char *)blk + 8 * OC_Q8_BYTES, _MM_HINT_T0);
-            for (size_t t = 0; t < T; t++) {
-                __m512i xv = _mm512_loadu_si512(xq + t * ldx + b * OC_Q8_BLOCK);
-                __m512i s = dot_s8(_mm512_setzero_si512(), wq, xv);
-                const float *sc = xs + t * sxs + b;
-                __m512 d = _mm512_insertf32x8(_mm512_set1_ps(d0 * sc[0]),
-                                              _mm256_set1_ps(d1 * sc[1]), 1);
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
-            }
-        }
-        for (size_t t = 0; t < T; t++) {
-            float s = _mm512_reduce_add_ps(acc[t]);
-            if (b < nb) { /* an odd last block */
-                const uint8_t *blk = row + b * OC_Q8_BYTES;
-                const int8_t *q = (const int8_t *)(blk + 2), *a = xq + t * ldx + b * OC_Q8_BLOCK;
-                int32_t iacc = 0;
-                for (size_t i = 0; i < OC_Q8_BLOCK; i++)
-                    iacc += (int32_t)q[i] * a[i];
-                s += (float)iacc * (q8_scale(blk) * xs[t * sxs + b]);
-            }
-            out[t * ldo + r] = s;
-        }
     }
 }
 
@@ -511,7 +504,6 @@ const oc_kern oc_kern_avx512 = {
     .pack_bt = pack_bt_avx512,
     .gemv = gemv_avx512,
     .quant_q8 = quant_q8_avx512,
-    .gemv_q8 = gemv_q8_vnni,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .exp_sum = exp_sum_avx512,

@@ -29,14 +29,23 @@ static void to_bf16_pairs_ref(uint32_t *dst, const float *src, size_t n) {
         dst[i / 2] = (uint32_t)oc_f32_to_bf16(src[i]) | (uint32_t)oc_f32_to_bf16(src[i + 1]) << 16;
 }
 
-static float half_at(const void *B, oc_dtype dt, size_t idx) {
+/* Element (r, k) of a weight of K columns in any format, rows ld elements apart (Q8_0:
+ * whole rows of blocks). */
+static float weight_at(const void *B, oc_dtype dt, size_t ld, size_t K, size_t r, size_t k) {
     switch (dt) {
     case OC_DT_BF16:
-        return oc_bf16_to_f32(((const uint16_t *)B)[idx]);
+        return oc_bf16_to_f32(((const uint16_t *)B)[r * ld + k]);
     case OC_DT_F16:
-        return oc_f16_to_f32(((const uint16_t *)B)[idx]);
+        return oc_f16_to_f32(((const uint16_t *)B)[r * ld + k]);
+    case OC_DT_Q8_0: {
+        const uint8_t *blk = (const uint8_t *)B +
+                             (r * (K / OC_Q8_BLOCK) + k / OC_Q8_BLOCK) * OC_Q8_BYTES;
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        return oc_f16_to_f32(d) * (float)(int8_t)blk[2 + k % OC_Q8_BLOCK];
+    }
     default:
-        return ((const float *)B)[idx];
+        return ((const float *)B)[r * ld + k];
     }
 }
 
@@ -44,16 +53,16 @@ static void pack_bt_ref(float *bp, const void *B, oc_dtype dt, size_t ldb, size_
                         size_t n, size_t k0, size_t kc, size_t NR) {
     for (size_t k = 0; k < kc; k++)
         for (size_t j = 0; j < NR; j++)
-            bp[k * NR + j] = j < n ? half_at(B, dt, (j0 + j) * ldb + k0 + k) : 0.0f;
+            bp[k * NR + j] = j < n ? weight_at(B, dt, ldb, ldb, j0 + j, k0 + k) : 0.0f;
 }
 
 static void gemv_ref(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                     const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
+                     const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; r++)
         for (size_t t = 0; t < T; t++) {
             float s = 0;
             for (size_t k = 0; k < K; k++)
-                s += half_at(w, dt, r * ldw + k) * x[t * ldx + k];
+                s += weight_at(w, dt, K, K, r, k) * x[t * ldx + k];
             out[t * ldo + r] = s;
         }
 }
@@ -70,29 +79,6 @@ static void quant_q8_ref(int8_t *xq, float *xs, const float *x, size_t K) {
         for (size_t i = 0; i < OC_Q8_BLOCK; i++)
             xq[b * OC_Q8_BLOCK + i] = (int8_t)lrintf(v[i] * id);
     }
-}
-
-static void gemv_q8_ref(float *out, size_t ldo, const int8_t *xq, const float *xs,
-                        size_t ldx, size_t T, const uint8_t *w, size_t K, size_t r0,
-                        size_t r1) {
-    size_t nb = K / OC_Q8_BLOCK;
-    for (size_t r = r0; r < r1; r++)
-        for (size_t t = 0; t < T; t++) {
-            const uint8_t *row = w + r * nb * OC_Q8_BYTES;
-            float s = 0;
-            for (size_t b = 0; b < nb; b++) {
-                const uint8_t *blk = row + b * OC_Q8_BYTES;
-                uint16_t dh;
-                memcpy(&dh, blk, 2);
-                const int8_t *q = (const int8_t *)(blk + 2);
-                const int8_t *a = xq + t * ldx + b * OC_Q8_BLOCK;
-                int32_t acc = 0;
-                for (size_t i = 0; i < OC_Q8_BLOCK; i++)
-                    acc += (int32_t)q[i] * a[i];
-                s += (float)acc * (oc_f16_to_f32(dh) * xs[t * (ldx / OC_Q8_BLOCK) + b]);
-            }
-            out[t * ldo + r] = s;
-        }
 }
 
 static float dot_ref(const float *a, const float *b, size_t n) {
@@ -178,7 +164,6 @@ const oc_kern oc_kern_ref = {
     .pack_bt = pack_bt_ref,
     .gemv = gemv_ref,
     .quant_q8 = quant_q8_ref,
-    .gemv_q8 = gemv_q8_ref,
     .dot = dot_ref,
     .axpy = axpy_ref,
     .exp_sum = exp_sum_ref,

@@ -48,8 +48,6 @@ typedef struct {
     const oc_kern *kr;
     float *out;
     const float *inp;
-    const int8_t *xq;   /* Q8_0: quantized input rows (T, K) */
-    const float *xs;    /* and their scales (T, K/32) */
     const oc_weight *w;
     size_t T, rows_per_task;
 } gemv_job;
@@ -60,27 +58,7 @@ static void gemv_task(void *ctx, size_t t, int thread) {
     size_t OC = (size_t)g->w->rows, IC = (size_t)g->w->cols;
     size_t r0 = t * g->rows_per_task, r1 = r0 + g->rows_per_task;
     r1 = r1 > OC ? OC : r1;
-    if (g->w->dtype == OC_DT_Q8_0)
-        g->kr->gemv_q8(g->out, OC, g->xq, g->xs, IC, g->T, g->w->data, IC, r0, r1);
-    else
-        g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, IC, r0, r1);
-}
-
-/* dot(w row r (Q8_0), x) with x quantized a block at a time, as the kernels do. */
-static float q8_dot_plain(const oc_weight *w, size_t r, const float *x) {
-    size_t IC = (size_t)w->cols;
-    const unsigned char *row = (const unsigned char *)w->data + r * oc_weight_row_bytes(w);
-    float s = 0;
-    for (size_t b = 0; b < IC / OC_Q8_BLOCK; b++) {
-        int8_t xq[OC_Q8_BLOCK];
-        float xs;
-        oc_kern_ref.quant_q8(xq, &xs, x + b * OC_Q8_BLOCK, OC_Q8_BLOCK);
-        float part;
-        oc_kern_ref.gemv_q8(&part, 1, xq, &xs, OC_Q8_BLOCK, 1, row + b * OC_Q8_BYTES,
-                            OC_Q8_BLOCK, 0, 1);
-        s += part;
-    }
-    return s;
+    g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, r0, r1);
 }
 
 static int self_thread(void) {
@@ -91,44 +69,21 @@ static int self_thread(void) {
 /* out (T, OC) = inp @ w^T for T <= OC_GEMV_MAX_T. */
 static void gemv(oc_exec *ex, float *out, const float *inp, const oc_weight *w, size_t T) {
     size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
-    gemv_job g = {oc_kern_get(), out, inp, NULL, NULL, w, T, 0};
-    int th = self_thread();
-    if (w->dtype == OC_DT_Q8_0) {
-        size_t nb = IC / OC_Q8_BLOCK;
-        int8_t *xq = oc_exec_buf(ex, th, OC_BUF_QUANT, T * (IC + nb * sizeof(float)));
-        if (!xq) { /* no scratch: dequantize on the fly, one product at a time */
-            for (size_t r = 0; r < OC; r++)
-                for (size_t t = 0; t < T; t++)
-                    out[t * OC + r] = q8_dot_plain(w, r, inp + t * IC);
-            return;
-        }
-        float *xs = (float *)(void *)(xq + T * IC);
-        for (size_t t = 0; t < T; t++)
-            g.kr->quant_q8(xq + t * IC, xs + t * nb, inp + t * IC, IC);
-        g.xq = xq;
-        g.xs = xs;
-    }
+    gemv_job g = {oc_kern_get(), out, inp, w, T, 0};
     size_t per = GEMV_TASK_BYTES / oc_weight_row_bytes(w);
     per = per < 16 ? 16 : per & ~(size_t)3;
     g.rows_per_task = per;
-    oc_exec_add_flops(ex, th, 2.0 * (double)T * (double)OC * (double)IC);
+    oc_exec_add_flops(ex, self_thread(), 2.0 * (double)T * (double)OC * (double)IC);
     oc_pool_run(ex->pool, (OC + per - 1) / per, gemv_task, &g);
 }
 
 void oc_matmul(oc_exec *ex, float *out, const float *inp, const oc_weight *w,
                const float *bias, size_t T) {
-    size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
+    size_t OC = (size_t)w->rows;
     if (T <= OC_GEMV_MAX_T)
         gemv(ex, out, inp, w, T);
-    else if (w->dtype == OC_DT_Q8_0) {
-        /* without VNNI (or scratch): the GEMV on runs of rows, reading the weight per run */
-        if (!oc_gemm_q8(ex, self_thread(), out, inp, w, T))
-            for (size_t t = 0; t < T; t += OC_GEMV_MAX_T)
-                gemv(ex, out + t * OC, inp + t * IC, w,
-                     T - t < OC_GEMV_MAX_T ? T - t : OC_GEMV_MAX_T);
-    }
-    else
-        oc_gemm_weight(ex, out, inp, w, T);
+    else if (w->dtype != OC_DT_Q8_0 || !oc_gemm_q8(ex, self_thread(), out, inp, w, T))
+        oc_gemm_weight(ex, out, inp, w, T); /* Q8_0 without VNNI: converted while packed */
     if (bias)
         oc_add_rows(ex, out, bias, T, OC);
 }

@@ -25,6 +25,8 @@ struct oc_model {
     oc_weight mm1, mm2;
     const float *mm1_b, *mm2_b;
     uint32_t context;          /* positions a session may use */
+    int loading_vision;        /* while loading: the weights are the vision tower's or the
+                                  projector's (they stay BF16 when the text model is Q8_0) */
     void **owned;              /* copies made at load (F32 vectors, converted weights) */
     size_t n_owned, cap_owned;
     char desc[256];

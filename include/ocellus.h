@@ -108,9 +108,11 @@ typedef enum {
     OC_WEIGHTS_F32 = 1,   /* converted to F32 at load (mapped when stored F32) */
     OC_WEIGHTS_BF16 = 2,  /* BF16 (mapped when stored BF16); matrix products with
                              activations rounded to BF16 (AVX512-BF16 where present) */
-    OC_WEIGHTS_Q8_0 = 3,  /* llama.cpp's Q8_0 (blocks of 32 int8 and a scale), products
-                             with activations quantized the same way (VNNI dot products);
-                             matrices whose width is not a multiple of 32 stay F32 */
+    OC_WEIGHTS_Q8_0 = 3,  /* the language model in llama.cpp's Q8_0 (blocks of 32 int8
+                             and a scale), products with activations quantized the same
+                             way (VNNI dot products); matrices whose width is not a
+                             multiple of 32 stay as stored; the vision tower and projector
+                             as stored (as llama.cpp keeps an mmproj in F16) */
 } oc_weight_format;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "kern.h"
 #include "kernels.h"
 #include "sample.h"
 #include "testutil.h"
@@ -131,8 +132,9 @@ static void test_gemm(void **state) {
 }
 
 /* F32, BF16, F16 and Q8_0 weights against the same product done in double on the weights
- * as stored (Q8_0: on the activations quantized as llama.cpp does), for the GEMV sizes
- * (1..4 rows) and the GEMM ones, at every level and thread count. */
+ * as stored, for the GEMV sizes (1..4 rows) and the GEMM ones, at every level and thread
+ * count. The GEMM's BF16 products round the activations to BF16, its Q8_0 ones (VNNI)
+ * quantize them as llama.cpp does; elsewhere activations stay F32. */
 static void test_matmul_formats(void **state) {
     (void)state;
     execs e;
@@ -142,7 +144,7 @@ static void test_matmul_formats(void **state) {
     size_t IC = 96, OC = 300; /* odd OC exercises row tails; Q8_0 needs IC % 32 == 0 */
     float *w = rand_vec(&r, IC * OC), *inp = rand_vec(&r, 40 * IC), *bias = rand_vec(&r, OC);
     float *wr = malloc(IC * OC * 4), *out = malloc(40 * OC * 4), *out2 = malloc(40 * OC * 4),
-          *wantf = malloc(40 * OC * 4);
+          *want[2] = {malloc(40 * OC * 4), malloc(40 * OC * 4)};
     uint16_t *wh = malloc(IC * OC * 2);
     uint8_t *wq = malloc(OC * IC / 32 * OC_Q8_BYTES);
     oc_quantize_q8_0(wq, w, IC * OC);
@@ -166,47 +168,47 @@ static void test_matmul_formats(void **state) {
             oc_weight_row(wr + o * IC, &W, o);
         for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
             size_t T = Ts[k];
-            oc_cpu_force(OC_ISA_AVX512);
-            int rounded = d == 4 && T > 4 && oc_cpu()->avx512_bf16;
+            /* want[0]: F32 activations; want[1]: as the GEMM's low-precision products see
+             * them (BF16 rounding, or llama.cpp's Q8_0 quantization) */
             for (size_t t = 0; t < T; t++) {
                 const float *x = inp + t * IC;
-                float xq[96];
-                if (rounded)
-                    for (size_t i = 0; i < IC; i++)
-                        xq[i] = oc_bf16_to_f32(oc_f32_to_bf16(x[i]));
-                if (dts[d] == OC_DT_Q8_0) /* the activations as the kernel quantizes them */
-                    for (size_t b = 0; b < IC / 32; b++) {
-                        float amax = 0;
-                        for (size_t i = 0; i < 32; i++)
-                            amax = fmaxf(amax, fabsf(x[b * 32 + i]));
-                        float dd = amax / 127.0f;
-                        for (size_t i = 0; i < 32; i++)
-                            xq[b * 32 + i] = dd * rintf(x[b * 32 + i] / dd);
-                    }
+                float xl[96];
+                for (size_t b = 0; b < IC / 32; b++) {
+                    float amax = 0;
+                    for (size_t i = 0; i < 32; i++)
+                        amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+                    float dd = amax / 127.0f;
+                    for (size_t i = 0; i < 32; i++)
+                        xl[b * 32 + i] = d == 3 ? dd * rintf(x[b * 32 + i] / dd)
+                                                : oc_bf16_to_f32(oc_f32_to_bf16(x[b * 32 + i]));
+                }
                 for (size_t o = 0; o < OC; o++) {
-                    double s = bias[o];
-                    for (size_t i = 0; i < IC; i++)
-                        s += (double)wr[o * IC + i] *
-                             (dts[d] == OC_DT_Q8_0 || rounded ? xq[i] : x[i]);
-                    wantf[t * OC + o] = (float)s;
+                    double s0 = bias[o], s1 = bias[o];
+                    for (size_t i = 0; i < IC; i++) {
+                        s0 += (double)wr[o * IC + i] * x[i];
+                        s1 += (double)wr[o * IC + i] * xl[i];
+                    }
+                    want[0][t * OC + o] = (float)s0;
+                    want[1][t * OC + o] = (float)s1;
                 }
             }
-            for (int l = rounded ? nl - 1 : 0; l < nl; l++) { /* rounded: only AVX-512 */
+            for (int l = 0; l < nl; l++) {
                 oc_cpu_force(lv[l]);
+                const oc_cpu_caps *cpu = oc_cpu();
+                int low = T > OC_GEMV_MAX_T && ((d == 4 && cpu->avx512_bf16) ||
+                                                     (d == 3 && cpu->avx512_vnni));
                 oc_matmul(&e.one, out, inp, &W, bias, T);
                 oc_matmul(&e.many, out2, inp, &W, bias, T);
-                assert_true(rel_diff(out, wantf, T * OC) < 2e-5);
+                assert_true(rel_diff(out, want[low], T * OC) < 2e-5);
                 assert_true(rel_diff(out2, out, T * OC) < 1e-6);
-                if (!rounded) { /* no scratch: no rounding either */
-                    oc_matmul(&e.none, out2, inp, &W, bias, T);
-                    assert_true(rel_diff(out2, wantf, T * OC) < 2e-5);
-                }
+                oc_matmul(&e.none, out2, inp, &W, bias, T); /* no scratch: F32 activations */
+                assert_true(rel_diff(out2, want[0], T * OC) < 2e-5);
             }
             oc_cpu_force(OC_ISA_AVX512);
         }
     }
-    free(w), free(inp), free(bias), free(wr), free(out), free(out2), free(wantf), free(wh);
-    free(wq);
+    free(w), free(inp), free(bias), free(wr), free(out), free(out2), free(want[0]);
+    free(want[1]), free(wh), free(wq);
     execs_free(&e);
 }
 
