@@ -1,9 +1,9 @@
 /* Matrix products: the packed GEMM (batched rows: encoder, prefill, training) and the
  * GEMV path (one to four rows: decoding), over the per-ISA microkernels of kern.h.
  *
- * GEMM: op(A) is packed into micro-panels of MR rows and op(B) into micro-panels of NR
- * columns, both k-major, so the microkernel streams them with unit stride; B is packed
- * in column blocks of at most NC_BYTES and both packings are shared by the threads.
+ * GEMM: op(B) is packed into micro-panels of NR columns, k-major, in column blocks of at
+ * most NC_BYTES that the threads share; op(A) is read in place by the microkernel (MR
+ * rows of A, or MR consecutive values of each row of A when transposed).
  * The tiles of C (MC rows x NT columns) are the tasks. Each element of C sums its k in
  * the same order (chunks of KC, then k within) whatever the tiling or the threads, so
  * the result is the same bits on any thread count. */
@@ -49,11 +49,9 @@ typedef struct {
     size_t ldb;
     float *C;
     size_t ldc;
-    float *ap;        /* packed A: (ceil(M/MR)) panels of K x MR */
     float *bp;        /* packed B block: (ceil(nc/NR)) panels of K x NR */
     size_t j0, nc;    /* the column block */
-    size_t a_panels, b_panels, n_tiles_n;
-    int pack_a;       /* this round packs A too */
+    size_t a_panels, b_panels, n_tiles_n;  /* a_panels: groups of MR rows of C */
     oc_sgemm_ukr ukr; /* F32, or BF16 pairs (A, B and K in pairs) */
 } gemm_job;
 
@@ -65,29 +63,6 @@ static float at_b(const gemm_job *g, size_t k, size_t j) {
         return v;
     }
     return ((const float *)g->B)[g->tb ? j * g->ldb + k : k * g->ldb + j];
-}
-
-/* A panel p: ap[k*MR + i] = op(A)[p*MR + i][k], rows past M zero. */
-static void pack_a_panel(const gemm_job *g, size_t p, float *ap) {
-    size_t MR = g->kr->mr, i0 = p * MR, m = g->M - i0 < MR ? g->M - i0 : MR;
-    if (!g->ta) {
-        for (size_t i = 0; i < MR; i++) {
-            if (i >= m) {
-                for (size_t k = 0; k < g->K; k++)
-                    ap[k * MR + i] = 0.0f;
-                continue;
-            }
-            const float *row = g->A + (i0 + i) * g->lda;
-            for (size_t k = 0; k < g->K; k++)
-                ap[k * MR + i] = row[k];
-        }
-    } else {
-        for (size_t k = 0; k < g->K; k++) {
-            const float *col = g->A + k * g->lda + i0;
-            for (size_t i = 0; i < MR; i++)
-                ap[k * MR + i] = i < m ? col[i] : 0.0f;
-        }
-    }
 }
 
 void oc_pack_b_panel(const oc_kern *kr, float *bp, const float *B, size_t ldb, int tb,
@@ -124,13 +99,7 @@ static void pack_b_panel(const gemm_job *g, size_t q, float *bp) {
 static void pack_task(void *ctx, size_t t, int thread) {
     (void)thread;
     gemm_job *g = ctx;
-    size_t MR = g->kr->mr, NR = g->kr->nr;
-    if (g->pack_a && g->ta && t < g->a_panels) {
-        pack_a_panel(g, t, g->ap + t * g->K * MR);
-        return;
-    }
-    t -= g->pack_a && g->ta ? g->a_panels : 0;
-    pack_b_panel(g, t, g->bp + t * g->K * NR);
+    pack_b_panel(g, t, g->bp + t * g->K * g->kr->nr);
 }
 
 /* ---- compute --------------------------------------------------------------------------- */
@@ -140,12 +109,13 @@ void oc_ukr_tile(const oc_kern *kr, oc_sgemm_ukr ukr, size_t kc, const float *a,
                  float alpha, float beta, int mode) {
     size_t MR = kr->mr, NR = kr->nr;
     _Alignas(64) float ap[OC_UKR_MAX_MR * OC_UKR_MAX_KC];
-    if (m < MR && astep == 1) { /* rows read in place: the missing ones must not be read */
-        /* 32-bit elements copied as bytes: they may hold BF16 pairs, not floats */
+    if (m < MR && !(lda == 1 && astep == MR)) {
+        /* A read in place (not a packed panel): the missing rows must not be read. The
+         * 32-bit elements are copied as bytes: they may hold BF16 pairs, not floats. */
         for (size_t k = 0; k < kc; k++)
             for (size_t i = 0; i < MR; i++) {
                 if (i < m)
-                    memcpy(ap + k * MR + i, a + i * lda + k, 4);
+                    memcpy(ap + k * MR + i, a + i * lda + k * astep, 4);
                 else
                     ap[k * MR + i] = 0.0f;
             }
@@ -186,10 +156,10 @@ static void compute_task(void *ctx, size_t t, int thread) {
             const float *bp = g->bp + q * g->K * NR + k0 * NR;
             for (size_t p = p0; p < p1; p++) {
                 size_t i0 = p * MR, m = g->M - i0 < MR ? g->M - i0 : MR;
-                /* op(A) untransposed is read in place; transposed, from its packing */
-                const float *a = g->ta ? g->ap + p * g->K * MR + k0 * MR
-                                       : g->A + i0 * g->lda + k0;
-                oc_ukr_tile(g->kr, g->ukr, kc, a, g->ta ? 1 : g->lda, g->ta ? MR : 1, m, bp, n,
+                /* op(A) is read in place: rows of A, or (transposed) runs of MR in A's
+                 * rows */
+                const float *a = g->ta ? g->A + k0 * g->lda + i0 : g->A + i0 * g->lda + k0;
+                oc_ukr_tile(g->kr, g->ukr, kc, a, g->ta ? 1 : g->lda, g->ta ? g->lda : 1, m, bp, n,
                             g->C + i0 * g->ldc + j, g->ldc, g->alpha, g->beta,
                             k0 == 0 ? mode0 : OC_UK_ADD);
             }
@@ -313,10 +283,8 @@ static void gemm_any(oc_exec *ex, int ta, int tb, size_t M, size_t N, size_t K, 
     size_t nc = NC_BYTES / (K * sizeof(float)) / NR * NR;
     nc = nc < NR ? NR : nc;
     nc = nc > N ? N : nc;
-    size_t a_bytes = ta ? g.a_panels * MR * K * sizeof(float) : 0;
     size_t b_bytes = (nc + NR - 1) / NR * NR * K * sizeof(float);
-    g.ap = ta ? oc_exec_buf(ex, th, OC_BUF_PACK_A, a_bytes) : NULL;
-    g.bp = !ta || g.ap ? oc_exec_buf(ex, th, OC_BUF_PACK_B, b_bytes) : NULL;
+    g.bp = oc_exec_buf(ex, th, OC_BUF_PACK_B, b_bytes);
     if (!g.bp) {
         gemm_unpacked(&g);
         return;
@@ -325,8 +293,7 @@ static void gemm_any(oc_exec *ex, int ta, int tb, size_t M, size_t N, size_t K, 
         g.j0 = j0;
         g.nc = N - j0 < nc ? N - j0 : nc;
         g.b_panels = (g.nc + NR - 1) / NR;
-        g.pack_a = j0 == 0;
-        oc_pool_run(ex->pool, (g.pack_a && ta ? g.a_panels : 0) + g.b_panels, pack_task, &g);
+        oc_pool_run(ex->pool, g.b_panels, pack_task, &g);
         g.n_tiles_n = (g.b_panels + NT_PANELS - 1) / NT_PANELS;
         size_t n_tiles_m = (g.a_panels + MC_PANELS - 1) / MC_PANELS;
         oc_pool_run(ex->pool, n_tiles_m * g.n_tiles_n, compute_task, &g);

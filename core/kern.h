@@ -78,6 +78,11 @@ typedef struct {
     /* out (n) = act(inp) for an oc_act; out (n) = silu(g) * u */
     void (*act)(float *out, const float *inp, size_t n, int act);
     void (*swiglu)(float *out, const float *g, const float *u, size_t n);
+    /* backward passes: dx (n) = dy * gelu_tanh'(x) (dx may equal dy); dg, du (n) of
+     * silu(g) * u (dg may equal dy) */
+    void (*gelu_tanh_bwd)(float *dx, const float *dy, const float *x, size_t n);
+    void (*swiglu_bwd)(float *dg, float *du, const float *dy, const float *g, const float *u,
+                       size_t n);
     /* benchmarks: iters rounds of independent FMAs held in registers (returns the FLOPs
      * done and a value that depends on them); the sum of x (n), read once */
     double (*fma_burn)(size_t iters, float *sink);

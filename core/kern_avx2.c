@@ -312,6 +312,42 @@ static void swiglu_avx2(float *out, const float *g, const float *u, size_t n) {
         out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* gelu_tanh'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) K0 (1 + 3 K1 x^2), t = tanh(K0 (x + K1 x^3)) */
+static void gelu_tanh_bwd_avx2(float *dx, const float *dy, const float *x, size_t n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), k0 = _mm256_set1_ps(OC_GELU_K0),
+                 k1 = _mm256_set1_ps(OC_GELU_K1), k13 = _mm256_set1_ps(3.0f * OC_GELU_K1),
+                 sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), v2 = _mm256_mul_ps(v, v);
+        __m256 u = _mm256_mul_ps(k0, _mm256_fmadd_ps(_mm256_mul_ps(k1, v2), v, v));
+        __m256 e = exp8(_mm256_mul_ps(_mm256_andnot_ps(sign, u), _mm256_set1_ps(-2.0f)));
+        __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+        t = _mm256_or_ps(t, _mm256_and_ps(u, sign));
+        __m256 d = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_fnmadd_ps(t, t, one)),
+                              _mm256_mul_ps(k0, _mm256_fmadd_ps(k13, v2, one)),
+                              _mm256_mul_ps(half, _mm256_add_ps(one, t)));
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), d));
+    }
+    if (i < n)
+        oc_kern_ref.gelu_tanh_bwd(dx + i, dy + i, x + i, n - i);
+}
+
+static void swiglu_bwd_avx2(float *dg, float *du, const float *dy, const float *g,
+                           const float *u, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i), uv = _mm256_loadu_ps(u + i), d = _mm256_loadu_ps(dy + i);
+        __m256 sg = sigmoid8(gv), dsg = _mm256_mul_ps(d, sg);
+        _mm256_storeu_ps(du + i, _mm256_mul_ps(dsg, gv));
+        _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(dsg, uv),
+                                          _mm256_fmadd_ps(gv, _mm256_sub_ps(one, sg), one)));
+    }
+    if (i < n)
+        oc_kern_ref.swiglu_bwd(dg + i, du + i, dy + i, g + i, u + i, n - i);
+}
+
 /* 12 chains of FMAs: enough in flight to fill every FMA unit. */
 static double fma_burn_avx2(size_t iters, float *sink) {
     __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
@@ -361,6 +397,8 @@ const oc_kern oc_kern_avx2 = {
     .scale = scale_avx2,
     .act = act_avx2,
     .swiglu = swiglu_avx2,
+    .gelu_tanh_bwd = gelu_tanh_bwd_avx2,
+    .swiglu_bwd = swiglu_bwd_avx2,
     .fma_burn = fma_burn_avx2,
     .read_sum = read_sum_avx2,
 };

@@ -181,9 +181,53 @@ static inline __m512 q8_half(const uint8_t *blk, int half, __m512 d) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
 }
 
+/* One input row (decoding): four weight rows at a time, each block's dot product in F32
+ * then scaled once. */
+static void gemv_q8_one(float *out, const float *x, const uint8_t *w, size_t K, size_t r0,
+                        size_t r1) {
+    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES;
+    for (size_t r = r0; r < r1; r += 4) {
+        size_t nr = r1 - r < 4 ? r1 - r : 4;
+        const uint8_t *row[4];
+        for (size_t i = 0; i < 4; i++)
+            row[i] = w + (r + (i < nr ? i : nr - 1)) * rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (size_t b = 0; b < nb; b++) {
+            __m512 x0 = _mm512_loadu_ps(x + b * OC_Q8_BLOCK),
+                   x1 = _mm512_loadu_ps(x + b * OC_Q8_BLOCK + 16);
+#define Q8_ROW(i, acc)                                                                     \
+    do {                                                                                   \
+        const uint8_t *blk = row[i] + b * OC_Q8_BYTES;                                     \
+        __m512 q0 = _mm512_cvtepi32_ps(                                                    \
+            _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2))));            \
+        __m512 q1 = _mm512_cvtepi32_ps(                                                    \
+            _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18))));           \
+        __m512 dot = _mm512_fmadd_ps(q1, x1, _mm512_mul_ps(q0, x0));                       \
+        acc = _mm512_fmadd_ps(dot, _mm512_set1_ps(q8_scale(blk)), acc);                    \
+    } while (0)
+            Q8_ROW(0, acc0);
+            Q8_ROW(1, acc1);
+            Q8_ROW(2, acc2);
+            Q8_ROW(3, acc3);
+#undef Q8_ROW
+            if ((b & 1) == 0)
+                for (size_t i = 0; i < 4; i++)
+                    _mm_prefetch((const char *)row[i] + (b + 12) * OC_Q8_BYTES, _MM_HINT_T0);
+        }
+        float sum[4];
+        _mm_storeu_ps(sum, hsum4(acc0, acc1, acc2, acc3));
+        for (size_t i = 0; i < nr; i++)
+            out[r + i] = sum[i];
+    }
+}
+
 /* Q8_0 rows: four at a time, a block (two halves of 16) per step. */
 static void gemv_q8_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
                            const uint8_t *w, size_t K, size_t r0, size_t r1) {
+    if (T == 1) {
+        gemv_q8_one(out, x, w, K, r0, r1);
+        return;
+    }
     size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES;
     for (size_t r = r0; r < r1; r += 4) {
         size_t nr = r1 - r < 4 ? r1 - r : 4;
@@ -459,6 +503,42 @@ static void swiglu_avx512(float *out, const float *g, const float *u, size_t n) 
         out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* gelu_tanh'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) K0 (1 + 3 K1 x^2), t = tanh(K0 (x + K1 x^3)) */
+static void gelu_tanh_bwd_avx512(float *dx, const float *dy, const float *x, size_t n) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), k0 = _mm512_set1_ps(OC_GELU_K0),
+                 k1 = _mm512_set1_ps(OC_GELU_K1), k13 = _mm512_set1_ps(3.0f * OC_GELU_K1),
+                 sign = _mm512_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i), v2 = _mm512_mul_ps(v, v);
+        __m512 u = _mm512_mul_ps(k0, _mm512_fmadd_ps(_mm512_mul_ps(k1, v2), v, v));
+        __m512 e = exp16(_mm512_mul_ps(_mm512_andnot_ps(sign, u), _mm512_set1_ps(-2.0f)));
+        __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+        t = _mm512_or_ps(t, _mm512_and_ps(u, sign));
+        __m512 d = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_fnmadd_ps(t, t, one)),
+                              _mm512_mul_ps(k0, _mm512_fmadd_ps(k13, v2, one)),
+                              _mm512_mul_ps(half, _mm512_add_ps(one, t)));
+        _mm512_storeu_ps(dx + i, _mm512_mul_ps(_mm512_loadu_ps(dy + i), d));
+    }
+    if (i < n)
+        oc_kern_ref.gelu_tanh_bwd(dx + i, dy + i, x + i, n - i);
+}
+
+static void swiglu_bwd_avx512(float *dg, float *du, const float *dy, const float *g,
+                           const float *u, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 gv = _mm512_loadu_ps(g + i), uv = _mm512_loadu_ps(u + i), d = _mm512_loadu_ps(dy + i);
+        __m512 sg = sigmoid16(gv), dsg = _mm512_mul_ps(d, sg);
+        _mm512_storeu_ps(du + i, _mm512_mul_ps(dsg, gv));
+        _mm512_storeu_ps(dg + i, _mm512_mul_ps(_mm512_mul_ps(dsg, uv),
+                                          _mm512_fmadd_ps(gv, _mm512_sub_ps(one, sg), one)));
+    }
+    if (i < n)
+        oc_kern_ref.swiglu_bwd(dg + i, du + i, dy + i, g + i, u + i, n - i);
+}
+
 /* 12 chains of FMAs: enough in flight to fill every FMA unit. */
 static double fma_burn_avx512(size_t iters, float *sink) {
     __m512 a[12], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
@@ -511,6 +591,8 @@ const oc_kern oc_kern_avx512 = {
     .scale = scale_avx512,
     .act = act_avx512,
     .swiglu = swiglu_avx512,
+    .gelu_tanh_bwd = gelu_tanh_bwd_avx512,
+    .swiglu_bwd = swiglu_bwd_avx512,
     .fma_burn = fma_burn_avx512,
     .read_sum = read_sum_avx512,
 };

@@ -23,7 +23,6 @@
 
 /* Kinds of per-thread scratch (each thread has one buffer of each kind). */
 enum {
-    OC_BUF_PACK_A,   /* GEMM: packed left operand */
     OC_BUF_PACK_B,   /* GEMM: packed right operand */
     OC_BUF_ATTN,     /* attention: scores of a block of queries */
     OC_BUF_QUANT,    /* activations converted to BF16 / Q8_0 */

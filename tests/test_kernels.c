@@ -402,8 +402,9 @@ static double act_exact(double x, int a) {
     }
 }
 
-/* Every activation at every level, over a range that reaches exp's clamps, against
- * double precision: within 1e-6 of the value's scale (|x| + 1). */
+/* Every activation and the backward passes training uses, at every level, over a range
+ * that reaches exp's clamps, against double precision: within 1e-6 of the value's scale
+ * (|x| + 1) (derivatives: 1e-5, against central differences). */
 static void test_activations(void **state) {
     (void)state;
     execs e;
@@ -427,6 +428,24 @@ static void test_activations(void **state) {
         for (size_t i = 0; i < n; i++)
             assert_true(fabs(y[i] - act_exact(x[i], OC_ACT_SILU) * u[i]) <=
                         1e-6 * (fabs(x[i]) + 1) * u[i]);
+        /* the backward passes against central differences of the double versions */
+        const oc_kern *kr = oc_kern_get();
+        float *d1 = malloc(n * 4), *d2 = malloc(n * 4);
+        kr->gelu_tanh_bwd(d1, u, x, n);
+        for (size_t i = 0; i < n; i++) {
+            double h = 1e-4 * (fabs(x[i]) + 1);
+            double g = (act_exact(x[i] + h, OC_ACT_GELU_TANH) -
+                        act_exact(x[i] - h, OC_ACT_GELU_TANH)) / (2 * h);
+            assert_true(fabs(d1[i] - u[i] * g) <= 1e-5 * u[i] * (fabs(g) + 1));
+        }
+        kr->swiglu_bwd(d1, d2, u, x, u, n); /* dy = u, up = u */
+        for (size_t i = 0; i < n; i++) {
+            double g = x[i], sg = 1 / (1 + exp(-g));
+            assert_true(fabs(d2[i] - u[i] * g * sg) <= 1e-5 * (fabs(u[i] * g) + 1));
+            assert_true(fabs(d1[i] - u[i] * u[i] * sg * (1 + g * (1 - sg))) <=
+                        1e-5 * (fabs(u[i] * u[i] * g) + 1));
+        }
+        free(d1), free(d2);
     }
     oc_cpu_force(OC_ISA_AVX512);
     free(x), free(y), free(u);

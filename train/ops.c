@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "vecmath.h"
+#include "kern.h"
 
 /* Elements per task of the loops here. */
 #define GRAIN 16384
@@ -143,14 +143,8 @@ void oc_t_rmsnorm_bwd(oc_exec *ex, float *dinp, float *dw, const float *dout,
 
 /* ---- activations ---------------------------------------------------------------------- */
 
-/* tanh through one expf (libm's tanhf is several times slower); absolute error ~1e-7,
- * which is what matters next to the 1 it is added to. */
-static inline float tanh_exp(float u) {
-    float e = expf(-2.0f * fabsf(u)), t = (1.0f - e) / (1.0f + e);
-    return copysignf(t, u);
-}
-
 typedef struct {
+    const oc_kern *kr;
     float *d1, *d2;
     const float *dout, *a, *b;
 } act_bwd_job;
@@ -158,35 +152,24 @@ typedef struct {
 static void gelu_bwd_range(void *ctx, size_t i0, size_t i1, int thread) {
     (void)thread;
     const act_bwd_job *j = ctx;
-    for (size_t i = i0; i < i1; i++) {
-        float x = j->a[i];
-        float th = tanh_exp(OC_GELU_K0 * (x + OC_GELU_K1 * x * x * x));
-        float d = 0.5f * (1.0f + th) +
-                  0.5f * x * (1.0f - th * th) * OC_GELU_K0 * (1.0f + 3.0f * OC_GELU_K1 * x * x);
-        j->d1[i] = j->dout[i] * d;
-    }
+    j->kr->gelu_tanh_bwd(j->d1 + i0, j->dout + i0, j->a + i0, i1 - i0);
 }
 
 void oc_t_gelu_tanh_bwd(oc_exec *ex, float *dinp, const float *dout, const float *inp,
                         size_t n) {
-    act_bwd_job j = {dinp, NULL, dout, inp, NULL};
+    act_bwd_job j = {oc_kern_get(), dinp, NULL, dout, inp, NULL};
     oc_pool_for(ex->pool, n, GRAIN, gelu_bwd_range, &j);
 }
 
 static void swiglu_bwd_range(void *ctx, size_t i0, size_t i1, int thread) {
     (void)thread;
     const act_bwd_job *j = ctx;
-    for (size_t i = i0; i < i1; i++) {
-        float g = j->a[i], u = j->b[i], dy = j->dout[i];
-        float sg = 1.0f / (1.0f + expf(-g));
-        j->d2[i] = dy * g * sg;
-        j->d1[i] = dy * u * sg * (1.0f + g * (1.0f - sg));
-    }
+    j->kr->swiglu_bwd(j->d1 + i0, j->d2 + i0, j->dout + i0, j->a + i0, j->b + i0, i1 - i0);
 }
 
 void oc_t_swiglu_bwd(oc_exec *ex, float *dgate, float *dup, const float *dout,
                      const float *gate, const float *up, size_t n) {
-    act_bwd_job j = {dgate, dup, dout, gate, up};
+    act_bwd_job j = {oc_kern_get(), dgate, dup, dout, gate, up};
     oc_pool_for(ex->pool, n, GRAIN, swiglu_bwd_range, &j);
 }
 
