@@ -441,6 +441,7 @@ typedef struct {
     const void *data;
     int from_f32; /* data is float; convert to dtype when writing */
     size_t nbytes;
+    oc_st_fill_fn fill; /* or the values come from fill(data) */
 } wentry;
 
 struct oc_st_writer {
@@ -496,6 +497,17 @@ static oc_status writer_push(oc_st_writer *w, const char *name, oc_dtype dtype, 
 oc_status oc_st_writer_add(oc_st_writer *w, const char *name, oc_dtype dtype, int ndim,
                            const int64_t *shape, const void *data) {
     return writer_push(w, name, dtype, ndim, shape, data, 0);
+}
+
+oc_status oc_st_writer_add_generated(oc_st_writer *w, const char *name, oc_dtype dtype,
+                                     int ndim, const int64_t *shape, oc_st_fill_fn fill,
+                                     void *ctx) {
+    if (dtype != OC_DT_F32 && dtype != OC_DT_F16 && dtype != OC_DT_BF16)
+        return oc_err(OC_ERR_INVALID_ARG, "tensor '%s': cannot make %s", name,
+                      oc_dtype_name(dtype));
+    OC_TRY(writer_push(w, name, dtype, ndim, shape, ctx, 1));
+    w->e[w->n - 1].fill = fill;
+    return OC_OK;
 }
 
 oc_status oc_st_writer_add_f32_as(oc_st_writer *w, const char *name, oc_dtype dtype,
@@ -559,7 +571,30 @@ static int write_all(int fd, const void *p, size_t n) {
     return 1;
 }
 
+/* A generated entry, chunk by chunk. */
+static int write_generated(int fd, const wentry *e) {
+    size_t es = oc_dtype_size(e->dtype), n = e->nbytes / es;
+    float f[4096];
+    uint16_t h[4096];
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        e->fill((void *)e->data, f, i, m);
+        if (e->dtype == OC_DT_F32) {
+            if (!write_all(fd, f, m * 4))
+                return 0;
+            continue;
+        }
+        for (size_t j = 0; j < m; j++)
+            h[j] = e->dtype == OC_DT_BF16 ? oc_f32_to_bf16(f[j]) : oc_f32_to_f16(f[j]);
+        if (!write_all(fd, h, m * 2))
+            return 0;
+    }
+    return 1;
+}
+
 static int write_entry(int fd, const wentry *e) {
+    if (e->fill)
+        return write_generated(fd, e);
     if (!e->from_f32)
         return write_all(fd, e->data, e->nbytes);
     const float *src = e->data;

@@ -79,4 +79,19 @@ uint32_t oc_family_spec_layers(const oc_model_config *c, const oc_tensor_spec *s
 
 /* Loads the weights of a table-driven family into m. */
 oc_status oc_model_load_family_weights(oc_model *m);
+
+/* ---- random models (random_model.c, random_families.c) ------------------------------ */
+
+/* tokenizer.json: byte-level BPE, the special tokens first (ids 0..), no merges. */
+cJSON *oc_random_tokenizer_json(const char *const *special, int n_fixed, int n_rowcol);
+/* dir/name = j (consumed), atomically. */
+oc_status oc_random_write_json(const char *dir, const char *name, cJSON *j);
+/* Whether name is a preset of random_families.c, and its writer. */
+int oc_random_family_preset(const char *name);
+oc_status oc_write_random_family_model(const char *preset, const char *dtype, uint64_t seed,
+                                       const char *out_dir);
+/* dir/model.safetensors with random weights (uniform, std 1/sqrt(fan in); norms near 1,
+ * Gemma's near 0; biases small) in dtype for the config of dir/config.json, through the
+ * family's tensor table and its published spelling; streamed, nothing held in memory. */
+oc_status oc_write_random_family_weights(const char *dir, oc_dtype dtype, uint64_t seed);
 #endif
