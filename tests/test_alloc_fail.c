@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
         perror("execv");
         return 1;
     }
-    /* one kernel thread: idle OpenMP workers would spin between thousands of short runs */
+    /* one kernel thread: the loops below count every allocation in a fixed order */
     oc_set_threads(1);
     cJSON_Hooks hooks = {oc_malloc, oc_free};
     cJSON_InitHooks(&hooks);

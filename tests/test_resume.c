@@ -366,9 +366,10 @@ static void test_init(void **state) {
     oc_trainer_free(d);
 }
 
-/* The same bits on one thread or several: matrix products are cut into blocks by shape
- * only, attention items and elementwise loops are independent, reductions run in a fixed
- * order. A model big enough for the OpenMP paths to be taken. */
+/* The same bits on one thread or several: every output element of a product sums its k
+ * in one order whatever the tiling, attention items and elementwise loops are
+ * independent, reductions run in a fixed order. A model big enough for the parallel
+ * paths to be taken. */
 static void test_thread_count_invariance(void **state) {
     (void)state;
     const char *tmp = tmpdir("threads");
