@@ -109,7 +109,7 @@ static int abbreviation(const char *s, size_t n) {
 
 static const char *const CLITICS[] = {"n't", "'s", "'re", "'ve", "'ll", "'d", "'m",
                                        "n\xE2\x80\x99t", "\xE2\x80\x99s", "\xE2\x80\x99re",
-                                       "\xE2\x80\x99ve", "\xE2\x80\x99ll", "\xE2\x80\x99" "d",
+                                       "\xE2\x80\x99ve", "\xE2\x80\x99ll", "\xE2\x80\x99\x64",
                                        "\xE2\x80\x99m"};
 
 /* The clitic at the end of a longer word (with ' or ’), or 0 bytes. */
