@@ -452,6 +452,11 @@ typedef struct {
      * 1000). All 0, the default, means all equal. A scene's questions are drawn among the
      * types it can answer, so the mix changes the questions, never the scenes. */
     uint32_t question_weights[OC_SHAPES_QUESTION_TYPES];
+    /* 1 (default): also the exam files in the standard benchmarks' formats: vqa10.jsonl,
+     * captions5.jsonl, mcq_images.jsonl, pope.jsonl and the MMLU-layout folder mmlu/
+     * (see oc_shapes_write_dataset); 0: only the training files. */
+    int write_exams;
+    uint32_t mmlu_per_subject;    /* questions per subject in mmlu/SPLIT/; default 50 */
 } oc_shapes_params;
 
 oc_shapes_params oc_shapes_default_params(void);
@@ -461,7 +466,12 @@ oc_shapes_params oc_shapes_default_params(void);
  * "question", "choices": [4], "answer": "A".."D"}, conversations.jsonl (LLaVA format:
  * {"id", "image", "conversations": [{"from": "human", "value": "<image>\n..."},
  * {"from": "gpt", ...}, ...]}: "Describe this image." answered by the caption, and the
- * questions, the caption request at a position drawn per scene) and info.json. Creates
+ * questions, the caption request at a position drawn per scene) and info.json. With
+ * write_exams, the exams too: vqa10.jsonl {"id", "image", "question", "answers": [10],
+ * "type"} (vqa.jsonl's questions with ten answers, paraphrases among them),
+ * captions5.jsonl {"id", "image", "captions": [5]}, mcq_images.jsonl (mc.jsonl's items
+ * with "id" and "type"), pope.jsonl {"id", "image", "question", "answer", "category"},
+ * and mmlu/ (dev/ and SPLIT/ CSVs of text questions about the world's rules). Creates
  * out_dir if needed; files are replaced atomically. params may be NULL (defaults). */
 oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *out_dir);
 
@@ -546,6 +556,214 @@ typedef struct {
 
 /* Encodes every example once: a full check of the file (images decode, lengths fit). */
 oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
+
+/* ---- evaluation: exams and benchmarks ---- */
+
+/* Scores as the standard tools compute them, on a model ocellus runs or (oc_eval_score)
+ * on another system's outputs:
+ *  - MMLU-layout folders of multiple-choice questions (the original MMLU evaluation's
+ *    prompt, or lm-evaluation-harness's), read by the log-probabilities of the letters;
+ *  - multiple-choice questions about images (lmms-eval's prompt: letters by their
+ *    log-probabilities, or generated and parsed);
+ *  - VQA accuracy with the official answer normalisation (VQA's vqaEval.py);
+ *  - BLEU-1..4 and CIDEr-D as the COCO caption evaluation computes them;
+ *  - POPE (yes/no object existence: accuracy, precision, recall, F1, yes-ratio);
+ *  - perplexity (lm-evaluation-harness's rolling windows) and bits per byte.
+ * docs/EVAL.md gives the exact rules and where they differ from the Python tools. */
+
+typedef enum {
+    OC_EVAL_MCQ = 0,        /* MMLU-layout folder, text only */
+    OC_EVAL_IMAGE_MCQ = 1,  /* JSONL multiple choice about images */
+    OC_EVAL_VQA = 2,
+    OC_EVAL_CAPTIONS = 3,
+    OC_EVAL_POPE = 4,
+    OC_EVAL_PERPLEXITY = 5,
+} oc_eval_task;
+
+typedef enum {
+    OC_MCQ_ORIGINAL = 0,    /* the original MMLU evaluation (hendrycks/test): its header
+                               ("...about  abstract algebra.": a space before each word of
+                               the subject), BOS when the tokenizer adds one, fewer shots
+                               when the prompt would not fit the context */
+    OC_MCQ_HARNESS = 1,     /* lm-evaluation-harness's "mmlu" task: one space in the
+                               subject, question stripped, no BOS, the context cut from the
+                               left when too long */
+} oc_mcq_format;
+
+/* Counts of one group of items (a subject, a question type, a POPE category) or of all. */
+typedef struct {
+    char *name;             /* NULL for the whole exam */
+    size_t n;               /* items scored */
+    size_t correct;         /* items fully right: exact match, the right letter or yes/no */
+    double score;           /* sum of the items' scores in [0, 1] (VQA accuracy; else the
+                               same as correct) */
+    size_t tp, fp, tn, fn;  /* POPE, "yes" positive */
+} oc_eval_group;
+
+typedef struct {
+    oc_eval_task task;
+    oc_eval_group all;
+    oc_eval_group *groups;  /* (n_groups) by "type"/"category"/"subject" (MMLU: subjects,
+                               sorted), in first-seen order */
+    size_t n_groups;
+    double accuracy;        /* all.score / all.n, in [0, 1] (VQA: the VQA accuracy; MMLU:
+                               the micro average) */
+    double macro_accuracy;  /* mean of the groups' accuracies (MMLU's macro average) */
+    double bleu[4];         /* captions: corpus BLEU-1..4, in [0, 1] */
+    double cider_d;         /* captions: CIDEr-D (COCO's scale: 10 x the mean cosine) */
+    double precision, recall, f1, yes_ratio; /* POPE */
+    uint64_t tokens;        /* perplexity: tokens scored */
+    uint64_t bytes;         /* perplexity: UTF-8 bytes of the texts */
+    double nll;             /* perplexity: sum of -log p, nats */
+    double mean_nll, perplexity, bits_per_byte;
+    size_t fewer_shots;     /* MMLU: questions asked with fewer shots than requested */
+    size_t truncated;       /* MMLU harness: contexts cut from the left */
+    double seconds;         /* wall time */
+} oc_eval_result;
+
+void oc_eval_result_free(oc_eval_result *r); /* frees the fields, not the struct */
+
+/* One scored item, handed to oc_eval_params.on_item as soon as it is scored. Strings are
+ * valid during the call only. */
+typedef struct {
+    size_t index, total;    /* this item (0-based), items in the run */
+    const char *id;         /* the item's "id", or "FILE:LINE" / "FILE:row N" */
+    const char *group;      /* its subject, type or category, or NULL */
+    const char *prompt;     /* the question as asked (MMLU: the whole prompt) */
+    const char *prediction; /* the generated text or the chosen letter */
+    const char *expected;   /* the answer (VQA: the most common of them; captions: the
+                               first reference) */
+    double score;           /* in [0, 1] (captions: the exact match; BLEU and CIDEr-D are
+                               scored over the corpus at the end) */
+    int correct;
+    const oc_eval_result *so_far; /* the counts so far (all, groups, accuracy) */
+} oc_eval_item;
+
+/* Return non-zero to stop (the call then returns OC_ERR_CANCELLED with the counts so far
+ * in *out). */
+typedef int (*oc_eval_item_fn)(const oc_eval_item *item, void *user_data);
+
+typedef struct {
+    size_t limit;            /* items (MMLU: questions over all subjects); 0 = all */
+    oc_gen_params gen;       /* answers are generated with these (default greedy, 64) */
+    oc_eval_item_fn on_item; /* optional */
+    void *user_data;
+    uint32_t shots;          /* MMLU: dev examples before each question; default 5 */
+    oc_mcq_format format;    /* MMLU prompt; default OC_MCQ_ORIGINAL */
+    const char *split;       /* MMLU: "test" (default), "val" or "dev" */
+    int generate;            /* image MCQ: 1 = generate and compare the text with the
+                                letter (lmms-eval's ScienceQA rule), 0 = letter
+                                log-probabilities (default) */
+    const char *prompt;      /* captions: the request; NULL = "Describe this image." */
+    const char *suffix;      /* appended to each question; NULL = none, except image MCQ:
+                                "\nAnswer with the option's letter from the given choices
+                                directly." (lmms-eval) */
+    oc_image_limits image_limits;
+} oc_eval_params;
+
+oc_eval_params oc_eval_default_params(void);
+
+/* The exams. data: an MMLU folder or NAME_SPLIT.csv (oc_eval_mcq), else a JSONL file:
+ *   image MCQ  {"image" | "images", "question", "choices": [...], "answer": "A", "hint"?}
+ *   VQA        {"image" | "images", "question", "answers": [10] | "answer": "..."}
+ *   captions   {"image" | "images", "captions" | "references": [...] | "caption": "..."}
+ *   POPE       {"image", "question" | "text", "answer" | "label": "yes" | "no",
+ *               "category"}
+ *   perplexity FILE.jsonl of {"text"}, or a text file (one text a line)
+ * with optional "id"/"question_id" and a group name ("type", "question_type", "category",
+ * "subject"). Image paths are relative to the file's folder. A bad line fails the call
+ * before the model runs: "vqa.jsonl:17: ...". params may be NULL. On success, and on
+ * OC_ERR_CANCELLED, *out holds the counts (free with oc_eval_result_free). */
+oc_status oc_eval_mcq(const oc_model *model, const char *data, const oc_eval_params *params,
+                      oc_eval_result *out);
+oc_status oc_eval_image_mcq(const oc_model *model, const char *data,
+                            const oc_eval_params *params, oc_eval_result *out);
+oc_status oc_eval_vqa(const oc_model *model, const char *data, const oc_eval_params *params,
+                      oc_eval_result *out);
+oc_status oc_eval_captions(const oc_model *model, const char *data,
+                           const oc_eval_params *params, oc_eval_result *out);
+oc_status oc_eval_pope(const oc_model *model, const char *data, const oc_eval_params *params,
+                       oc_eval_result *out);
+oc_status oc_eval_perplexity(const oc_model *model, const char *data,
+                             const oc_eval_params *params, oc_eval_result *out);
+
+typedef enum {
+    OC_METRIC_VQA = 0,      /* VQA accuracy ("answers"), exact match for one "answer" */
+    OC_METRIC_BLEU = 1,     /* BLEU-1..4 (and CIDEr-D: the same references) */
+    OC_METRIC_CIDER = 2,    /* CIDEr-D (and BLEU) */
+    OC_METRIC_POPE = 3,
+    OC_METRIC_MCQ = 4,      /* the prediction, stripped, equals the letter (any case) */
+} oc_metric;
+
+/* Scores another system's outputs with no model: predictions JSONL {"id", "prediction"};
+ * references JSONL {"id", "references": [...]} (captions), {"id", "answers": [...]} (VQA)
+ * or {"id", "answer"} (VQA, POPE, MCQ). Ids (strings or integers) match across the
+ * files; every reference needs a prediction and every prediction a reference. Items are
+ * scored in the references' order. params may be NULL (limit, on_item are used). */
+oc_status oc_eval_score(oc_metric metric, const char *predictions, const char *references,
+                        const oc_eval_params *params, oc_eval_result *out);
+
+/* -- the metrics alone -- */
+
+/* The answer normalisation of the official VQA evaluation (vqaEval.py) applied to a
+ * prediction: newlines and tabs to spaces, stripped, punctuation removed or spaced,
+ * periods not before a digit removed, lower-cased, number words to digits, articles
+ * dropped, contractions restored ("dont" -> "don't"). *out: free with oc_free. */
+oc_status oc_vqa_normalize(const char *answer, char **out);
+
+/* VQA accuracy of a prediction against n human answers, in [0, 1]: the mean over the n
+ * leave-one-out subsets of min(1, matches / 3), after oc_vqa_normalize of the prediction
+ * and (when the answers differ) the punctuation rule on the answers, as vqaEval.py does.
+ * n == 1 gives the exact match of oc_answer_matches. */
+oc_status oc_vqa_accuracy(const char *prediction, const char *const *answers, size_t n,
+                          double *accuracy);
+
+/* Exact match after trimming spaces and final periods and ignoring ASCII case (ocellus's
+ * single-answer rule: "Red." matches "red"). */
+int oc_answer_matches(const char *prediction, const char *answer);
+
+/* The COCO caption evaluation's preprocessing (Stanford PTBTokenizer -preserveLines
+ * -lowerCase, then its punctuation tokens removed), reproduced in C for the common cases
+ * (docs/EVAL.md lists them): lower-case tokens joined by single spaces. *out: oc_free. */
+oc_status oc_caption_tokenize(const char *caption, char **out);
+
+typedef struct {
+    double bleu[4];          /* corpus BLEU-1..4 with the closest reference length */
+    double cider_d;          /* the mean of the per-image CIDEr-D */
+} oc_caption_metrics;
+
+/* BLEU and CIDEr-D of n candidates (one per image) against their references (refs[i] has
+ * n_refs[i] >= 1 strings), as pycocoevalcap computes them: tokenize = 1 applies
+ * oc_caption_tokenize to all (as COCOEvalCap does), 0 takes the texts as tokenized
+ * (split at whitespace). CIDEr-D's document frequencies come from these references.
+ * per_image_cider (optional, n) receives each image's CIDEr-D. */
+oc_status oc_caption_metrics_compute(const char *const *candidates,
+                                     const char *const *const *refs, const size_t *n_refs,
+                                     size_t n, int tokenize, oc_caption_metrics *out,
+                                     double *per_image_cider);
+
+/* POPE's reading of a generated answer (the POPE evaluation script): the text up to its
+ * first '.', commas removed, split at spaces; "No", "no" or "not" among the words is a
+ * no (0), anything else a yes (1). */
+int oc_pope_says_yes(const char *answer);
+
+/* The MMLU prompt of a question (choices[n_choices], its answer not shown) after k shots
+ * under a subject ("abstract_algebra"), exactly as the format builds it. Shot i is
+ * shot_questions[i], its choices shot_choices[i] (a NULL-terminated list) and its answer
+ * shot_answers[i] (0 = "A"). *out: free with oc_free. */
+oc_status oc_mmlu_prompt(oc_mcq_format format, const char *subject,
+                         const char *const *shot_questions,
+                         const char *const *const *shot_choices, const int *shot_answers,
+                         size_t k, const char *question, const char *const *choices,
+                         size_t n_choices, char **out);
+
+/* log p(answer | images, question) under the model's chat format: the sum of the
+ * log-probabilities (natural log) of the answer's tokens and of the end-of-turn token,
+ * as the assistant's reply to one user turn; *n_tokens (optional) gets their count. The
+ * probability of the exact answer is exp(*logprob). */
+oc_status oc_answer_logprob(const oc_model *model, const oc_image *const *images,
+                            size_t n_images, const char *question, const char *answer,
+                            double *logprob, size_t *n_tokens);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ static const command COMMANDS[] = {
     {"train", cmd_train, "train or fine-tune a model on a JSONL dataset"},
     {"train-tokenizer", cmd_train_tokenizer, "train a byte-level BPE tokenizer.json"},
     {"data", cmd_data, "write datasets (the synthetic shapes world)"},
-    {"eval", cmd_eval, "exact-match accuracy on question/answer and caption files"},
+    {"eval", cmd_eval, "exams: MMLU, image MCQ, VQA, captions (BLEU, CIDEr-D), POPE, perplexity"},
 };
 
 static void usage(FILE *f) {

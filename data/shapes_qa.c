@@ -279,6 +279,7 @@ oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out) 
                 break;
             }
     int kind = kinds[oc_stream_below(rng, (uint64_t)n_kinds)];
+    out->kind = kind;
     if (kind == 0)
         return caption_mc(s, rng, out);
     for (int t = 0; t < OC_N_QTYPES; t++)

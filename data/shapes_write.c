@@ -18,6 +18,7 @@
 #define MAX_SCENES ((size_t)100 * 1000 * 1000)
 #define MAX_PER_IMAGE 64
 #define MAX_WEIGHT 1000
+#define MAX_MMLU 100000
 
 oc_shapes_params oc_shapes_default_params(void) {
     oc_shapes_params p;
@@ -28,6 +29,8 @@ oc_shapes_params oc_shapes_default_params(void) {
     p.image_size = 64;
     p.questions_per_image = 4;
     p.mc_per_image = 1;
+    p.write_exams = 1;
+    p.mmlu_per_subject = 50;
     return p;
 }
 
@@ -44,6 +47,9 @@ static oc_status check_params(const oc_shapes_params *p) {
     if (p->questions_per_image > MAX_PER_IMAGE || p->mc_per_image > MAX_PER_IMAGE)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d questions per image",
                       MAX_PER_IMAGE);
+    if (p->mmlu_per_subject > MAX_MMLU)
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d MMLU questions per subject",
+                      MAX_MMLU);
     for (int t = 0; t < OC_N_QTYPES; t++)
         if (p->question_weights[t] > MAX_WEIGHT)
             return oc_err(OC_ERR_INVALID_ARG, "shapes: weight %u of %s questions is over %d",
@@ -141,9 +147,12 @@ static oc_status write_png(const char *path, const uint8_t *rgb, uint32_t size) 
     return s;
 }
 
-enum { F_CAPTIONS, F_VQA, F_MC, F_CONV, N_FILES };
-static const char *const file_names[N_FILES] = {"captions.jsonl", "vqa.jsonl", "mc.jsonl",
-                                                "conversations.jsonl"};
+/* The training files, then the exams (written when params.write_exams). */
+enum { F_CAPTIONS, F_VQA, F_MC, F_CONV, F_VQA10, F_CAPTIONS5, F_MCQ_IMAGES, F_POPE, N_FILES };
+#define N_TRAINING_FILES F_VQA10
+static const char *const file_names[N_FILES] = {
+    "captions.jsonl", "vqa.jsonl",       "mc.jsonl",         "conversations.jsonl",
+    "vqa10.jsonl",    "captions5.jsonl", "mcq_images.jsonl", "pope.jsonl"};
 
 /* The text of one scene: caption, picked questions, multiple-choice items. */
 typedef struct {
@@ -178,8 +187,81 @@ static const uint32_t *weights(const oc_shapes_params *p) {
     return NULL;
 }
 
+/* The exam lines of one scene (vqa10, captions5, pope); mcq_images is written beside
+ * mc.jsonl. */
+static oc_status write_exam_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
+                                  const char *image, size_t index, const oc_scene *s,
+                                  const scene_text *t, const uint8_t *popular) {
+    char id[96];
+    const char *split = oc_split_name(p->split);
+    oc_stream ar = oc_stream_derive(p->seed, (uint64_t)p->split, index, 4);
+    for (size_t i = 0; i < t->n_qa; i++) {
+        const char *answers[OC_VQA_ANSWERS];
+        oc_scene_vqa_answers(&t->qa[i], &ar, answers);
+        snprintf(id, sizeof id, "shapes-%s-%05zu-q%zu", split, index, i);
+        line_start(b, image);
+        line_field(b, "id", id);
+        line_field(b, "question", t->qa[i].question);
+        oc_sb_puts(b, ", \"answers\": [");
+        for (int k = 0; k < OC_VQA_ANSWERS; k++) {
+            oc_sb_puts(b, k ? ", " : "");
+            oc_sb_json_str(b, answers[k]);
+        }
+        oc_sb_puts(b, "]");
+        line_field(b, "type", oc_shapes_question_type(t->qa[i].type));
+        oc_sb_puts(b, "}");
+        OC_TRY(out_write(&f[F_VQA10], b));
+    }
+
+    char refs[OC_SCENE_CAPTIONS][OC_SCENE_TEXT_MAX];
+    oc_scene_captions5(s, refs);
+    snprintf(id, sizeof id, "shapes-%s-%05zu", split, index);
+    line_start(b, image);
+    line_field(b, "id", id);
+    oc_sb_puts(b, ", \"captions\": [");
+    for (int k = 0; k < OC_SCENE_CAPTIONS; k++) {
+        oc_sb_puts(b, k ? ", " : "");
+        oc_sb_json_str(b, refs[k]);
+    }
+    oc_sb_puts(b, "]}");
+    OC_TRY(out_write(&f[F_CAPTIONS5], b));
+
+    oc_pope_q pope[OC_POPE_PER_SCENE];
+    oc_stream pr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 5);
+    size_t n_pope = oc_scene_pope(s, popular, &pr, pope);
+    for (size_t i = 0; i < n_pope; i++) {
+        snprintf(id, sizeof id, "shapes-%s-%05zu-p%zu", split, index, i);
+        line_start(b, image);
+        line_field(b, "id", id);
+        line_field(b, "question", pope[i].question);
+        line_field(b, "answer", pope[i].yes ? "yes" : "no");
+        line_field(b, "category", oc_pope_category(pope[i].category));
+        oc_sb_puts(b, "}");
+        OC_TRY(out_write(&f[F_POPE], b));
+    }
+    return OC_OK;
+}
+
+/* One multiple-choice item as a JSONL line (mc.jsonl; with id and type, mcq_images). */
+static void mc_line(oc_strbuf *b, const char *image, const char *id, const oc_scene_mc *mc) {
+    line_start(b, image);
+    if (id)
+        line_field(b, "id", id);
+    line_field(b, "question", mc->question);
+    oc_sb_puts(b, ", \"choices\": [");
+    for (int c = 0; c < 4; c++) {
+        oc_sb_puts(b, c ? ", " : "");
+        oc_sb_json_str(b, mc->choices[c]);
+    }
+    oc_sb_printf(b, "], \"answer\": \"%c\"", 'A' + mc->answer);
+    if (id)
+        line_field(b, "type", oc_scene_mc_kind(mc->kind));
+    oc_sb_puts(b, "}");
+}
+
 static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
-                             const char *image, size_t index, const oc_scene *s) {
+                             const char *image, size_t index, const oc_scene *s,
+                             const uint8_t *popular) {
     scene_text t;
     oc_scene_caption(s, t.caption);
     oc_stream qr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 1);
@@ -202,16 +284,17 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
     oc_stream mr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 2);
     for (uint32_t i = 0; i < p->mc_per_image; i++) {
         OC_TRY(oc_scene_make_mc(s, &mr, &t.mc));
-        line_start(b, image);
-        line_field(b, "question", t.mc.question);
-        oc_sb_puts(b, ", \"choices\": [");
-        for (int c = 0; c < 4; c++) {
-            oc_sb_puts(b, c ? ", " : "");
-            oc_sb_json_str(b, t.mc.choices[c]);
-        }
-        oc_sb_printf(b, "], \"answer\": \"%c\"}", 'A' + t.mc.answer);
+        mc_line(b, image, NULL, &t.mc);
         OC_TRY(out_write(&f[F_MC], b));
+        if (p->write_exams) {
+            char id[96];
+            snprintf(id, sizeof id, "shapes-%s-%05zu-m%u", oc_split_name(p->split), index, i);
+            mc_line(b, image, id, &t.mc);
+            OC_TRY(out_write(&f[F_MCQ_IMAGES], b));
+        }
     }
+    if (p->write_exams)
+        OC_TRY(write_exam_lines(f, b, p, image, index, s, &t, popular));
 
     oc_sb_clear(b);
     oc_sb_printf(b, "{\"id\": \"shapes-%s-%05zu\", \"image\": ", oc_split_name(p->split), index);
@@ -249,6 +332,9 @@ static oc_status write_info(const oc_shapes_params *p, const char *dir) {
                  "  \"mc_per_image\": %u",
                  OCELLUS_VERSION, oc_split_name(p->split), (unsigned long long)p->seed, p->n,
                  p->image_size, p->questions_per_image, p->mc_per_image);
+    if (p->write_exams)
+        oc_sb_printf(&b, ",\n  \"exams\": true,\n  \"mmlu_per_subject\": %u",
+                     p->mmlu_per_subject);
     if (weights(p)) {
         oc_sb_puts(&b, ",\n  \"question_weights\": {");
         for (int t = 0; t < OC_N_QTYPES; t++)
@@ -266,7 +352,8 @@ static oc_status write_info(const oc_shapes_params *p, const char *dir) {
 }
 
 /* Renders and writes every scene; f are the open JSONL files. */
-static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_file *f) {
+static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_file *f,
+                              const uint8_t *popular) {
     size_t npix = (size_t)p->image_size * p->image_size * 3;
     uint8_t *rgb = oc_malloc(npix);
     oc_strbuf line = {0};
@@ -286,7 +373,7 @@ static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_fi
                      : oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
         }
         if (s == OC_OK)
-            s = write_lines(f, &line, p, image, i, &sc);
+            s = write_lines(f, &line, p, image, i, &sc, popular);
     }
     oc_free(path);
     oc_sb_free(&line);
@@ -308,14 +395,24 @@ oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *ou
         return s;
     out_file f[N_FILES];
     memset(f, 0, sizeof f);
-    for (int i = 0; i < N_FILES && s == OC_OK; i++)
+    int n_files = p.write_exams ? N_FILES : N_TRAINING_FILES;
+    for (int i = 0; i < n_files && s == OC_OK; i++)
         s = out_open(&f[i], out_dir, file_names[i]);
+    /* POPE's popular negatives: the objects most of this dataset's scenes show */
+    uint8_t popular[OC_N_COLOURS * OC_N_SHAPES];
+    if (s == OC_OK && p.write_exams)
+        s = oc_shapes_popularity(p.split, p.seed, p.n, popular);
     if (s == OC_OK)
-        s = write_scenes(&p, out_dir, f);
-    for (int i = 0; i < N_FILES && s == OC_OK; i++)
+        s = write_scenes(&p, out_dir, f, popular);
+    for (int i = 0; i < n_files && s == OC_OK; i++)
         s = out_commit(&f[i]);
-    for (int i = 0; i < N_FILES; i++)
+    for (int i = 0; i < n_files; i++)
         out_close(&f[i]);
+    if (s == OC_OK && p.write_exams) {
+        char *mmlu = oc_path_join(out_dir, "mmlu");
+        s = mmlu ? oc_shapes_write_mmlu(&p, mmlu) : oc_err(OC_ERR_NOMEM, "out of memory");
+        oc_free(mmlu);
+    }
     if (s == OC_OK)
         s = write_info(&p, out_dir);
     return s;

@@ -175,7 +175,60 @@ typedef struct {
     char question[OC_SCENE_TEXT_MAX];
     char choices[4][OC_SCENE_TEXT_MAX];
     int answer; /* 0..3 = "A".."D" */
+    int kind;   /* 0 caption, 1 counting, 2 colour, 3 shape (oc_scene_mc_kind names it) */
 } oc_scene_mc;
 
 oc_status oc_scene_make_mc(const oc_scene *s, oc_stream *rng, oc_scene_mc *out);
+
+/* ---- exams (shapes_exams.c) ---------------------------------------------------------
+ * The world's questions in the formats of the standard benchmarks. */
+
+/* "caption", "count", "colour", "shape"; NULL out of range. */
+const char *oc_scene_mc_kind(int kind);
+
+/* Ten human-like answers to a question, as VQA collects them: each the canonical answer
+ * with probability 3/4, else one of the paraphrases the world allows ("2" / "two",
+ * "0" / "zero" / "none", "grey" / "gray", "large" / "big", "small" / "little" / "tiny",
+ * "cross" / "plus" / "x", "square" / "box", "circle" / "round", "triangle" /
+ * "triangular", "purple" / "violet"); yes/no answers have none. Pointers to static or
+ * qa's strings. */
+#define OC_VQA_ANSWERS 10
+void oc_scene_vqa_answers(const oc_scene_qa *qa, oc_stream *rng,
+                          const char *out[OC_VQA_ANSWERS]);
+
+/* Five reference captions of a scene: the caption; the objects in reverse order with the
+ * relations flipped ("to the right of", "below"); both again with the background first
+ * ("on a white background, a ..."); "there is " + the caption. */
+#define OC_SCENE_CAPTIONS 5
+void oc_scene_captions5(const oc_scene *s, char out[OC_SCENE_CAPTIONS][OC_SCENE_TEXT_MAX]);
+
+/* POPE: "Is there a red circle?" (the world's grammar for POPE's "Is there a X in the
+ * image?", which the world's models never saw) for up to 3 objects the scene has (yes) and
+ * as many it lacks (no), per way of drawing the absent ones: random (any absent colour and
+ * shape), popular (the most frequent objects of the dataset, popular_rank[0] the most
+ * frequent of the OC_N_COLOURS * OC_N_SHAPES objects, index colour * OC_N_SHAPES + shape)
+ * and adversarial (absent objects that share a colour or a shape with one present: the
+ * near misses). Returns the number written to out. */
+#define OC_POPE_PER_SCENE 18
+typedef struct {
+    char question[OC_SCENE_TEXT_MAX];
+    int yes;
+    int category; /* 0 random, 1 popular, 2 adversarial */
+} oc_pope_q;
+const char *oc_pope_category(int category);
+size_t oc_scene_pope(const oc_scene *s, const uint8_t *popular_rank, oc_stream *rng,
+                     oc_pope_q out[OC_POPE_PER_SCENE]);
+
+/* Counts the objects of the scenes 0..n-1 of (split, seed) and ranks them: rank (30)
+ * receives object indices, most frequent first (ties to the smaller index). */
+oc_status oc_shapes_popularity(oc_split split, uint64_t seed, size_t n, uint8_t *rank);
+
+/* An MMLU-layout folder of text-only questions about the world's rules: dir/dev/
+ * SUBJECT_dev.csv (5 each, the same for every split of a seed) and dir/SPLIT/
+ * SUBJECT_SPLIT.csv (per_subject each; "val" for the val split), subjects
+ * shapes_geometry (sides, corners and points of the shapes), shapes_rules (which colours,
+ * shapes, sizes, backgrounds and how many objects the world has), shapes_captions
+ * (reading a caption of a scene of the split: how many objects, which colours) and
+ * shapes_relations (where one object of a caption is relative to another). */
+oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, const char *dir);
 #endif
