@@ -17,6 +17,7 @@
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
+#include "tuner.h"
 #include "trainer_internal.h"
 #include "vit_train.h"
 
@@ -37,12 +38,11 @@ struct oc_trainer {
     char *config_text;          /* config.json for checkpoints */
     char *src_dir;              /* tokenizer and processor files are copied from here */
     int dumped, stop;
-    /* threads: ex[0] runs on the calling thread alone, ex[1] on the pool; seconds per
-     * FLOP measured on each */
+    /* threads: the kernels' context runs on the pool or, when the tuner measured one
+     * thread faster (a busy machine), on the calling thread alone */
     oc_pool *pool;
-    oc_exec ex[2];
-    double spf[2];
-    uint64_t tune_runs;
+    oc_exec ex;
+    oc_tuner tune;
     /* workspace, grown to the largest micro-batch seen */
     float *ws;
     size_t ws_cap;              /* floats */
@@ -101,8 +101,7 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->ws);
     oc_free(tr->ibuf);
     oc_free(tr->tbuf);
-    oc_exec_release(&tr->ex[0]);
-    oc_exec_release(&tr->ex[1]);
+    oc_exec_release(&tr->ex);
     oc_pool_free(tr->pool);
     oc_free(tr);
 }
@@ -173,8 +172,7 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     tr->p = p;
     oc_status s = oc_pool_new(p.n_threads, &tr->pool);
     if (s == OC_OK) {
-        oc_exec_init(&tr->ex[0], NULL);
-        oc_exec_init(&tr->ex[1], tr->pool);
+        oc_exec_init(&tr->ex, tr->pool);
         s = oc_params_new(&tr->params, &cfg);
     }
     if (s == OC_OK)
@@ -465,10 +463,11 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
     }
     OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, 2 * (n + 1) + w.R, sizeof(size_t)));
     OC_TRY(grow((void **)&tr->tbuf, &tr->tbuf_cap, w.R > 0 ? w.R : 1, sizeof(int32_t)));
-    /* sized for the larger pool, so one workspace serves both execs */
-    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &tr->ex[1], c, NULL),
-                sizeof(float)));
-    mb_carve(&w, &tr->ex[1], c, tr->ws);
+    /* sized for the pool (per-thread attention scratch), whether it runs or not */
+    oc_exec full = tr->ex;
+    full.pool = tr->pool;
+    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &full, c, NULL), sizeof(float)));
+    mb_carve(&w, &full, c, tr->ws);
     size_t *seq_off = tr->ibuf, *att_off = tr->ibuf + n + 1, *rows = tr->ibuf + 2 * (n + 1);
     oc_t_seqs seqs = {n, seq_off, att_off, 0};
     int32_t *targets = tr->tbuf;
@@ -554,33 +553,12 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
 
 /* ---- how many threads ------------------------------------------------------------ */
 
-/* On a machine that others share, a pool can be slower than one thread when its
- * threads are descheduled. The results do not depend on the thread count (see
- * kernels.h), so the trainer measures both and keeps the faster: the pool first, one
- * thread once, then the faster, trying the other again every RETUNE_EVERY steps.
- * Returns the exec index; *slot is where to record the time (-1: nowhere, the first step
- * pays for allocations). */
-#define RETUNE_EVERY 100
-
-static int pick_threads(oc_trainer *tr, int *slot) {
-    *slot = -1;
-    if (oc_pool_size(tr->pool) <= 1)
-        return 1;
-    uint64_t k = tr->tune_runs++;
-    int best = tr->spf[0] < tr->spf[1] ? 0 : 1;
-    if (k == 0)
-        *slot = -1;
-    else if (tr->spf[1] == 0)
-        *slot = 1;
-    else if (tr->spf[0] == 0)
-        *slot = 0;
-    else
-        *slot = k % RETUNE_EVERY == 0 ? 1 - best : best;
-    return *slot == 0 ? 0 : 1;
-}
-
-static int best_threads(const oc_trainer *tr) {
-    return tr->spf[0] > 0 && tr->spf[0] < tr->spf[1] ? 0 : 1;
+/* The pool, or the calling thread alone when that measured faster (core/tuner.h): the
+ * results are the same bits either way. */
+static oc_exec *step_exec(oc_trainer *tr, int *pool) {
+    *pool = oc_pool_size(tr->pool) > 1 ? oc_tuner_choose(&tr->tune) : 1;
+    tr->ex.pool = *pool ? tr->pool : NULL;
+    return &tr->ex;
 }
 
 /* ---- steps -------------------------------------------------------------------------- */
@@ -602,7 +580,8 @@ oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    oc_exec *xc = &tr->ex[best_threads(tr)];
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
         s = micro_batch(tr, xc, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum);
     if (s == OC_OK)
@@ -643,8 +622,8 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    int slot;
-    oc_exec *xc = &tr->ex[pick_threads(tr, &slot)];
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
     double flops0 = oc_exec_flops(xc);
     oc_t_zero(xc, tr->grad, pp->numel);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
@@ -695,8 +674,7 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.flops = flops;
     st.total_flops = tr->total_flops;
     st.seconds = now_s() - t_start;
-    if (slot >= 0 && flops > 0)
-        tr->spf[slot] = st.seconds / flops;
+    oc_tuner_record(&tr->tune, pool, st.seconds, flops);
     if (dump) {
         tr->dumped = 1;
         s = dump_step(tr, raw, &st);
