@@ -78,6 +78,23 @@ static void free_turns(oc_turn *t, size_t n) {
     oc_free(t);
 }
 
+/* The KV cache matches prompts by token ids, and every image token has the same id:
+ * cut the cache before the first image token whose features change (new: rows, C). */
+static void forget_changed_images(oc_session *s, const float *feats, size_t rows) {
+    size_t C = s->m->cfg.text.hidden, same = 0;
+    size_t common = rows < s->n_feat_rows ? rows : s->n_feat_rows;
+    while (same < common && !memcmp(feats + same * C, s->feats + same * C, C * sizeof(float)))
+        same++;
+    if (!s->fed || (same == rows && same == s->n_feat_rows))
+        return;
+    size_t k = 0;
+    for (uint32_t i = 0; i < s->kv.len; i++)
+        if (s->fed[i] == s->m->cfg.image_token_id && k++ == same) {
+            s->kv.len = i;
+            break;
+        }
+}
+
 /* Replaces the session's turns, layouts and image features with the conversation's; the
  * KV cache stays (prefill reuses what still matches). */
 static oc_status load_conversation(oc_session *s, const oc_conversation *c) {
@@ -124,6 +141,7 @@ static oc_status load_conversation(oc_session *s, const oc_conversation *c) {
         oc_free(feats);
         return st;
     }
+    forget_changed_images(s, feats, rows);
     free_turns(s->turns, s->n_turns);
     oc_free(s->layouts);
     oc_free(s->feats);

@@ -186,6 +186,7 @@ static oc_reply_params reply_params(const struct oc_server *s, srv_job *j) {
     p.gen.top_k = r->top_k;
     p.gen.repetition_penalty = r->repetition_penalty;
     p.gen.seed = j->seed;
+    p.gen.ignore_eos = r->ignore_eos;
     p.gen.on_token = r->stream ? on_piece_stream : on_piece_check;
     p.gen.user_data = j;
     p.stop = r->stop;
@@ -248,9 +249,17 @@ static void run_job(struct oc_server *s, oc_session *session, srv_job *j) {
             strcpy(done, "data: [DONE]\n\n");
         emit(j, done);
     }
+    int left = j->cancelled;
+    uint32_t made = rep.completion_tokens;
+    /* the session is free before anyone hears that the job is done */
+    pthread_mutex_lock(&s->mu);
+    s->running--;
+    pthread_mutex_unlock(&s->mu);
     j->state = JOB_DONE;
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&j->mu);
+    if (left)
+        srv_log(s, "%s: the client left; generation stopped after %u tokens", j->id, made);
 }
 
 typedef struct {
@@ -282,9 +291,6 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&j->mu);
         run_job(s, session, j);
         srv_job_unref(j);
-        pthread_mutex_lock(&s->mu);
-        s->running--;
-        pthread_mutex_unlock(&s->mu);
     }
     return NULL;
 }

@@ -297,6 +297,8 @@ int srv_request_parse(const char *body, size_t len, const srv_limits *lim, srv_r
         rc = refuse_unsupported(j, err);
     if (!rc)
         rc = get_bool(j, "stream", &out->stream, err);
+    if (!rc)
+        rc = get_bool(j, "ignore_eos", &out->ignore_eos, err);
     if (!rc && so && !cJSON_IsObject(so))
         rc = BAD("stream_options", "'stream_options' must be an object");
     if (!rc && so && !out->stream)

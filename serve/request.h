@@ -53,6 +53,7 @@ typedef struct {
     const char *stop[SRV_MAX_STOP];
     size_t n_stop;
     int stream, include_usage;
+    int ignore_eos;        /* llama.cpp's extension: generate max_tokens */
 } srv_request;
 
 /* Parses body (len bytes, not NUL-terminated). 0 on success (free *out with

@@ -55,10 +55,7 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void server_log(const struct oc_server *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void server_log(const struct oc_server *s, const char *fmt, ...) {
+void srv_log(const struct oc_server *s, const char *fmt, ...) {
     if (!s->p.log)
         return;
     char line[1024];
@@ -363,12 +360,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                      oc_finish_reason_str(j->reply.finish));
         else if (j->state == JOB_DONE && j->err.message[0])
             snprintf(extra, sizeof extra, " (%.200s)", j->err.message);
-        if (j->req.stream && j->cancelled && cs->status == 200)
+        if (j->state != JOB_DONE) { /* the client left: the job stops at its next token */
+            j->cancelled = 1;
+            pthread_cond_broadcast(&j->changed);
             strncat(extra, " client left mid-stream", sizeof extra - strlen(extra) - 1);
+        }
         pthread_mutex_unlock(&j->mu);
         srv_job_unref(j);
     }
-    server_log(s, "%s %s %d%s %.1f ms%s", cs->method, cs->url, cs->status ? cs->status : 500,
+    srv_log(s, "%s %s %d%s %.1f ms%s", cs->method, cs->url, cs->status ? cs->status : 500,
                extra, ms, why == MHD_REQUEST_TERMINATED_COMPLETED_OK || cs->status == 499
                               ? "" : " (connection closed)");
     oc_sb_free(&cs->body);
@@ -472,11 +472,11 @@ oc_status oc_server_start(const oc_model *m, const oc_server_params *params, oc_
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
         s->d = MHD_start_daemon(flags, p.port, NULL, NULL, on_request, s,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
                                 MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                 MHD_OPTION_END);
         if (!s->d)
             st = oc_err(OC_ERR_IO, "cannot listen on %s port %u (in use, or not an address "
@@ -515,7 +515,7 @@ void oc_server_wait(oc_server *s) {
     MHD_socket ls = MHD_quiesce_daemon(s->d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    server_log(s, "stopping: finishing the requests under way");
+    srv_log(s, "stopping: finishing the requests under way");
     pthread_mutex_lock(&s->mu);
     while (s->in_flight > 0)
         pthread_cond_wait(&s->drained, &s->mu);

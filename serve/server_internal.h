@@ -58,6 +58,10 @@ struct oc_server {
     int waited;
 };
 
+/* A line for the server's log callback (server.c). */
+void srv_log(const struct oc_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Jobs (jobs.c). A new job holds one reference (the caller's). */
 srv_job *srv_job_new(struct oc_server *s, srv_request *req);
 void srv_job_ref(srv_job *j);
