@@ -581,6 +581,19 @@ def test_graceful_stop():
             s.proc.kill()
 
 
+def test_startup_errors():
+    """A port in use, a missing --allow-dir, a bad address: a message and an exit code."""
+    with Server() as s:
+        for extra, words, code in [(["--port", str(s.port)], "cannot listen on 127.0.0.1 port", 4),
+                                   (["--allow-dir", "/nonexistent-dir"], "--allow-dir /nonexistent-dir", 4),
+                                   (["--host", "not-an-address.invalid"], "cannot listen on", 3),
+                                   (["--parallel", "0"], "--parallel must be between", 2),
+                                   (["--bogus"], "unknown argument --bogus", 2)]:
+            args = [ARGS.cli, "serve", "--model", ARGS.model] + (["--port", "0"] if "--port" not in extra else []) + extra
+            r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            assert r.returncode == code and words in r.stderr, (extra, r.returncode, r.stderr)
+
+
 def test_log_lines():
     """One line per request: method, route, status, tokens, ms."""
     p = examples()[0]
