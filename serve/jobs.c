@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "model.h"
 #include "server_internal.h"
 
 srv_job *srv_job_new(struct oc_server *s, srv_request *req) {
@@ -271,6 +272,10 @@ static void *worker(void *arg) {
     struct oc_server *s = ((worker_arg *)arg)->s;
     oc_session *session = s->sessions[((worker_arg *)arg)->index];
     free(arg);
+    /* OpenMP's thread count is per thread: a new thread starts from the default, not from
+     * what oc_model_load set on the loading thread */
+    if (s->m->params.n_threads > 0)
+        oc_set_threads(s->m->params.n_threads);
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->head && !s->quit)

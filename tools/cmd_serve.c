@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -29,7 +30,8 @@ static const char SERVE_HELP[] =
     "  --image-cache-mb N    encoded images kept for reuse (default 256; 0 = off)\n"
     "  --max-connections N   open connections (default 256)\n"
     "  --model-id NAME       the model's name in responses (default: its folder's name)\n"
-    "  --threads N           threads for the math kernels (default: all cores)\n";
+    "  --threads N           threads for the math kernels of each session (default: the\n"
+    "                        cores divided among the sessions)\n";
 
 static oc_server *g_server;
 
@@ -114,6 +116,10 @@ int cmd_serve(int argc, char **argv) {
             continue;
         }
         return cli_usage(cmd, "unknown argument %s", a), CLI_USAGE;
+    }
+    if (o.threads <= 0 && p.parallel > 1) { /* the cores shared among the sessions */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = cores > (long)p.parallel ? (int)(cores / p.parallel) : 1;
     }
     oc_model *m = NULL;
     int rc = cli_load_model(cmd, &o, &m);
