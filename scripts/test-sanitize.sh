@@ -3,7 +3,9 @@
 #  1. build-asan: ASan + UBSan (-fno-sanitize-recover=all, LeakSanitizer on) runs the whole
 #     test suite, which includes the replays of every fuzz corpus (suite 'fuzz',
 #     tests/fuzz/meson.build) and the allocation-failure test.
-#  2. build-tsan: ThreadSanitizer runs tests/test_threads.c.
+#  2. build-tsan: ThreadSanitizer runs tests/test_threads.c, and the server's threads:
+#     tests/test_serve.c (the image cache from several threads) and the HTTP tests
+#     (tests/serve/serve_test.py: concurrent clients, --parallel sessions, disconnects).
 # OpenBLAS runs single-threaded here (OPENBLAS_NUM_THREADS=1): its own pthread pool is
 # not instrumented. Under TSan OpenMP is single-threaded too (OMP_NUM_THREADS=1):
 # libomp/libgomp synchronise in ways TSan cannot see and would report false races; the
@@ -35,7 +37,8 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
 fi
 if [ "$which" = all ] || [ "$which" = tsan ]; then
-    setup build-tsan thread tests/test_threads
+    setup build-tsan thread tests/test_threads tests/test_serve ocellus
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads "$@"
+        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads \
+        serve serve_http "$@"
 fi

@@ -58,15 +58,17 @@ void srv_job_unref(srv_job *j) {
     oc_free(j);
 }
 
+/* Lock order: a job's mutex is never taken while s->mu is held, nor s->mu while a job's. */
 int srv_job_enqueue(struct oc_server *s, srv_job *j) {
+    srv_job_ref(j); /* the queue's, then the worker's */
+    j->next = NULL;
     pthread_mutex_lock(&s->mu);
     /* a request waits only if no session is free and the queue has room */
     if (s->quit || (s->running + s->waiting >= s->n_workers && s->waiting >= s->p.queue)) {
         pthread_mutex_unlock(&s->mu);
+        srv_job_unref(j);
         return -1;
     }
-    srv_job_ref(j);
-    j->next = NULL;
     if (s->tail)
         s->tail->next = j;
     else
@@ -252,10 +254,12 @@ static void run_job(struct oc_server *s, oc_session *session, srv_job *j) {
     }
     int left = j->cancelled;
     uint32_t made = rep.completion_tokens;
+    pthread_mutex_unlock(&j->mu);
     /* the session is free before anyone hears that the job is done */
     pthread_mutex_lock(&s->mu);
     s->running--;
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&j->mu);
     j->state = JOB_DONE;
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&j->mu);

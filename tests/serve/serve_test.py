@@ -63,9 +63,9 @@ class Server:
             time.sleep(0.02)
         raise AssertionError("%r not in the log:\n%s" % (text, self.log()))
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -414,6 +414,7 @@ def test_models_and_health():
                                    "requests_waiting": 0}, r
         st, _, r = chat(s.port, describe(examples()[0]))
         assert r["model"] == "shapes"
+        s.stop(signal.SIGINT)  # Ctrl-C stops it as SIGTERM does
 
 
 def test_file_urls():
