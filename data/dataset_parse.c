@@ -100,7 +100,8 @@ static oc_status parse_images(const ctx *c, const cJSON *j, oc_data_line *l) {
     return OC_OK;
 }
 
-static oc_status add_turn(const ctx *c, oc_data_line *l, int is_assistant, char *text,
+/* role: 0 user, 1 assistant, 2 system (role_of) */
+static oc_status add_turn(const ctx *c, oc_data_line *l, int role, char *text,
                           uint32_t n_images) {
     oc_turn *t = oc_realloc(l->turns, (l->n_turns + 1) * sizeof *t);
     if (t)
@@ -112,9 +113,8 @@ static oc_status add_turn(const ctx *c, oc_data_line *l, int is_assistant, char 
     }
     l->texts = x;
     l->texts[l->n_turns] = text;
-    l->turns[l->n_turns].is_assistant = is_assistant;
-    l->turns[l->n_turns].text = text;
-    l->turns[l->n_turns].n_images = n_images;
+    l->turns[l->n_turns] = (oc_turn){.is_assistant = role == 1, .text = text,
+                                     .n_images = n_images, .is_system = role == 2};
     l->n_turns++;
     return OC_OK;
 }
@@ -158,6 +158,8 @@ static int role_of(const char *r) {
         return 0;
     if (!strcmp(r, "gpt") || !strcmp(r, "assistant"))
         return 1;
+    if (!strcmp(r, "system"))
+        return 2;
     return -1;
 }
 
@@ -184,12 +186,12 @@ static oc_status parse_llava(const ctx *c, const cJSON *j, oc_data_line *l) {
         int role = role_of(from->valuestring);
         if (role < 0)
             return fail(c, OC_ERR_UNSUPPORTED, "turn %zu: unknown \"from\" \"%.40s\" (expected "
-                                               "human, gpt, user or assistant)", k + 1,
+                                               "human, gpt, user, assistant or system)", k + 1,
                         from->valuestring);
         size_t m = count_markers(value->valuestring);
-        if (role == 1 && m)
-            return fail(c, OC_ERR_FORMAT, "turn %zu: an assistant turn cannot hold \"<image>\"",
-                        k + 1);
+        if (role != 0 && m)
+            return fail(c, OC_ERR_FORMAT, "turn %zu: an assistant or system turn cannot hold "
+                        "\"<image>\"", k + 1);
         if (role == 0 && first_human == SIZE_MAX)
             first_human = k;
         char *text = m ? strip_markers(value->valuestring) : oc_strdup(value->valuestring);
@@ -292,16 +294,16 @@ static oc_status parse_messages(const ctx *c, const cJSON *j, oc_data_line *l) {
         int r = role_of(role->valuestring);
         if (r < 0) {
             s = fail(c, OC_ERR_UNSUPPORTED, "message %zu: role \"%.40s\" is not supported (user, "
-                                            "assistant)", k + 1, role->valuestring);
+                                            "assistant, system)", k + 1, role->valuestring);
             break;
         }
         char *text = NULL;
         uint32_t n_img = 0;
         s = parse_content(c, k, cJSON_GetObjectItemCaseSensitive(msg, "content"), l, &text,
                           &n_img, &pending);
-        if (s == OC_OK && r == 1 && n_img)
-            s = fail(c, OC_ERR_FORMAT, "message %zu: an assistant turn cannot hold images",
-                     k + 1);
+        if (s == OC_OK && r != 0 && n_img)
+            s = fail(c, OC_ERR_FORMAT, "message %zu: an assistant or system turn cannot hold "
+                     "images", k + 1);
         if (s == OC_OK && strstr(text, IMAGE_MARKER))
             s = fail(c, OC_ERR_FORMAT, "message %zu: text holds \"<image>\"; mark images with "
                                        "{\"type\": \"image\"}", k + 1);

@@ -29,11 +29,11 @@ typedef struct {
     char **paths;
     size_t n;
     uint64_t key;       /* changes whenever the images do (1, 2, ...) */
-} oc_image_cache;
+} oc_item_images;
 
-oc_status oc_image_cache_get(oc_image_cache *c, const oc_exam_item *it,
+oc_status oc_item_images_get(oc_item_images *c, const oc_exam_item *it,
                              const oc_image_limits *limits);
-void oc_image_cache_free(oc_image_cache *c);
+void oc_item_images_free(oc_item_images *c);
 
 double oc_eval_now(void);
 #endif

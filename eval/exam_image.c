@@ -22,7 +22,7 @@ typedef struct {
     oc_eval_params p;
     oc_exam exam;
     oc_eval_result r;
-    oc_image_cache images;
+    oc_item_images images;
 } run;
 
 static oc_status run_start(run *x, const oc_model *m, const char *data, oc_exam_kind kind,
@@ -39,7 +39,7 @@ static oc_status run_start(run *x, const oc_model *m, const char *data, oc_exam_
 
 /* Ends a run: *out gets the result on success or cancellation. */
 static oc_status run_end(run *x, oc_status st, oc_eval_result *out) {
-    oc_image_cache_free(&x->images);
+    oc_item_images_free(&x->images);
     oc_exam_free(&x->exam);
     oc_res_stop(&x->r);
     oc_res_finish(&x->r);
@@ -64,7 +64,7 @@ static char *with_suffix(const char *question, const char *suffix) {
 
 /* The greedy (or params.gen) answer to a question about the item's images. */
 static oc_status ask(run *x, const oc_exam_item *it, const char *question, char **text) {
-    OC_TRY(oc_image_cache_get(&x->images, it, &x->p.image_limits));
+    OC_TRY(oc_item_images_get(&x->images, it, &x->p.image_limits));
     oc_answer ans;
     OC_TRY(oc_ask(x->m, (const oc_image *const *)x->images.images, x->images.n, question,
                   &x->p.gen, &ans));
@@ -298,7 +298,7 @@ oc_status oc_eval_image_mcq(const oc_model *m, const char *data,
             ok = st == OC_OK && generated_letter_matches(pred, it->answer[0]);
         } else {
             int best = 0;
-            st = oc_image_cache_get(&x.images, it, &x.p.image_limits);
+            st = oc_item_images_get(&x.images, it, &x.p.image_limits);
             if (st == OC_OK)
                 st = best_letter(&x, &sc, &fc, it, text, &best);
             got[0] = (char)('A' + best);

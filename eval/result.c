@@ -111,7 +111,7 @@ const char *oc_item_name(const oc_exam *e, const oc_exam_item *it, char *buf, si
     return buf;
 }
 
-void oc_image_cache_free(oc_image_cache *c) {
+void oc_item_images_free(oc_item_images *c) {
     for (size_t i = 0; i < c->n; i++) {
         oc_image_free(c->images[i]);
         oc_free(c->paths[i]);
@@ -123,7 +123,7 @@ void oc_image_cache_free(oc_image_cache *c) {
     c->n = 0;
 }
 
-oc_status oc_image_cache_get(oc_image_cache *c, const oc_exam_item *it,
+oc_status oc_item_images_get(oc_item_images *c, const oc_exam_item *it,
                              const oc_image_limits *limits) {
     int same = c->n == it->n_images && c->n > 0;
     for (size_t i = 0; same && i < c->n; i++)
@@ -131,7 +131,7 @@ oc_status oc_image_cache_get(oc_image_cache *c, const oc_exam_item *it,
     if (same)
         return OC_OK;
     uint64_t key = c->key;
-    oc_image_cache_free(c);
+    oc_item_images_free(c);
     c->key = key + 1;
     c->images = oc_calloc(it->n_images, sizeof *c->images);
     c->paths = oc_calloc(it->n_images, sizeof *c->paths);
@@ -144,6 +144,6 @@ oc_status oc_image_cache_get(oc_image_cache *c, const oc_exam_item *it,
             s = oc_image_load(it->images[i], limits, &c->images[i]);
     }
     if (s != OC_OK) /* nothing half-loaded is reused */
-        oc_image_cache_free(c);
+        oc_item_images_free(c);
     return s;
 }

@@ -11,7 +11,8 @@
 oc_status oc_chat_answer_ids(const oc_model *m, const oc_tile_layout *layouts, size_t n_images,
                              const char *question, const char *answer, int32_t **ids,
                              size_t *n, size_t *first, size_t *end) {
-    oc_turn turns[2] = {{0, question, (uint32_t)n_images}, {1, answer, 0}};
+    oc_turn turns[2] = {{.is_assistant = 0, .text = question, .n_images = (uint32_t)n_images},
+                        {.is_assistant = 1, .text = answer}};
     int32_t *labels = NULL;
     OC_TRY(oc_prompt_encode(&m->cfg, m->tok, turns, 2, layouts, n_images, 0, ids, &labels, n));
     size_t a = 0, b = *n;

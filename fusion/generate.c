@@ -359,7 +359,8 @@ static oc_status push_turn(oc_session *s, int assistant, const char *text, uint3
     char *copy = oc_strdup(text);
     if (!copy)
         return oc_err(OC_ERR_NOMEM, "out of memory");
-    s->turns[s->n_turns++] = (oc_turn){assistant, copy, n_images};
+    s->turns[s->n_turns++] =
+        (oc_turn){.is_assistant = assistant, .text = copy, .n_images = n_images};
     return OC_OK;
 }
 
@@ -461,4 +462,9 @@ oc_status oc_caption(const oc_model *m, const oc_image *image, const oc_gen_para
     if (!image)
         return oc_err(OC_ERR_INVALID_ARG, "oc_caption: NULL image");
     return oc_ask(m, &image, 1, "Describe this image.", params, out);
+}
+
+/* For oc_session_reply (fusion/reply.c), which sets the turns itself. */
+oc_status oc_session_generate(oc_session *s, const oc_gen_params *p, oc_answer *ans) {
+    return generate(s, p, ans, now_ms());
 }

@@ -765,6 +765,150 @@ oc_status oc_answer_logprob(const oc_model *model, const oc_image *const *images
                             size_t n_images, const char *question, const char *answer,
                             double *logprob, size_t *n_tokens);
 
+/* ---- serving: conversations, encoded images, replies, the HTTP server ---------- */
+
+/* An image run through preprocessing, the vision encoder and the connector: the rows its
+ * image tokens take in a prompt. Immutable and reference-counted, so that one encoding
+ * serves many conversations and threads; it belongs to the model that encoded it (which
+ * must outlive it). */
+typedef struct oc_encoded_image oc_encoded_image;
+
+/* Encodes img with model. Caller frees *out with oc_encoded_image_free. */
+oc_status oc_image_encode(const oc_model *model, const oc_image *img, oc_encoded_image **out);
+/* Another reference to e (returns e); each reference is dropped with oc_encoded_image_free. */
+oc_encoded_image *oc_encoded_image_ref(oc_encoded_image *e);
+void oc_encoded_image_free(oc_encoded_image *e);
+uint32_t oc_encoded_image_tiles(const oc_encoded_image *e);  /* tiles the encoder saw */
+uint32_t oc_encoded_image_tokens(const oc_encoded_image *e); /* image tokens in a prompt */
+double oc_encoded_image_ms(const oc_encoded_image *e);       /* time its encoding took */
+
+/* A cache of encoded images keyed by the SHA-256 of the image file's bytes: the same
+ * picture sent again is neither decoded nor encoded again while it stays cached. Least
+ * recently used entries go first when the features exceed max_bytes. Thread-safe; two
+ * threads asking for the same new image encode it once. */
+typedef struct oc_image_cache oc_image_cache;
+
+typedef struct {
+    uint64_t hits, misses;   /* lookups answered from the cache / by encoding */
+    uint64_t entries, bytes; /* held now */
+} oc_image_cache_stats;
+
+/* model must outlive the cache. max_bytes 0 caches nothing (every call encodes). */
+oc_status oc_image_cache_new(const oc_model *model, uint64_t max_bytes, oc_image_cache **out);
+void oc_image_cache_free(oc_image_cache *c); /* references handed out stay valid */
+/* The encoded image of an image file's bytes (decoded with limits, which may be NULL;
+ * name is used in errors). *out: a new reference (oc_encoded_image_free). hit (may be
+ * NULL): 1 when it came from the cache. */
+oc_status oc_image_cache_get(oc_image_cache *c, const void *data, size_t size,
+                             const char *name, const oc_image_limits *limits,
+                             oc_encoded_image **out, int *hit);
+oc_image_cache_stats oc_image_cache_get_stats(oc_image_cache *c);
+
+/* A conversation: messages of a role, each a sequence of text and image parts, rendered
+ * in the model's chat format by oc_session_reply (SmolVLM: "System: ...", images where
+ * their parts are; LLaVA-1.5: the system text first, images before the text). */
+typedef enum { OC_ROLE_SYSTEM = 0, OC_ROLE_USER = 1, OC_ROLE_ASSISTANT = 2 } oc_role;
+typedef struct oc_conversation oc_conversation;
+
+oc_status oc_conversation_new(oc_conversation **out);
+void oc_conversation_free(oc_conversation *c);
+void oc_conversation_clear(oc_conversation *c);
+/* Starts a message; the parts added next belong to it. */
+oc_status oc_conversation_add_message(oc_conversation *c, oc_role role);
+/* Appends a text part (copied) to the last message. */
+oc_status oc_conversation_add_text(oc_conversation *c, const char *text);
+/* Appends an image part to the last message (a user message), taking a new reference to
+ * img. source (may be NULL): the image's file, copied, for oc_conversation_save_jsonl. */
+oc_status oc_conversation_add_image(oc_conversation *c, oc_encoded_image *img,
+                                    const char *source);
+size_t oc_conversation_length(const oc_conversation *c); /* messages */
+void oc_conversation_pop(oc_conversation *c);            /* drops the last message */
+/* Writes the conversation as one line of fine-tuning JSONL in Hugging Face's messages
+ * format ({"messages": [{"role", "content": [{"type": "image"}, {"type": "text", "text"}]}],
+ * "images": [absolute paths]}), which oc_dataset_open and `ocellus train` read; the file
+ * is replaced atomically. Every image needs a source. */
+oc_status oc_conversation_save_jsonl(const oc_conversation *c, const char *path);
+
+typedef struct {
+    oc_gen_params gen;        /* on_token gets the reply's text as it grows: without the
+                                 leading space of the chat format, stop strings held back
+                                 until they are ruled out, never past one */
+    const char *const *stop;  /* strings that end the reply (not part of it); may be NULL */
+    size_t n_stop;
+} oc_reply_params;
+
+oc_reply_params oc_reply_default_params(void);
+
+typedef enum {
+    OC_FINISH_STOP = 0,      /* an end-of-turn token or a stop string */
+    OC_FINISH_LENGTH = 1,    /* max_tokens, or the context is full */
+    OC_FINISH_CANCELLED = 2, /* the token callback asked to stop */
+} oc_finish_reason;
+
+/* "stop", "length", "cancelled" */
+const char *oc_finish_reason_str(oc_finish_reason r);
+
+typedef struct {
+    char *text;              /* the assistant's message, NUL-terminated */
+    uint32_t prompt_tokens;  /* the rendered conversation, image tokens included */
+    uint32_t cached_tokens;  /* of those, reused from the session's KV cache */
+    uint32_t completion_tokens; /* generated (a stop string's tokens included) */
+    oc_finish_reason finish;
+    oc_timings timings;      /* image_ms / n_tiles stay 0: images come encoded */
+} oc_reply;
+
+void oc_reply_free(oc_reply *r); /* frees the fields, not the struct */
+
+/* Generates the assistant's next message for conversation c (which must not be empty).
+ * The session's conversation becomes c plus the reply; its KV cache is kept for the
+ * longest prefix the new prompt shares with what it computed before, so a conversation
+ * that grows turn by turn only computes its new tokens. The sampler is seeded from
+ * params->gen.seed on every call. A callback that stops generation still gives OC_OK
+ * with finish OC_FINISH_CANCELLED and the text so far. params may be NULL. */
+oc_status oc_session_reply(oc_session *s, const oc_conversation *c,
+                           const oc_reply_params *params, oc_reply *out);
+
+/* An OpenAI-compatible HTTP server (libmicrohttpd): POST /v1/chat/completions (text and
+ * images as data: URLs, or file:// URLs inside allow_dir; streaming as server-sent
+ * events), GET /v1/models, GET /health. params.parallel sessions share the model; up to
+ * params.queue more requests wait for one, beyond that requests get 503. */
+typedef struct oc_server oc_server;
+
+typedef void (*oc_server_log_fn)(const char *line, void *user_data);
+
+typedef struct {
+    const char *host;          /* address to listen on; default "127.0.0.1" */
+    uint16_t port;             /* default 8080; 0: a free port (oc_server_port) */
+    uint32_t parallel;         /* sessions generating at once; default 1 */
+    uint32_t queue;            /* requests waiting for a session; default 64 */
+    const char *api_key;       /* required as "Authorization: Bearer KEY"; NULL: none */
+    uint64_t max_body_bytes;   /* request bodies; default 32 MiB */
+    const char *allow_dir;     /* file:// images only beneath this folder; NULL: refused */
+    uint32_t max_images;       /* per request; 0: the model's max_images */
+    uint32_t max_tokens;       /* largest max_tokens a request may ask; 0: the context */
+    uint64_t image_cache_bytes; /* encoded images kept; default 256 MiB; 0: none */
+    uint32_t max_connections;  /* open connections; default 256 */
+    const char *model_id;      /* "model" in responses; NULL: the model folder's name */
+    oc_server_log_fn log;      /* one line per request (method, route, status, tokens, ms)
+                                  and server events; NULL: none */
+    void *log_user_data;
+} oc_server_params;
+
+oc_server_params oc_server_default_params(void);
+
+/* Starts listening and serving in background threads. The model must outlive the server.
+ * Caller frees *out with oc_server_free. */
+oc_status oc_server_start(const oc_model *model, const oc_server_params *params,
+                          oc_server **out);
+uint16_t oc_server_port(const oc_server *s); /* the port it listens on */
+/* Asks the server to stop: it takes no new connections, finishes the requests it has and
+ * then oc_server_wait returns. Async-signal-safe (call it from a SIGINT handler). */
+void oc_server_stop(oc_server *s);
+/* Blocks until oc_server_stop was called and the running requests are done. */
+void oc_server_wait(oc_server *s);
+/* Stops (as oc_server_stop + oc_server_wait) and frees. */
+void oc_server_free(oc_server *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,7 @@ const char CLI_GEN_HELP[] =
     "  --top-p P             nucleus sampling (1 = off)\n"
     "  --repeat-penalty R    repetition penalty as in transformers (1 = off)\n"
     "  --seed S              sampling seed (default 0)\n"
+    "  --ignore-eos          generate --max-tokens tokens, past the end of the answer\n"
     "  --threads N           threads for the math kernels (default: all cores)\n"
     "  --dtype F             weights as auto (as stored, exact), f32, bf16 or q8_0\n"
     "  --json                one JSON object per answer: text, token ids, timings\n"
@@ -167,6 +168,8 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
         VAL();
         if (!cli_u64(cmd, a, v, &o->gen.seed))
             return -1;
+    } else if (!strcmp(a, "--ignore-eos")) {
+        o->gen.ignore_eos = 1;
     } else if (!strcmp(a, "--json")) {
         o->json = 1;
     } else if (!strcmp(a, "--stream")) {

@@ -22,6 +22,8 @@ static const command COMMANDS[] = {
     {"train-tokenizer", cmd_train_tokenizer, "train a byte-level BPE tokenizer.json"},
     {"data", cmd_data, "write datasets (the synthetic shapes world)"},
     {"eval", cmd_eval, "exams: MMLU, image MCQ, VQA, captions (BLEU, CIDEr-D), POPE, perplexity"},
+    {"chat", cmd_chat, "chat with the model about images, on a terminal or from a pipe"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server (/v1/chat/completions)"},
 };
 
 static void usage(FILE *f) {

@@ -37,7 +37,7 @@ static void load(void) {
 }
 
 static void encode_turns(const oc_model *m, const char *q1, const char *q2) {
-    oc_turn turns[3] = {{0, q1, 0}, {1, q2, 0}, {0, q1, 0}};
+    oc_turn turns[3] = {{.text = q1}, {.is_assistant = 1, .text = q2}, {.text = q1}};
     int32_t *ids = NULL, *labels = NULL;
     size_t n = 0;
     oc_status s = oc_prompt_encode(&m->cfg, m->tok, turns, 3, NULL, 0, 1, &ids, &labels, &n);
