@@ -14,12 +14,12 @@ of a llama.cpp source tree (`--llama-src TREE` puts TREE/gguf-py on sys.path):
   tokenizer.ggml.* as a "gpt2" (byte-level BPE) vocabulary padded to vocab_size.
 - SmolVLM mmproj: what convert_hf_to_gguf.py --mmproj writes (SmolVLMModel): projector
   "idefics3", scale factor, GELU, preprocessor longest edge, mean/std, embeddings in F32.
-- LLaVA-1.5 text model: LlamaModel with a "llama" (SentencePiece-style) vocabulary built
-  from tokenizer.json, as gguf-py's LlamaHfVocab does (scores -1000), padded to vocab_size.
+- LLaVA-1.5 text model: LlamaModel with a "llama" (SentencePiece) vocabulary, as the
+  converter writes it from a tokenizer.model, here built from tokenizer.json.
 - LLaVA-1.5 mmproj: the keys of tools/mtmd/legacy-models/convert_image_encoder_to_gguf.py
   (the converter llama.cpp documents for LLaVA-1.5): projector "mlp", mm.0 / mm.2, the
-  vision tower cut after the feature layer (vision_feature_layer, -2 by default), no
-  post-layernorm. fc1 / fc2 are named ffn_up / ffn_down (what clip.cpp expects; the legacy
+  vision tower cut after the feature layer (vision_feature_layer, -2 by default) with
+  clip.vision.feature_layer naming it, no post-layernorm. fc1 / fc2 are named ffn_up / ffn_down (what clip.cpp expects; the legacy
   script swapped them, --llava-legacy-ffn-names reproduces that).
 
 Tensor types follow convert_hf_to_gguf.py: 1-D tensors, norms, biases and position
@@ -27,7 +27,13 @@ embeddings are F32; SmolVLM's patch embedding F32; the patch embedding F16 only 
 file; other weights in the chosen type; a weight whose rows are not a multiple of 32 falls
 back from Q8_0 to F16.
 
-Documented differences (both are needed for llama.cpp to load such files at all):
+Documented differences:
+- LLaVA vocabulary scores come from tokenizer.json's merge ranks (score = -rank of the
+  merge that makes the token). With only a tokenizer.json the converter falls back to
+  gguf-py's LlamaHfVocab, which scores every token -1000, and llama.cpp's SentencePiece
+  tokenizer then merges in the wrong order ("USER:" -> "USE" "R" ":" instead of "US" "ER"
+  ":"); the scores of Llama's tokenizer.model follow the merge order.
+These two are needed for llama.cpp to load such files at all:
 - A vocabulary smaller than vocab_size is padded with "[PAD<i>]" UNUSED tokens also on the
   LLaVA path (the SentencePiece path of the converter pads; LlamaHfVocab does not, and
   llama.cpp then rejects token_embd's shape).
@@ -323,8 +329,18 @@ def add_llama_vocab(gw, gguf, model_dir: Path, tj: dict, vocab_size: int):
         fail(f"{where}: LLaVA needs a SentencePiece-style BPE tokenizer (byte_fallback)")
     rev, added = vocab_tables(tj, vocab_size, where)
     base = model.get("vocab") or {}
+    # SentencePiece merges the adjacent pair whose result scores highest; a score of
+    # -(rank of the merge that makes the token) makes that BPE's order (Llama's own
+    # tokenizer.model scores are in that order too).
+    rank: dict[str, int] = {}
+    for r, m in enumerate(model.get("merges") or []):
+        pair = m.split(" ", 1) if isinstance(m, str) else m
+        if len(pair) == 2:
+            rank.setdefault(pair[0] + pair[1], r)
+    n_merges = len(model.get("merges") or [])
     tokens, scores, types = [], [], []
     for i in range(vocab_size):
+        score = 0.0
         if i not in rev:
             tokens.append(f"[PAD{i}]".encode())
             types.append(gguf.TokenType.UNUSED)
@@ -337,8 +353,9 @@ def add_llama_vocab(gw, gguf, model_dir: Path, tj: dict, vocab_size: int):
                              else gguf.TokenType.USER_DEFINED)
             else:
                 types.append(gguf.TokenType.NORMAL)
+                score = -float(rank[tok]) if tok in rank else -float(n_merges + i)
             tokens.append(tok.encode("utf-8"))
-        scores.append(-1000.0)
+        scores.append(score)
     gw.add_tokenizer_model("llama")
     gw.add_tokenizer_pre("default")
     gw.add_token_list(tokens)
@@ -597,6 +614,9 @@ def write_mmproj(gguf, model_dir: Path, cfg: dict, family: str, tensors: dict, o
         gw.add_float32("clip.vision.attention.layer_norm_epsilon",
                        float(vc.get("layer_norm_eps", 1e-5)))
         gw.add_uint32("clip.vision.block_count", keep)
+        # clip.cpp's LLaVA graph runs block_count - 1 layers unless feature layers are
+        # given; the legacy converter writes them for a transformers LLaVA config
+        gw.add_array("clip.vision.feature_layer", [keep])
         gw.add_array("clip.vision.image_mean", [float(x) for x in mean])
         gw.add_array("clip.vision.image_std", [float(x) for x in std])
         gw.add_bool("clip.use_gelu", act == "gelu")
