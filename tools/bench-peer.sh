@@ -12,6 +12,7 @@ usage: tools/bench-peer.sh --llama-src TREE --llama-build DIR [--ocellus PATH]
                            [--threads "1 2"] [--dtypes "f32 bf16 q8_0"] [--runs N]
                            [--mmproj-dtype same|f32|f16|bf16|q8_0] [--work DIR]
                            [--out docs/PERFORMANCE.md] [--label TEXT] [--fresh]
+                           [--quiet-wait SECONDS] [--quiet-max PERCENT]
 
 Measures ocellus and llama.cpp on the same figures, running them alternately
 (ocellus, llama.cpp, ocellus, llama.cpp, ... --runs times each), and prints a
@@ -43,6 +44,10 @@ Options:
   --out FILE          rewrite FILE's table section (docs/PERFORMANCE.md)
   --label TEXT        a note printed above the table (e.g. "before the kernel work")
   --fresh             remake the model and GGUF files
+  --quiet-wait S      before each program run, wait up to S seconds (default 60)
+                      until other processes (any nice level) use under --quiet-max
+                      percent of the CPUs (default 10) for 2 s. The report says how
+                      busy the machine was.
 
 Setup (once). llama.cpp from its public source, CPU backend as its default build
 (no BLAS), in a folder outside this checkout:
@@ -70,6 +75,7 @@ die() { echo "bench-peer: $*" >&2; exit 1; }
 
 LLAMA_SRC="" LLAMA_BUILD="" OCELLUS="$ROOT/build/ocellus" THREADS="1 2"
 DTYPES="f32 bf16 q8_0" RUNS=3 MMPROJ_DTYPE=same OUT="" LABEL="" FRESH=0
+QUIET_WAIT=60 QUIET_MAX=10
 WORK="${XDG_CACHE_HOME:-$HOME/.cache}/ocellus/bench-peer"
 PROMPT_TOKENS=512 GEN_TOKENS=32
 PY=${PYTHON:-/usr/bin/python3}
@@ -78,7 +84,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         --fresh) FRESH=1; shift; continue ;;
-        --llama-src|--llama-build|--ocellus|--threads|--dtypes|--runs|--mmproj-dtype|--work|--out|--label)
+        --llama-src|--llama-build|--ocellus|--threads|--dtypes|--runs|--mmproj-dtype|--work|--out|--label|--quiet-wait|--quiet-max)
             [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -93,6 +99,8 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2 ;;
         --out) OUT=$2 ;;
         --label) LABEL=$2 ;;
+        --quiet-wait) QUIET_WAIT=$2 ;;
+        --quiet-max) QUIET_MAX=$2 ;;
     esac
     shift 2
 done
@@ -113,6 +121,10 @@ done
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian: apt-get install time)"
 "$PY" -c 'import numpy' 2>/dev/null || die "$PY has no numpy (Debian: apt-get install python3-numpy)"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs: a positive integer, got '$RUNS'"
+[[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] || die "--quiet-wait: seconds, got '$QUIET_WAIT'"
+if ! [[ "$QUIET_MAX" =~ ^[0-9]+$ ]] || [ "$QUIET_MAX" -gt 100 ]; then
+    die "--quiet-max: a percentage, got '$QUIET_MAX'"
+fi
 for t in $THREADS; do [[ "$t" =~ ^[1-9][0-9]*$ ]] || die "--threads: '$t' is not a thread count"; done
 for dt in $DTYPES; do
     case "$dt" in f32|bf16|q8_0) ;; *) die "--dtypes: '$dt' (f32, bf16 or q8_0)" ;; esac
@@ -182,6 +194,67 @@ for dt in $DTYPES; do
     fi
 done
 
+# ---- one configuration = RUNS rounds of: ocellus, llama-bench pp, llama-bench tg, mtmd
+OC_CMD_DOC="ocellus bench --model WORK/model-f32"
+[ "$OC_DTYPE" = 1 ] && OC_CMD_DOC+=" --dtype DT"
+OC_CMD_DOC+=" --threads T"
+[ "$OC_PROMPT" = 1 ] && OC_CMD_DOC+=" --prompt-tokens $PROMPT_TOKENS"
+OC_CMD_DOC+=" --gen-tokens $GEN_TOKENS --image WORK/image-512.png --runs 1 --json"
+[ "$OC_DTYPE" = 0 ] && OC_CMD_DOC+="   # bf16: --model WORK/model-bf16; no q8_0"
+
+# llama-bench's prefill size and decode depth follow what ocellus measured (its first run);
+# a configuration ocellus cannot run (q8_0 before issue 11) uses the same sizes.
+pp_n=$PROMPT_TOKENS tg_d=-1
+# Percent of all CPUs used over one second by other processes, whatever their nice level:
+# when the two vCPUs are hyperthreads of one core, work at nice 19 on one of them still
+# takes half the core from a benchmark on the other.
+cpu_busy() {
+    "$PY" - <<'EOF'
+import os, time
+def used():
+    me, tot = os.getpid(), 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        tot += int(f[11]) + int(f[12])   # fields after the name: utime 11, stime 12
+    return tot
+a, t0 = used(), time.monotonic()
+time.sleep(1)
+b, t1 = used(), time.monotonic()
+hz = os.sysconf("SC_CLK_TCK")
+print(max(0, round(100 * (b - a) / hz / (t1 - t0) / os.cpu_count())))
+EOF
+}
+
+# wait_quiet LABEL: until cpu_busy < QUIET_MAX twice in a row, at most QUIET_WAIT s;
+# appends "LABEL busy% waited_s" to quiet.tsv
+wait_quiet() {
+    local start=$SECONDS busy ok=0
+    while :; do
+        busy=$(cpu_busy)
+        if [ "$busy" -lt "$QUIET_MAX" ]; then ok=$((ok + 1)); else ok=0; fi
+        [ "$ok" -ge 2 ] && break
+        if [ $((SECONDS - start)) -ge "$QUIET_WAIT" ]; then
+            log "other work still uses ${busy}% of the CPUs after ${QUIET_WAIT}s: measuring anyway"
+            break
+        fi
+        [ "$ok" = 0 ] && sleep 4
+    done
+    printf '%s\t%s\t%s\n' "$1" "$busy" "$((SECONDS - start))" >>"$RAW/quiet.tsv"
+}
+
+llama_failed() { # status program log
+    [ "$1" = 0 ] && return 0
+    if [ "$1" = 132 ] || grep -q 'Illegal instruction' "$3" 2>/dev/null; then
+        die "$2 died with an illegal instruction (AMX in a VM? see --help); log: $3"
+    fi
+    die "$2 failed (status $1): see $3"
+}
+
 # ---- the machine: two busy loops on cpu0 + cpu1 at once vs one alone
 core_check() {
     "$PY" - <<'EOF'
@@ -198,28 +271,10 @@ r = two / one
 print(f"{r:.2f}x the time of one ({'separate cores' if r < 1.3 else 'one physical core, or a busy machine'})")
 EOF
 }
+wait_quiet core-check
 CORE_CHECK=$(core_check 2>/dev/null || echo "not measured (needs taskset)")
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 log "core check: two busy loops at once take $CORE_CHECK; load average $LOADAVG"
-
-# ---- one configuration = RUNS rounds of: ocellus, llama-bench pp, llama-bench tg, mtmd
-OC_CMD_DOC="ocellus bench --model WORK/model-f32"
-[ "$OC_DTYPE" = 1 ] && OC_CMD_DOC+=" --dtype DT"
-OC_CMD_DOC+=" --threads T"
-[ "$OC_PROMPT" = 1 ] && OC_CMD_DOC+=" --prompt-tokens $PROMPT_TOKENS"
-OC_CMD_DOC+=" --gen-tokens $GEN_TOKENS --image WORK/image-512.png --runs 1 --json"
-[ "$OC_DTYPE" = 0 ] && OC_CMD_DOC+="   # bf16: --model WORK/model-bf16; no q8_0"
-
-# llama-bench's prefill size and decode depth follow what ocellus measured (its first run);
-# a configuration ocellus cannot run (q8_0 before issue 11) uses the same sizes.
-pp_n=$PROMPT_TOKENS tg_d=-1
-llama_failed() { # status program log
-    [ "$1" = 0 ] && return 0
-    if [ "$1" = 132 ] || grep -q 'Illegal instruction' "$3" 2>/dev/null; then
-        die "$2 died with an illegal instruction (AMX in a VM? see --help); log: $3"
-    fi
-    die "$2 failed (status $1): see $3"
-}
 
 for t in $THREADS; do
     for dt in $DTYPES; do
@@ -235,10 +290,12 @@ for t in $THREADS; do
             oc_ok=0
         fi
         [ "$OC_PROMPT" = 1 ] && oc_args+=(--prompt-tokens "$PROMPT_TOKENS")
+        printf '%s\t%s\t%s\n' "$t" "$dt" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/load.tsv"
         for r in $(seq 1 "$RUNS"); do
             base="$RAW/T$t-$dt-r$r"
             if [ "$oc_ok" = 1 ]; then
                 log "threads $t, $dt, run $r/$RUNS: ocellus"
+                wait_quiet "T$t-$dt-r$r-ocellus"
                 /usr/bin/time -v -o "$base-ocellus.time" "$OCELLUS" "${oc_args[@]}" \
                     >"$base-ocellus.json" 2>"$base-ocellus.err" ||
                     die "ocellus bench failed: see $base-ocellus.err"
@@ -248,12 +305,15 @@ for t in $THREADS; do
             fi
             log "threads $t, $dt, run $r/$RUNS: llama.cpp (prefill $pp_n, decode after $((tg_d < 0 ? 0 : tg_d)), caption)"
             rc=0
+            wait_quiet "T$t-$dt-r$r-pp"
             "$LLAMA_BENCH" -m "$text" -t "$t" -p "$pp_n" -n 0 -r 1 -o json \
                 >"$base-pp.json" 2>"$base-pp.err" || rc=$?
             llama_failed "$rc" "llama-bench" "$base-pp.err"
+            wait_quiet "T$t-$dt-r$r-tg"
             "$LLAMA_BENCH" -m "$text" -t "$t" -p 0 -n "$GEN_TOKENS" -d "$((tg_d < 0 ? 0 : tg_d))" \
                 -r 1 -o json >"$base-tg.json" 2>"$base-tg.err" || rc=$?
             llama_failed "$rc" "llama-bench" "$base-tg.err"
+            wait_quiet "T$t-$dt-r$r-mtmd"
             /usr/bin/time -v -o "$base-mtmd.time" "$MTMD" -m "$text" --mmproj "$mm" \
                 --image "$IMAGE" -p "Describe this image." -n 1 -t "$t" --temp 0 -c 2048 \
                 --chat-template smolvlm -v >"$base-mtmd.log" 2>&1 || rc=$?
@@ -285,7 +345,8 @@ BP_DATE=$(date -u +%Y-%m-%d)
 export BP_DATE BP_CPU="$CPU" BP_LABEL="$LABEL" BP_OC_COMMIT="$OC_COMMIT" BP_OC_DTYPE="$OC_DTYPE" \
     BP_LLAMA_COMMIT="$LLAMA_COMMIT" BP_BUILD_INFO="$BUILD_INFO" BP_RUNS="$RUNS" \
     BP_DTYPES="$DTYPES" BP_PROMPT="$PROMPT_TOKENS" BP_GEN="$GEN_TOKENS" BP_MM_NOTE="$MM_NOTE" \
-    BP_CORE="$CORE_CHECK" BP_LOAD="$LOADAVG" BP_OC_CMD="$OC_CMD_DOC"
+    BP_CORE="$CORE_CHECK" BP_LOAD="$LOADAVG" BP_OC_CMD="$OC_CMD_DOC" BP_QWAIT="$QUIET_WAIT" \
+    BP_QMAX="$QUIET_MAX"
 "$PY" - "$RAW/meta.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -298,6 +359,7 @@ json.dump({
     "runs": int(e["BP_RUNS"]), "dtypes": e["BP_DTYPES"].split(),
     "prompt_tokens": int(e["BP_PROMPT"]), "gen_tokens": int(gen),
     "mmproj_note": e["BP_MM_NOTE"], "core_check": e["BP_CORE"], "loadavg": e["BP_LOAD"],
+    "quiet_wait": int(e["BP_QWAIT"]), "quiet_max": int(e["BP_QMAX"]),
     "commands": [
         "ocellus make-model --preset smolvlm-256m --dtype F32 --out WORK/model-f32",
         "python3 tools/peer/hf_to_gguf.py --llama-src TREE WORK/model-f32 --outtype DT "

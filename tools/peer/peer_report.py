@@ -246,6 +246,25 @@ def render(raw: Path, meta: dict) -> str:
     w("")
     w(f"- two busy loops at once on cpu0 + cpu1 vs one alone: {meta.get('core_check', '?')}")
     w(f"- load average before the run: {meta.get('loadavg', '?')}")
+    try:
+        loads = [ln.split("\t") for ln in (raw / "load.tsv").read_text().splitlines()]
+    except OSError:
+        loads = []
+    try:
+        quiet = [ln.split("\t") for ln in (raw / "quiet.tsv").read_text().splitlines()]
+        quiet = [(q[0], int(q[1]), int(q[2])) for q in quiet if len(q) == 3]
+    except (OSError, ValueError):
+        quiet = []
+    if quiet:
+        busy = [q[1] for q in quiet]
+        w(f"- CPU use by other processes just before each of the {len(quiet)} measurements: "
+          f"median {statistics.median(busy):.0f}%, max {max(busy)}% of the CPUs "
+          f"(the script waits up to {meta.get('quiet_wait', '?')} s for under "
+          f"{meta.get('quiet_max', '?')}%; {sum(1 for q in quiet if q[1] >= meta.get('quiet_max', 101))} "
+          "runs started above it)")
+    if loads:
+        w("- load average (1, 5, 15 min) when each configuration started: " + "; ".join(
+            f"{x[0]} thr {x[1]}: {x[2]}" for x in loads if len(x) == 3))
     lim = []
     for (t, dt) in keys:
         for f in info[(t, dt)]["ocellus"]:
