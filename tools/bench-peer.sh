@@ -323,8 +323,17 @@ for t in $THREADS; do
 done
 
 # ---- report
-OC_COMMIT=$(git -C "$(dirname "$OCELLUS")" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if git -C "$(dirname "$OCELLUS")" status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
+OC_DIR=$(dirname "$OCELLUS")
+OC_COMMIT=$(git -C "$OC_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# the last commit that changed what the binary is built from (scripts and docs aside)
+OC_TOP=$(git -C "$OC_DIR" rev-parse --show-toplevel 2>/dev/null || true)
+OC_SRC=""
+if [ -n "$OC_TOP" ]; then
+    OC_SRC=$(git -C "$OC_TOP" log -1 --format=%h -- core vision text fusion data train eval \
+             serve include meson.build 'tools/*.c' 2>/dev/null || true)
+fi
+if [ -n "$OC_SRC" ] && [ "$OC_SRC" != "$OC_COMMIT" ]; then OC_COMMIT+=", its C sources as of $OC_SRC"; fi
+if git -C "$OC_DIR" status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
     OC_COMMIT+=" + local changes"
 fi
 LLAMA_COMMIT=$(git -C "$LLAMA_SRC" rev-parse HEAD 2>/dev/null || true)
