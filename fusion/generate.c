@@ -49,7 +49,7 @@ typedef struct {
 
 static tuned tune_begin(oc_session *s, int kind) {
     tuned c = {NULL, 1, 0, 0};
-    if (oc_pool_size(s->pool) > 1 && s->m->tuners) {
+    if (oc_pool_size(s->pool) > 1 && s->m->tuners && !s->m->params.fixed_threads) {
         c.t = &s->m->tuners[kind];
         c.pool = oc_tuner_choose(c.t);
         s->ex.pool = c.pool ? s->pool : NULL;
@@ -228,7 +228,7 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
         size_t T = n - p < chunk ? n - p : chunk;
         st = oc_session_embed(s, ids, n, p, p + T, x);
         if (st == OC_OK) {
-            tuned tc = tune_begin(s, OC_TUNE_PREFILL);
+            tuned tc = tune_begin(s, T < OC_TUNE_LONG ? OC_TUNE_PREFILL_SHORT : OC_TUNE_PREFILL);
             st = oc_llama_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, (uint32_t)T, NULL,
                                   p + T == n ? logits : NULL, p + T == n);
             tune_end(s, &tc);

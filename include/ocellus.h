@@ -122,6 +122,9 @@ typedef struct {
     uint32_t max_tiles;        /* per image; default 64 */
     uint32_t max_context;      /* 0: the model's max_position_embeddings */
     oc_weight_format weights;  /* default OC_WEIGHTS_AUTO */
+    int fixed_threads;         /* 1: always all n_threads; 0 (default): a call runs on one
+                                  thread instead while that measures faster (a machine
+                                  others share); the results are the same bits either way */
 } oc_model_params;
 
 oc_model_params oc_model_default_params(void);

@@ -30,6 +30,7 @@ typedef struct {
     const char *model;
     int threads;
     oc_weight_format weights;
+    int fixed_threads; /* benchmarks: every call on all the threads asked for */
     oc_gen_params gen;
     int json;
     int stream; /* -1 auto (terminal), 0 off, 1 on */

@@ -192,6 +192,7 @@ int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     oc_model_params p = oc_model_default_params();
     p.n_threads = o->threads;
     p.weights = o->weights;
+    p.fixed_threads = o->fixed_threads;
     oc_status s = oc_model_load(dir, &p, m);
     return s == OC_OK ? 0 : cli_fail(cmd, s);
 }
