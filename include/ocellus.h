@@ -42,6 +42,15 @@ extern "C" {
 
 #define OCELLUS_VERSION "0.1.0"
 
+/* Marks the functions the shared library exports; everything else in it is hidden (built
+ * with -fvisibility=hidden), so that an application's own copy of a library ocellus uses
+ * inside (stb_image, say) never meets ocellus's. */
+#if defined(__GNUC__) || defined(__clang__)
+#define OC_API __attribute__((visibility("default")))
+#else
+#define OC_API
+#endif
+
 /* ---- status and errors -------------------------------------------------------- */
 
 typedef enum {
@@ -57,18 +66,18 @@ typedef enum {
 } oc_status;
 
 /* A constant name for a status ("OC_ERR_FORMAT"). */
-const char *oc_status_str(oc_status s);
+OC_API const char *oc_status_str(oc_status s);
 
 /* The sentence describing the last failure on this thread ("" if none). */
-const char *oc_last_error(void);
+OC_API const char *oc_last_error(void);
 
 typedef enum { OC_LOG_DEBUG = 0, OC_LOG_INFO = 1, OC_LOG_WARN = 2 } oc_log_level;
 typedef void (*oc_log_fn)(oc_log_level level, const char *msg, void *user_data);
 /* Process-wide log sink; NULL (the default) discards messages. */
-void oc_set_log_callback(oc_log_fn fn, void *user_data);
+OC_API void oc_set_log_callback(oc_log_fn fn, void *user_data);
 
 /* Number of threads used by the math kernels (process-wide); <= 0 means all cores. */
-void oc_set_threads(int n_threads);
+OC_API void oc_set_threads(int n_threads);
 
 /* ---- images ------------------------------------------------------------------- */
 
@@ -80,21 +89,22 @@ typedef struct {
     uint64_t max_file_bytes; /* default 512 MiB */
 } oc_image_limits;
 
-oc_image_limits oc_image_default_limits(void);
+OC_API oc_image_limits oc_image_default_limits(void);
 
 /* Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PNM; converts to 8-bit RGB as
  * PIL's convert("RGB") does (alpha dropped, grey replicated). limits may be NULL.
  * path "-" reads standard input. Caller frees *out with oc_image_free. */
-oc_status oc_image_load(const char *path, const oc_image_limits *limits, oc_image **out);
-oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
-                               const oc_image_limits *limits, oc_image **out);
+OC_API oc_status oc_image_load(const char *path, const oc_image_limits *limits,
+                               oc_image **out);
+OC_API oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
+                                      const oc_image_limits *limits, oc_image **out);
 /* Copies width*height*3 bytes of interleaved RGB. */
-oc_status oc_image_from_rgb(const uint8_t *rgb, uint32_t width, uint32_t height,
-                            oc_image **out);
-uint32_t oc_image_width(const oc_image *img);
-uint32_t oc_image_height(const oc_image *img);
-const uint8_t *oc_image_rgb(const oc_image *img); /* height rows of width*3 bytes */
-void oc_image_free(oc_image *img);
+OC_API oc_status oc_image_from_rgb(const uint8_t *rgb, uint32_t width, uint32_t height,
+                                   oc_image **out);
+OC_API uint32_t oc_image_width(const oc_image *img);
+OC_API uint32_t oc_image_height(const oc_image *img);
+OC_API const uint8_t *oc_image_rgb(const oc_image *img); /* height rows of width*3 bytes */
+OC_API void oc_image_free(oc_image *img);
 
 /* ---- models ------------------------------------------------------------------- */
 
@@ -108,15 +118,16 @@ typedef struct {
     uint32_t max_context;      /* 0: the model's max_position_embeddings */
 } oc_model_params;
 
-oc_model_params oc_model_default_params(void);
+OC_API oc_model_params oc_model_default_params(void);
 
 /* Loads a Hugging Face model folder (SmolVLM / Idefics3 family). params may be NULL.
  * Caller frees *out with oc_model_free. */
-oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model **out);
-void oc_model_free(oc_model *model);
+OC_API oc_status oc_model_load(const char *dir, const oc_model_params *params,
+                               oc_model **out);
+OC_API void oc_model_free(oc_model *model);
 
 /* A short description ("smolvlm: vision 2x64, text 2x64, vocab 360"), owned by model. */
-const char *oc_model_describe(const oc_model *model);
+OC_API const char *oc_model_describe(const oc_model *model);
 
 /* ---- generation --------------------------------------------------------------- */
 
@@ -136,7 +147,7 @@ typedef struct {
     int ignore_eos;            /* 1: generate max_tokens regardless (benchmarks) */
 } oc_gen_params;
 
-oc_gen_params oc_gen_default_params(void);
+OC_API oc_gen_params oc_gen_default_params(void);
 
 typedef struct {
     double image_ms;           /* preprocessing + vision encoder + connector */
@@ -155,28 +166,29 @@ typedef struct {
     oc_timings timings;
 } oc_answer;
 
-void oc_answer_free(oc_answer *ans); /* frees the fields, not the struct */
+OC_API void oc_answer_free(oc_answer *ans); /* frees the fields, not the struct */
 
 /* Captions one image ("Describe this image." for chat models). params may be NULL. */
-oc_status oc_caption(const oc_model *model, const oc_image *image,
-                     const oc_gen_params *params, oc_answer *out);
+OC_API oc_status oc_caption(const oc_model *model, const oc_image *image,
+                            const oc_gen_params *params, oc_answer *out);
 
 /* Answers a question about n_images images (0 allowed) in one call. */
-oc_status oc_ask(const oc_model *model, const oc_image *const *images, size_t n_images,
-                 const char *question, const oc_gen_params *params, oc_answer *out);
+OC_API oc_status oc_ask(const oc_model *model, const oc_image *const *images,
+                        size_t n_images, const char *question, const oc_gen_params *params,
+                        oc_answer *out);
 
 /* ---- sessions: multi-turn chat ------------------------------------------------ */
 
 typedef struct oc_session oc_session;
 
-oc_status oc_session_new(const oc_model *model, oc_session **out);
-void oc_session_free(oc_session *s);
+OC_API oc_status oc_session_new(const oc_model *model, oc_session **out);
+OC_API void oc_session_free(oc_session *s);
 /* Adds a user turn (with images) and generates the assistant's reply; the conversation
  * and its KV cache are kept for the next turn. */
-oc_status oc_session_ask(oc_session *s, const oc_image *const *images, size_t n_images,
-                         const char *question, const oc_gen_params *params,
-                         oc_answer *out);
-void oc_session_reset(oc_session *s);
+OC_API oc_status oc_session_ask(oc_session *s, const oc_image *const *images,
+                                size_t n_images, const char *question,
+                                const oc_gen_params *params, oc_answer *out);
+OC_API void oc_session_reset(oc_session *s);
 
 /* ---- debugging: compare with transformers ------------------------------------- */
 
@@ -189,9 +201,9 @@ typedef struct {
  * prompt (question about the images, in the chat format), and writes the intermediate
  * tensors to dump_path as safetensors (pixel_values, input_ids, vision_last_hidden_state,
  * image_hidden_states, logits). */
-oc_status oc_inspect(const oc_model *model, const oc_image *const *images, size_t n_images,
-                     const char *question, const oc_inspect_params *params,
-                     const char *dump_path);
+OC_API oc_status oc_inspect(const oc_model *model, const oc_image *const *images,
+                            size_t n_images, const char *question,
+                            const oc_inspect_params *params, const char *dump_path);
 
 /* ---- tokenizer ---------------------------------------------------------------- */
 
@@ -201,34 +213,40 @@ typedef struct oc_tokenizer oc_tokenizer;
  * Llama 3, Qwen, SmolLM/SmolVLM and GPT-2 families) or a model folder holding one.
  * Errors name the file and the problem; component types ocellus does not implement give
  * OC_ERR_UNSUPPORTED. A tokenizer may be shared by threads. Free with oc_tokenizer_free. */
-oc_status oc_tokenizer_load(const char *path, oc_tokenizer **out);
-void oc_tokenizer_free(oc_tokenizer *tok);
-const oc_tokenizer *oc_model_tokenizer(const oc_model *model);
+OC_API oc_status oc_tokenizer_load(const char *path, oc_tokenizer **out);
+OC_API void oc_tokenizer_free(oc_tokenizer *tok);
+OC_API const oc_tokenizer *oc_model_tokenizer(const oc_model *model);
 /* Encodes len bytes of UTF-8 text (NULs allowed) as tokenizers' encode() does;
  * add_special applies the post-processor (BOS etc.: transformers' add_special_tokens).
  * Text that is not valid UTF-8 gives OC_ERR_INVALID_ARG.
  * *ids is malloc'd (also when *n_ids is 0); free with oc_free. */
-oc_status oc_tokenize(const oc_tokenizer *tok, const char *text, size_t len,
-                      int add_special, int32_t **ids, size_t *n_ids);
+OC_API oc_status oc_tokenize(const oc_tokenizer *tok, const char *text, size_t len,
+                             int add_special, int32_t **ids, size_t *n_ids);
 /* Decodes ids to UTF-8 as tokenizers' decode() does: special added tokens are dropped
  * unless keep_special (skip_special_tokens = !keep_special), ids without a token are
  * skipped, bytes that do not form UTF-8 become U+FFFD. *text: free with oc_free. */
-oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
-                        int keep_special, char **text);
+OC_API oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                               int keep_special, char **text);
+/* As oc_detokenize, also giving the length: the text may hold NUL bytes (a byte-level
+ * tokenizer's token for byte 0), which a NUL-terminated string alone would cut. *text is
+ * NUL-terminated as well (text[*len] == 0); free it with oc_free. */
+OC_API oc_status oc_detokenize_bytes(const oc_tokenizer *tok, const int32_t *ids,
+                                     size_t n_ids, int keep_special, char **text,
+                                     size_t *len);
 /* The vocabulary string of an id ("▁Hello", "Ġworld", "<s>"), owned by tok, or NULL. */
-const char *oc_token_piece(const oc_tokenizer *tok, int32_t id);
+OC_API const char *oc_token_piece(const oc_tokenizer *tok, int32_t id);
 /* One more than the largest id of the vocabulary and the added tokens. */
-size_t oc_tokenizer_vocab_size(const oc_tokenizer *tok);
+OC_API size_t oc_tokenizer_vocab_size(const oc_tokenizer *tok);
 
-void oc_free(void *p);
+OC_API void oc_free(void *p);
 
 /* ---- random models for benchmarks -------------------------------------------- */
 
 /* Writes a model folder with random weights (N(0, 1/fan_in)) and the shapes of a named
  * preset: "smolvlm-256m" (SmolVLM-256M-Instruct) or "smolvlm-tiny". dtype: "F32",
  * "BF16" or "F16". */
-oc_status oc_write_random_model(const char *preset, const char *dtype, uint64_t seed,
-                                const char *out_dir);
+OC_API oc_status oc_write_random_model(const char *preset, const char *dtype, uint64_t seed,
+                                       const char *out_dir);
 
 /* ---- training ---- */
 
@@ -313,7 +331,7 @@ typedef struct {
     void *user_data;
 } oc_train_params;
 
-oc_train_params oc_train_default_params(void);
+OC_API oc_train_params oc_train_default_params(void);
 
 /* What a data pipeline needs to know about the model being trained. */
 typedef struct {
@@ -327,34 +345,36 @@ typedef struct {
 
 /* Starts from the weights of a model folder (config.json + safetensors, any float
  * dtype). params may be NULL (defaults); strings in it are copied. */
-oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
-                         oc_trainer **out);
+OC_API oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
+                                oc_trainer **out);
 /* Starts from random weights (params->seed, params->init_std) for a config: a folder
  * holding config.json, or the path of a config.json. */
-oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_params *params,
-                                     oc_trainer **out);
+OC_API oc_status oc_trainer_new_from_config(const char *config_path,
+                                            const oc_train_params *params,
+                                            oc_trainer **out);
 /* Continues from a checkpoint folder written by oc_trainer_save: weights, optimizer
  * moments, step count and FLOP count, so that N steps == N/2 + save + resume + N/2
  * bit for bit. */
-oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
-                            oc_trainer **out);
+OC_API oc_status oc_trainer_resume(const char *checkpoint_dir,
+                                   const oc_train_params *params,
+                                   oc_trainer **out);
 
-oc_trainer_info oc_trainer_get_info(const oc_trainer *tr);
+OC_API oc_trainer_info oc_trainer_get_info(const oc_trainer *tr);
 
 /* One optimizer step on n examples (params.batch * params.grad_accum, typically): they
  * are split into micro-batches of params.batch, gradients summed, clipped, then AdamW.
  * stats may be NULL. On failure the parameters are unchanged. */
-oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *examples, size_t n,
-                          oc_train_stats *stats);
+OC_API oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *examples, size_t n,
+                                 oc_train_stats *stats);
 /* Mean loss over the labelled positions of n examples, without updating anything. */
-oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *examples, size_t n,
-                          double *loss);
+OC_API oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *examples, size_t n,
+                                 double *loss);
 
 /* Writes a checkpoint folder (created if needed; files replaced atomically):
  * config.json, model.safetensors (F32, transformers' names, loadable by transformers and
  * oc_model_load), optimizer.safetensors (for oc_trainer_resume), and the tokenizer and
  * processor files of the folder training started from, when it has them. */
-oc_status oc_trainer_save(oc_trainer *tr, const char *dir);
+OC_API oc_status oc_trainer_save(oc_trainer *tr, const char *dir);
 
 /* Fills examples[0..n) for the next step; the arrays they point to must stay valid until
  * the next call. Return non-OK to stop (the status is passed on). */
@@ -362,24 +382,25 @@ typedef oc_status (*oc_train_batch_fn)(oc_train_example *examples, size_t n,
                                        void *user_data);
 /* Runs steps until params.steps, asking next_batch for batch * grad_accum examples per
  * step, saving to params.out_dir every save_every steps and at the end. */
-oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data);
+OC_API oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch,
+                                void *user_data);
 
-void oc_trainer_free(oc_trainer *tr);
+OC_API void oc_trainer_free(oc_trainer *tr);
 
 /* ---- data: synthetic scenes and datasets ---- */
 
 typedef enum { OC_SPLIT_TRAIN = 0, OC_SPLIT_VAL = 1, OC_SPLIT_TEST = 2 } oc_split;
 
 /* "train", "val", "test"; oc_split_parse returns -1 for another name. */
-const char *oc_split_name(oc_split split);
-int oc_split_parse(const char *name);
+OC_API const char *oc_split_name(oc_split split);
+OC_API int oc_split_parse(const char *name);
 
 #define OC_SHAPES_QUESTION_TYPES 10
 
 /* Name of question type t (0..OC_SHAPES_QUESTION_TYPES-1): "count", "count_colour",
  * "count_shape", "colour_of", "shape_of", "exists", "left_of", "above", "size_of",
  * "background"; NULL out of range. vqa.jsonl lines carry it as "type". */
-const char *oc_shapes_question_type(int t);
+OC_API const char *oc_shapes_question_type(int t);
 
 /* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
  * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
@@ -399,7 +420,7 @@ typedef struct {
     uint32_t question_weights[OC_SHAPES_QUESTION_TYPES];
 } oc_shapes_params;
 
-oc_shapes_params oc_shapes_default_params(void);
+OC_API oc_shapes_params oc_shapes_default_params(void);
 
 /* Writes a dataset folder: images/NNNNN.png, captions.jsonl {"image", "caption"},
  * vqa.jsonl {"image", "question", "answer"} (one-word answers), mc.jsonl {"image",
@@ -408,12 +429,13 @@ oc_shapes_params oc_shapes_default_params(void);
  * {"from": "gpt", ...}, ...]}: "Describe this image." answered by the caption, and the
  * questions, the caption request at a position drawn per scene) and info.json. Creates
  * out_dir if needed; files are replaced atomically. params may be NULL (defaults). */
-oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *out_dir);
+OC_API oc_status oc_shapes_write_dataset(const oc_shapes_params *params,
+                                         const char *out_dir);
 
 /* One scene in memory: its image (caller frees with oc_image_free) and caption (free
  * with oc_free); either output may be NULL. */
-oc_status oc_shapes_scene(oc_split split, uint64_t seed, uint64_t index, uint32_t image_size,
-                          oc_image **image, char **caption);
+OC_API oc_status oc_shapes_scene(oc_split split, uint64_t seed, uint64_t index,
+                                 uint32_t image_size, oc_image **image, char **caption);
 
 /* Byte-level BPE training (GPT-2 style: the GPT-2 split regex, 256 byte symbols, merges of
  * the most frequent pair, ties to the pair of smallest ids), written as a tokenizer.json
@@ -429,12 +451,12 @@ typedef struct {
     uint64_t max_corpus_bytes;   /* over all files; default 4 GiB */
 } oc_bpe_train_params;
 
-oc_bpe_train_params oc_bpe_train_default_params(void);
+OC_API oc_bpe_train_params oc_bpe_train_default_params(void);
 
 /* Trains on the UTF-8 text files (each line a sequence, special tokens in the text kept
  * whole) and writes out_path atomically. params may be NULL. */
-oc_status oc_bpe_train(const char *const *files, size_t n_files,
-                       const oc_bpe_train_params *params, const char *out_path);
+OC_API oc_status oc_bpe_train(const char *const *files, size_t n_files,
+                              const oc_bpe_train_params *params, const char *out_path);
 
 /* Fine-tuning data: a JSONL file of conversations with images, as people write them for
  * LLaVA ({"image", "conversations": [{"from": "human", "value": "<image>\n..."},
@@ -455,32 +477,32 @@ typedef struct {
     uint64_t seed;               /* of the shuffles; default 0 */
 } oc_dataset_params;
 
-oc_dataset_params oc_dataset_default_params(void);
+OC_API oc_dataset_params oc_dataset_default_params(void);
 
 /* Reads and checks every line of path against the model of model_dir (its config.json,
  * tokenizer.json and preprocessor_config.json; no weights): JSON shape, roles, image
  * markers, images that exist, token ids in the vocabulary, image-token counts. The first
  * bad line fails the call: "data.jsonl:17: \"conversations\" must be a list". params may
  * be NULL. Caller frees *out with oc_dataset_free. */
-oc_status oc_dataset_open(const char *path, const char *model_dir,
-                          const oc_dataset_params *params, oc_dataset **out);
-void oc_dataset_free(oc_dataset *ds);
-size_t oc_dataset_size(const oc_dataset *ds);
+OC_API oc_status oc_dataset_open(const char *path, const char *model_dir,
+                                 const oc_dataset_params *params, oc_dataset **out);
+OC_API void oc_dataset_free(oc_dataset *ds);
+OC_API size_t oc_dataset_size(const oc_dataset *ds);
 
 /* Example i (file order, blank lines skipped), encoded: token ids, labels, preprocessed
  * pixels. Its arrays belong to ds and stay valid until the next oc_dataset_get,
  * oc_dataset_next_batch or oc_dataset_check. */
-oc_status oc_dataset_get(oc_dataset *ds, size_t i, oc_train_example *out);
+OC_API oc_status oc_dataset_get(oc_dataset *ds, size_t i, oc_train_example *out);
 
 /* The next n examples in the epoch's order (shuffled from (seed, epoch) when
  * params.shuffle); epochs roll over. Arrays as for oc_dataset_get. Has the type
  * oc_train_batch_fn: pass the dataset as user_data to oc_trainer_fit. On failure
  * nothing is consumed. */
-oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, void *dataset);
+OC_API oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, void *dataset);
 /* Examples handed out so far (the epoch is position / size), and a way back to one, e.g.
  * step * batch * grad_accum when resuming training. */
-uint64_t oc_dataset_position(const oc_dataset *ds);
-void oc_dataset_seek(oc_dataset *ds, uint64_t position);
+OC_API uint64_t oc_dataset_position(const oc_dataset *ds);
+OC_API void oc_dataset_seek(oc_dataset *ds, uint64_t position);
 
 typedef struct {
     size_t examples, images, tiles;
@@ -490,7 +512,7 @@ typedef struct {
 } oc_dataset_stats;
 
 /* Encodes every example once: a full check of the file (images decode, lengths fit). */
-oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
+OC_API oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
 
 #ifdef __cplusplus
 }
