@@ -108,6 +108,9 @@ const char CLI_GEN_HELP[] =
     "  --repeat-penalty R    repetition penalty as in transformers (1 = off)\n"
     "  --seed S              sampling seed (default 0)\n"
     "  --threads N           threads for the math kernels (default: all cores)\n"
+    "  --max-pixels N        refuse images of more pixels (width x height; the decoder's\n"
+    "                        buffer is held to 3 bytes a pixel of it); default 89478485,\n"
+    "                        as Pillow's decompression-bomb limit\n"
     "  --json                one JSON object per answer: text, token ids, timings\n"
     "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n";
 
@@ -156,6 +159,10 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
         VAL();
         if (!cli_u64(cmd, a, v, &o->gen.seed))
             return -1;
+    } else if (!strcmp(a, "--max-pixels")) {
+        VAL();
+        if (!cli_u64(cmd, a, v, &o->max_pixels) || o->max_pixels == 0)
+            return cli_usage(cmd, "--max-pixels must be a positive integer"), -1;
     } else if (!strcmp(a, "--json")) {
         o->json = 1;
     } else if (!strcmp(a, "--stream")) {
@@ -169,6 +176,13 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
     return 1;
 }
 
+oc_image_limits cli_image_limits(const cli_gen_opts *o) {
+    oc_image_limits l = oc_image_default_limits();
+    if (o->max_pixels)
+        l.max_pixels = o->max_pixels;
+    return l;
+}
+
 int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     const char *dir = o->model ? o->model : cli_default_model();
     if (!dir) {
@@ -177,6 +191,7 @@ int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     }
     oc_model_params p = oc_model_default_params();
     p.n_threads = o->threads;
+    p.image_limits = cli_image_limits(o);
     oc_status s = oc_model_load(dir, &p, m);
     return s == OC_OK ? 0 : cli_fail(cmd, s);
 }
@@ -193,23 +208,4 @@ void cli_install_sigint(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
-}
-
-void cli_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        default:
-            if (*p < 0x20)
-                printf("\\u%04x", *p);
-            else
-                putchar(*p);
-        }
-    }
-    putchar('"');
 }
