@@ -84,7 +84,10 @@ OC_API void oc_set_threads(int n_threads);
 typedef struct oc_image oc_image;
 
 typedef struct {
-    uint64_t max_pixels;   /* width * height limit; default 64 Mpx */
+    uint64_t max_pixels;   /* width * height limit; default 89,478,485 (Pillow's
+                              MAX_IMAGE_PIXELS). The decoder's buffer (width * height *
+                              channels * bytes per sample) is held to 3 * max_pixels bytes,
+                              both before anything is decoded. */
     uint32_t max_side;     /* limit on either side; default 32768 */
     uint64_t max_file_bytes; /* default 512 MiB */
 } oc_image_limits;

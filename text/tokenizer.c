@@ -295,10 +295,10 @@ oc_status oc_detokenize_bytes(const oc_tokenizer *tok, const int32_t *ids, size_
     oc_status st = OC_OK;
     /* ids without a token are skipped, as tokenizers' decode does */
     for (size_t i = 0; st == OC_OK && i < n_ids; i++) {
-        size_t len;
-        const char *s = decode_string(tok, ids[i], &len);
+        size_t k;
+        const char *s = decode_string(tok, ids[i], &k);
         if (s && (keep_special || !oc_tok_is_special(tok, ids[i])))
-            st = oc_pieces_push(&a, s, len, -1, 0);
+            st = oc_pieces_push(&a, s, k, -1, 0);
     }
     if (st == OC_OK)
         st = oc_decode_chain(tok->decoder, &a, &b);
