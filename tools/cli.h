@@ -47,6 +47,11 @@ oc_image_limits cli_image_limits(const cli_gen_opts *o);
 /* Loads the model named by the options. */
 int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m);
 
+/* fflush(stdout), remembering in cli_stdout_errno why the first failure failed (main
+ * reports it at exit); 0 on success. */
+int cli_flush(void);
+extern int cli_stdout_errno;
+
 /* Set by SIGINT; generation callbacks stop when it is set. */
 extern volatile int cli_interrupted;
 void cli_install_sigint(void);

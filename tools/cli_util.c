@@ -11,6 +11,15 @@
 #include "cli.h"
 
 volatile int cli_interrupted;
+int cli_stdout_errno;
+
+int cli_flush(void) {
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (!cli_stdout_errno)
+        cli_stdout_errno = errno ? errno : EIO;
+    return -1;
+}
 
 int cli_fail(const char *cmd, oc_status s) {
     fprintf(stderr, "ocellus %s: %s\n", cmd, oc_last_error()[0] ? oc_last_error()

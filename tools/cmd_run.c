@@ -17,8 +17,7 @@ static int print_piece(const char *piece, int32_t id, void *user) {
         piece++;
     *started |= *piece != 0;
     fputs(piece, stdout);
-    fflush(stdout);
-    return cli_interrupted || ferror(stdout);
+    return cli_interrupted || cli_flush() != 0;
 }
 
 static int stop_only(const char *piece, int32_t id, void *user) {
@@ -82,9 +81,9 @@ static int answer(const char *cmd, const oc_model *m, const cli_gen_opts *o,
         putchar('\n');
     else
         printf("%s\n", a.text[0] == ' ' ? a.text + 1 : a.text);
-    fflush(stdout);
+    int out_failed = cli_flush() != 0;
     oc_answer_free(&a);
-    if (ferror(stdout))
+    if (out_failed)
         return 2 + OC_ERR_IO; /* main says what failed */
     if (s == OC_ERR_CANCELLED) {
         fprintf(stderr, "ocellus %s: interrupted\n", cmd);

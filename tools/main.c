@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "ocellus.h"
 
@@ -41,7 +42,7 @@ static void usage(FILE *f) {
 static int finish(const char *cmd, int rc) {
     errno = 0;
     int bad = fflush(stdout) != 0 || ferror(stdout);
-    int e = errno;
+    int e = cli_stdout_errno ? cli_stdout_errno : errno;
     if (fclose(stdout) != 0 && !bad) {
         bad = 1;
         e = errno;
