@@ -331,8 +331,8 @@ oc_status oc_out_commit(oc_out_file *f) {
     }
     /* in place now: a failure below means it may not survive a crash */
     if (f->renamed && sync_dir(f->parent) != 0)
-        s = oc_err(OC_ERR_IO, "%s: cannot flush the folder to disk: %s", f->parent,
-                   strerror(errno));
+        s = oc_err(OC_ERR_IO, "%s: written, but its folder %s could not be flushed to disk "
+                   "(a crash may lose it): %s", f->shown, f->parent, strerror(errno));
     file_free(f);
     return s;
 }
@@ -809,7 +809,8 @@ oc_status oc_out_dir_commit(oc_out_dir *d) {
         return s;
     }
     if (sync_dir(d->parent) != 0)
-        s = oc_err(OC_ERR_IO, "%s: cannot flush the folder to disk: %s", d->parent,
+        s = oc_err(OC_ERR_IO, "%s: written, but its folder %s could not be flushed to disk "
+                   "(a crash may bring back the previous one): %s", d->shown, d->parent,
                    strerror(errno));
     /* what is left of the old folder is a stale temporary for the next writer if this
      * fails */

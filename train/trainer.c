@@ -785,7 +785,7 @@ static const char *const side_files[] = {
     "generation_config.json",
 };
 
-static oc_status copy_side_files(const char *from, oc_out_dir *d) {
+static oc_status copy_side_files(const char *from, oc_out_dir *d, const char *dir) {
     for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
         char *src = oc_path_join(from, side_files[i]);
         if (!src)
@@ -795,7 +795,9 @@ static oc_status copy_side_files(const char *from, oc_out_dir *d) {
             char *data = NULL;
             size_t n = 0;
             s = oc_read_file(src, (size_t)256 << 20, &data, &n);
-            if (s == OC_OK)
+            if (s != OC_OK)
+                s = oc_err_prefix(s, "checkpoint %s: ", dir);
+            else
                 s = oc_out_dir_write(d, side_files[i], data, n);
             oc_free(data);
         }
@@ -842,8 +844,8 @@ static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d) {
     return s;
 }
 
-static oc_status save_into(oc_trainer *tr, oc_out_dir *d) {
-    OC_TRY(copy_side_files(tr->src_dir, d));
+static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir) {
+    OC_TRY(copy_side_files(tr->src_dir, d, dir));
     OC_TRY(oc_out_dir_write(d, "config.json", tr->config_text, strlen(tr->config_text)));
     oc_st_writer *w = NULL;
     oc_status s = oc_st_writer_new(&w);
@@ -864,7 +866,7 @@ oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
     oc_out_lock *held = oc_out_lock_is_for(tr->lock, dir) ? tr->lock : NULL;
     oc_out_dir *d;
     OC_TRY(oc_out_dir_begin(dir, held, &d));
-    oc_status s = save_into(tr, d);
+    oc_status s = save_into(tr, d, dir);
     if (s != OC_OK) {
         oc_out_dir_abort(d);
         return s;
