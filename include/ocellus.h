@@ -247,7 +247,7 @@ OC_API void oc_free(void *p);
 
 /* Writes a model folder with random weights (N(0, 1/fan_in)) and the shapes of a named
  * preset: "smolvlm-256m" (SmolVLM-256M-Instruct) or "smolvlm-tiny". dtype: "F32",
- * "BF16" or "F16". */
+ * "BF16" or "F16". The folder is replaced as a whole, as oc_trainer_save's. */
 OC_API oc_status oc_write_random_model(const char *preset, const char *dtype, uint64_t seed,
                                        const char *out_dir);
 
@@ -373,10 +373,14 @@ OC_API oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *example
 OC_API oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *examples, size_t n,
                                  double *loss);
 
-/* Writes a checkpoint folder (created if needed; files replaced atomically):
- * config.json, model.safetensors (F32, transformers' names, loadable by transformers and
- * oc_model_load), optimizer.safetensors (for oc_trainer_resume), and the tokenizer and
- * processor files of the folder training started from, when it has them. */
+/* Writes a checkpoint folder: config.json, model.safetensors (F32, transformers' names,
+ * loadable by transformers and oc_model_load), optimizer.safetensors (for
+ * oc_trainer_resume), and the tokenizer and processor files of the folder training
+ * started from, when it has them. The folder is replaced as a whole (written beside it,
+ * then swapped in with one rename): after a failure, a kill or a power cut dir is the
+ * previous checkpoint or the new one, never a mix; files in dir that a checkpoint does
+ * not hold are kept. A second process writing dir fails at once ("DIR is being written
+ * by process N"). Parent folders are created. */
 OC_API oc_status oc_trainer_save(oc_trainer *tr, const char *dir);
 
 /* Fills examples[0..n) for the next step; the arrays they point to must stay valid until
@@ -384,7 +388,9 @@ OC_API oc_status oc_trainer_save(oc_trainer *tr, const char *dir);
 typedef oc_status (*oc_train_batch_fn)(oc_train_example *examples, size_t n,
                                        void *user_data);
 /* Runs steps until params.steps, asking next_batch for batch * grad_accum examples per
- * step, saving to params.out_dir every save_every steps and at the end. */
+ * step, saving to params.out_dir every save_every steps and at the end (also when the
+ * progress callback stops it: then OC_ERR_CANCELLED means that save succeeded, any other
+ * failure that it did not). out_dir is locked for the whole run. */
 OC_API oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch,
                                 void *user_data);
 
@@ -430,8 +436,9 @@ OC_API oc_shapes_params oc_shapes_default_params(void);
  * "question", "choices": [4], "answer": "A".."D"}, conversations.jsonl (LLaVA format:
  * {"id", "image", "conversations": [{"from": "human", "value": "<image>\n..."},
  * {"from": "gpt", ...}, ...]}: "Describe this image." answered by the caption, and the
- * questions, the caption request at a position drawn per scene) and info.json. Creates
- * out_dir if needed; files are replaced atomically. params may be NULL (defaults). */
+ * questions, the caption request at a position drawn per scene) and info.json. The folder
+ * is replaced as a whole, as oc_trainer_save's (a second writer fails at once). params
+ * may be NULL (defaults). */
 OC_API oc_status oc_shapes_write_dataset(const oc_shapes_params *params,
                                          const char *out_dir);
 

@@ -26,7 +26,10 @@ static const char HELP[] =
 
 static const char *CMD = "tokenize";
 
-/* Reads standard input whole; NULL on failure (message printed). */
+#define MAX_STDIN ((size_t)256 << 20)
+
+/* Reads standard input whole (at most MAX_STDIN bytes, the buffer never grown past it);
+ * NULL on failure (message printed). */
 static char *read_stdin(size_t *len) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
@@ -34,7 +37,15 @@ static char *read_stdin(size_t *len) {
         n += fread(buf + n, 1, cap - n, stdin);
         if (n < cap)
             break;
-        char *b2 = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (cap >= MAX_STDIN) {
+            if (fgetc(stdin) == EOF && !ferror(stdin))
+                break; /* exactly MAX_STDIN bytes */
+            fprintf(stderr, "ocellus %s: standard input is larger than %zu bytes\n", CMD,
+                    MAX_STDIN);
+            free(buf);
+            return NULL;
+        }
+        char *b2 = realloc(buf, cap * 2);
         if (!b2) {
             free(buf);
             buf = NULL;
