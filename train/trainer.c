@@ -1,7 +1,6 @@
 /* The trainer: a SmolVLM-family model's parameters, gradients and AdamW moments (three
  * mirrors of one table), the forward and backward pass of a packed micro-batch, the
  * optimizer step, checkpoints and resume. */
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
