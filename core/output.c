@@ -281,7 +281,7 @@ static oc_status flush_buf(oc_out_file *f) {
 }
 
 oc_status oc_out_write(oc_out_file *f, const void *data, size_t n) {
-    if (f->err != OC_OK)
+    if (f->err != OC_OK || n == 0)
         return f->err;
     if (f->len + n <= BUF_SIZE) {
         memcpy(f->buf + f->len, data, n);
