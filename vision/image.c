@@ -322,6 +322,9 @@ static oc_status jpeg_scan_tables(const char *name, const uint8_t *d, size_t n,
     const uint8_t *c = d + q, *tail = d + q + 2 * ns; /* Ss, Se, Ah/Al */
     for (uint32_t i = 0; i < ns; i++) {
         int tq = t->tq_of[c[2 * i]];
+        if (tq > 3)
+            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u names quantisation "
+                          "table %d (there are 4)", name, c[2 * i], tq);
         if (tq >= 0 && !t->dqt[tq])
             return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u uses quantisation "
                           "table %d, which the file never defines", name, c[2 * i], tq);
