@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "ocellus.h"
+#include "output.h"
 #include "rng.h"
 
 #define OC_SHAPES_MAX_OBJECTS 4
@@ -223,12 +224,13 @@ size_t oc_scene_pope(const oc_scene *s, const uint8_t *popular_rank, oc_stream *
  * receives object indices, most frequent first (ties to the smaller index). */
 oc_status oc_shapes_popularity(oc_split split, uint64_t seed, size_t n, uint8_t *rank);
 
-/* An MMLU-layout folder of text-only questions about the world's rules: dir/dev/
+/* An MMLU-layout folder of text-only questions about the world's rules, written as the
+ * subfolder dir of the folder output d: dir/dev/
  * SUBJECT_dev.csv (5 each, the same for every split of a seed) and dir/SPLIT/
  * SUBJECT_SPLIT.csv (per_subject each; "val" for the val split), subjects
  * shapes_geometry (sides, corners and points of the shapes), shapes_rules (which colours,
  * shapes, sizes, backgrounds and how many objects the world has), shapes_captions
  * (reading a caption of a scene of the split: how many objects, which colours) and
  * shapes_relations (where one object of a caption is relative to another). */
-oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, const char *dir);
+oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, oc_out_dir *d, const char *dir);
 #endif

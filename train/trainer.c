@@ -1,11 +1,10 @@
 /* The trainer: a SmolVLM-family model's parameters, gradients and AdamW moments (three
  * mirrors of one table), the forward and backward pass of a packed micro-batch, the
  * optimizer step, checkpoints and resume. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -15,6 +14,7 @@
 #include "json.h"
 #include "llama_train.h"
 #include "optim.h"
+#include "output.h"
 #include "params.h"
 #include "rng.h"
 #include "tuner.h"
@@ -43,6 +43,7 @@ struct oc_trainer {
     oc_pool *pool;
     oc_exec ex;
     oc_tuner tune;
+    oc_out_lock *lock;          /* of out_dir while oc_trainer_fit runs */
     /* workspace, grown to the largest micro-batch seen */
     float *ws;
     size_t ws_cap;              /* floats */
@@ -103,6 +104,7 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->tbuf);
     oc_exec_release(&tr->ex);
     oc_pool_free(tr->pool);
+    oc_out_lock_release(tr->lock);
     oc_free(tr);
 }
 
@@ -255,12 +257,61 @@ oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_par
     return OC_OK;
 }
 
+/* The step a checkpoint file says it is of ("ocellus_step"); -1 if it does not say. */
+static oc_status file_step(const char *dir, const char *name, oc_st_file *open,
+                           int64_t *step) {
+    *step = -1;
+    oc_st_file *f = open;
+    char *path = NULL;
+    if (!f) {
+        if (!(path = oc_path_join(dir, name)))
+            return oc_err(OC_ERR_NOMEM, "out of memory");
+        oc_status s = oc_file_exists(path) ? oc_st_open(path, &f) : OC_OK;
+        oc_free(path);
+        OC_TRY(s);
+    }
+    const char *v = f ? oc_st_metadata(f, "ocellus_step") : NULL;
+    char *end;
+    if (v) {
+        long long k = strtoll(v, &end, 10);
+        if (end == v || *end || k < 0) {
+            if (f != open)
+                oc_st_close(f);
+            return oc_err(OC_ERR_FORMAT, "%s/%s: bad \"ocellus_step\" \"%s\"", dir, name, v);
+        }
+        *step = k;
+    }
+    if (f != open)
+        oc_st_close(f);
+    return OC_OK;
+}
+
+/* Weights and optimizer state of one step, or an error saying which is missing. */
+static oc_status check_complete(const char *dir, oc_st_file *opt) {
+    int64_t ms, os;
+    OC_TRY(file_step(dir, "model.safetensors", NULL, &ms));
+    OC_TRY(file_step(dir, "optimizer.safetensors", opt, &os));
+    if (ms >= 0 && os >= 0 && ms != os)
+        return oc_err(OC_ERR_FORMAT, "checkpoint %s is incomplete: model.safetensors is of "
+                      "step %lld but optimizer.safetensors of step %lld (a save that did not "
+                      "finish?)", dir, (long long)ms, (long long)os);
+    return OC_OK;
+}
+
 static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
     char *path = oc_path_join(dir, "optimizer.safetensors");
     if (!path)
         return oc_err(OC_ERR_NOMEM, "out of memory");
+    if (!oc_file_exists(path)) {
+        oc_free(path);
+        return oc_err(OC_ERR_FORMAT, "checkpoint %s is incomplete: it has no "
+                      "optimizer.safetensors (a model folder, not a checkpoint? train from "
+                      "it with --init)", dir);
+    }
     oc_st_file *f = NULL;
     oc_status s = oc_st_open(path, &f);
+    if (s == OC_OK)
+        s = check_complete(dir, f);
     char name[160];
     for (size_t i = 0; s == OC_OK && i < tr->params.n_tensors; i++) {
         const oc_tp_info *e = &tr->params.info[i];
@@ -290,6 +341,11 @@ static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
         else
             memcpy(scalars[i].dst, t->data, 8 * scalars[i].n);
     }
+    int64_t fs;
+    if (s == OC_OK && (s = file_step(dir, "optimizer.safetensors", f, &fs)) == OC_OK &&
+        fs >= 0 && (uint64_t)fs != tr->step)
+        s = oc_err(OC_ERR_FORMAT, "%s: \"step\" is %llu but the file says step %lld", path,
+                   (unsigned long long)tr->step, (long long)fs);
     oc_st_close(f);
     oc_free(path);
     return s;
@@ -689,36 +745,11 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
 
 /* ---- checkpoints -------------------------------------------------------------------- */
 
-static oc_status make_dirs(const char *dir) {
-    char *d = oc_strdup(dir);
-    if (!d)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_status s = OC_OK;
-    for (char *q = d + 1;; q++) {
-        if (*q != '/' && *q != 0)
-            continue;
-        char keep = *q;
-        *q = 0;
-        if (mkdir(d, 0755) != 0 && errno != EEXIST)
-            s = oc_err(OC_ERR_IO, "%s: cannot create the folder: %s", d, strerror(errno));
-        *q = keep;
-        if (s != OC_OK || keep == 0)
-            break;
-    }
-    oc_free(d);
-    if (s == OC_OK && !oc_is_dir(dir))
-        s = oc_err(OC_ERR_IO, "%s: not a folder", dir);
-    return s;
-}
-
-static oc_status write_in(const char *dir, const char *name, const void *data, size_t n) {
-    char *path = oc_path_join(dir, name);
-    if (!path)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_status s = oc_write_file_atomic(path, data, n);
-    oc_free(path);
-    return s;
-}
+/* A checkpoint is one folder output (core/output.h): written whole beside the old one and
+ * exchanged with it in one rename, so that the folder is at every moment the whole
+ * previous checkpoint or the whole new one, never weights of one step with the optimizer
+ * state of another. Both safetensors files also carry the step ("ocellus_step"), which
+ * resume checks. */
 
 /* The files of a model folder that are not weights or config. */
 static const char *const side_files[] = {
@@ -728,9 +759,7 @@ static const char *const side_files[] = {
     "generation_config.json",
 };
 
-static oc_status copy_side_files(const char *from, const char *to) {
-    if (!strcmp(from, to))
-        return OC_OK;
+static oc_status copy_side_files(const char *from, oc_out_dir *d, const char *dir) {
     for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
         char *src = oc_path_join(from, side_files[i]);
         if (!src)
@@ -740,8 +769,10 @@ static oc_status copy_side_files(const char *from, const char *to) {
             char *data = NULL;
             size_t n = 0;
             s = oc_read_file(src, (size_t)256 << 20, &data, &n);
-            if (s == OC_OK)
-                s = write_in(to, side_files[i], data, n);
+            if (s != OC_OK)
+                s = oc_err_prefix(s, "checkpoint %s: ", dir);
+            else
+                s = oc_out_dir_write(d, side_files[i], data, n);
             oc_free(data);
         }
         oc_free(src);
@@ -750,10 +781,26 @@ static oc_status copy_side_files(const char *from, const char *to) {
     return OC_OK;
 }
 
-static oc_status save_optimizer(oc_trainer *tr, const char *dir) {
-    char *path = oc_path_join(dir, "optimizer.safetensors");
+#define STEP_KEY "ocellus_step"
+
+static oc_status save_tensors(oc_out_dir *d, const char *name, oc_st_writer *w,
+                              uint64_t step) {
+    char text[32];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)step);
+    OC_TRY(oc_st_writer_set_metadata(w, STEP_KEY, text));
+    oc_out_file *f;
+    OC_TRY(oc_out_dir_create(d, name, &f));
+    oc_status s = oc_st_writer_write(w, f);
+    if (s != OC_OK) {
+        oc_out_abort(f);
+        return s;
+    }
+    return oc_out_commit(f);
+}
+
+static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d) {
     oc_st_writer *w = NULL;
-    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = oc_st_writer_new(&w);
     if (s == OC_OK)
         s = oc_params_add_to_writer(&tr->params, tr->m, "exp_avg.", w);
     if (s == OC_OK)
@@ -766,31 +813,39 @@ static oc_status save_optimizer(oc_trainer *tr, const char *dir) {
         s = oc_st_writer_add(w, "total_flops", OC_DT_F64, 1, (int64_t[]){1},
                              &tr->total_flops);
     if (s == OC_OK)
-        s = oc_st_writer_save(w, path);
+        s = save_tensors(d, "optimizer.safetensors", w, tr->step);
     oc_st_writer_free(w);
-    oc_free(path);
+    return s;
+}
+
+static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir) {
+    OC_TRY(copy_side_files(tr->src_dir, d, dir));
+    OC_TRY(oc_out_dir_write(d, "config.json", tr->config_text, strlen(tr->config_text)));
+    oc_st_writer *w = NULL;
+    oc_status s = oc_st_writer_new(&w);
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "", w);
+    if (s == OC_OK)
+        s = save_tensors(d, "model.safetensors", w, tr->step);
+    oc_st_writer_free(w);
+    if (s == OC_OK)
+        s = save_optimizer(tr, d);
     return s;
 }
 
 oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
     if (!tr || !dir)
         return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_save: NULL argument");
-    OC_TRY(make_dirs(dir));
-    OC_TRY(copy_side_files(tr->src_dir, dir));
-    OC_TRY(write_in(dir, "config.json", tr->config_text, strlen(tr->config_text)));
-    char *path = oc_path_join(dir, "model.safetensors");
-    oc_st_writer *w = NULL;
-    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
-    if (s == OC_OK)
-        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "", w);
-    if (s == OC_OK)
-        s = oc_st_writer_save(w, path);
-    oc_st_writer_free(w);
-    oc_free(path);
-    /* the optimizer last: a folder with it is a complete checkpoint */
-    if (s == OC_OK)
-        s = save_optimizer(tr, dir);
-    return s;
+    /* during oc_trainer_fit the run holds its output's lock */
+    oc_out_lock *held = oc_out_lock_is_for(tr->lock, dir) ? tr->lock : NULL;
+    oc_out_dir *d;
+    OC_TRY(oc_out_dir_begin(dir, held, &d));
+    oc_status s = save_into(tr, d, dir);
+    if (s != OC_OK) {
+        oc_out_dir_abort(d);
+        return s;
+    }
+    return oc_out_dir_commit(d);
 }
 
 oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
@@ -801,6 +856,9 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
     if (!ex)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     oc_status s = OC_OK;
+    /* a second run writing the same folder fails now, not at its first save */
+    if (tr->out_dir && !tr->lock)
+        s = oc_out_lock_acquire(tr->out_dir, &tr->lock);
     tr->stop = 0;
     while (s == OC_OK && tr->step < tr->p.steps && !tr->stop) {
         memset(ex, 0, n * sizeof *ex);
@@ -814,6 +872,8 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
     oc_free(ex);
     if (s == OC_OK && tr->out_dir)
         s = oc_trainer_save(tr, tr->out_dir);
+    oc_out_lock_release(tr->lock);
+    tr->lock = NULL;
     if (s == OC_OK && tr->stop)
         s = oc_err(OC_ERR_CANCELLED, "training stopped by the progress callback at step %llu",
                    (unsigned long long)tr->step);
