@@ -143,10 +143,15 @@ static void block_task(void *ctx, size_t task, int thread) {
             oc_ukr_tile(kr, kr->sgemm, D, qr, HD, 1, m, kp + c0 * D, Sv - c0 < NR ? Sv - c0 : NR,
                         sc + i0 * ld + c0, ld, j->scale, 0.0f, OC_UK_SET);
     }
+    /* exponentials; rows normalised here only when the probabilities are kept (training),
+     * else the output rows are divided by their sums after p @ v (one pass less) */
+    float inv[BQ];
     for (size_t i = 0; i < n; i++) {
         float *row = sc + i * ld;
         size_t m = visible(sh, t0 + i);
-        kr->scale(row, 1.0f / kr->exp_sum(row, m, kr->vmax(row, m)), m);
+        inv[i] = 1.0f / kr->exp_sum(row, m, kr->vmax(row, m));
+        if (j->probs)
+            kr->scale(row, inv[i], m);
         size_t zero_to = j->probs ? sh->S : Sv;
         if (zero_to > m)
             memset(row + m, 0, (zero_to - m) * sizeof(float));
@@ -163,6 +168,9 @@ static void block_task(void *ctx, size_t task, int thread) {
                             D - d0 < NR ? D - d0 : NR, o + d0, HD, 1.0f, 0.0f,
                             c0 == 0 ? OC_UK_SET : OC_UK_ADD);
             }
+        if (!j->probs)
+            for (size_t r = 0; r < m; r++)
+                kr->scale(o + r * HD, inv[i0 + r], D);
     }
 }
 
