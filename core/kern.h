@@ -31,6 +31,9 @@ typedef void (*oc_sgemm_ukr)(size_t kc, const float *a, size_t lda, size_t astep
  * and kc multiples of 32): bp[k*NR + j] = B[j0 + j][k0 + k] as a float. */
 typedef void (*oc_pack_bt_fn)(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
                               size_t n, size_t k0, size_t kc, size_t NR);
+/* The same from B stored (K, N) (not transposed), F32: bp[k*NR + j] = B[k][j0 + j]. */
+typedef void (*oc_pack_bn_fn)(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                              size_t K, size_t NR);
 
 /* Decode-sized products reading a weight once: for rows r in [r0, r1) of w (K columns,
  * dtype F32, F16, BF16 with rows ldw elements apart, or Q8_0 with rows of whole blocks
@@ -67,6 +70,7 @@ typedef struct {
     /* dst (n / 2 pairs) = src (n floats, n even) rounded to BF16 pairs */
     void (*to_bf16_pairs)(uint32_t *dst, const float *src, size_t n);
     oc_pack_bt_fn pack_bt;
+    oc_pack_bn_fn pack_bn;
     oc_gemv_fn gemv;
     oc_quant_q8_fn quant_q8;
     /* dot (n) and y += a * x (n), for attention's per-query paths */

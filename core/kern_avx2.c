@@ -414,6 +414,7 @@ const oc_kern oc_kern_avx2 = {
     .sgemm = sgemm_6x16,
     .to_bf16_pairs = NULL,
     .pack_bt = pack_bt_avx2,
+    .pack_bn = NULL, /* the reference loop vectorizes well enough at this level */
     .gemv = gemv_avx2,
     .quant_q8 = quant_q8_avx2,
     .dot = dot_avx2,

@@ -158,6 +158,20 @@ static void pack_bt_avx512(float *bp, const void *B, oc_dtype dt, size_t ldb, si
     }
 }
 
+/* Rows of B copied into the panel 16 columns at a time, masked past n. */
+static void pack_bn_avx512(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                           size_t K, size_t nr) {
+    for (size_t k = 0; k < K; k++) {
+        const float *src = B + k * ldb + j0;
+        float *dst = bp + k * nr;
+        for (size_t j = 0; j < nr; j += 16) {
+            size_t w = n > j ? n - j : 0;
+            __mmask16 m = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+            _mm512_store_ps(dst + j, _mm512_maskz_loadu_ps(m, src + j));
+        }
+    }
+}
+
 /* Horizontal sums of 4 vectors into one 128-bit vector (s0, s1, s2, s3). */
 static inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
     __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
@@ -613,6 +627,7 @@ const oc_kern oc_kern_avx512 = {
     .sgemm_bf16 = sgemm_bf16_6x64,
     .to_bf16_pairs = to_bf16_pairs_avx512,
     .pack_bt = pack_bt_avx512,
+    .pack_bn = pack_bn_avx512,
     .gemv = gemv_avx512,
     .quant_q8 = quant_q8_avx512,
     .dot = dot_avx512,

@@ -57,6 +57,13 @@ static void pack_bt_ref(float *bp, const void *B, oc_dtype dt, size_t ldb, size_
             bp[k * NR + j] = j < n ? weight_at(B, dt, ldb, ldb, j0 + j, k0 + k) : 0.0f;
 }
 
+static void pack_bn_ref(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                        size_t K, size_t NR) {
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < NR; j++)
+            bp[k * NR + j] = j < n ? B[k * ldb + j0 + j] : 0.0f;
+}
+
 static void gemv_ref(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
                      const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; r++)
@@ -201,6 +208,7 @@ const oc_kern oc_kern_ref = {
     .sgemm = sgemm_ref,
     .to_bf16_pairs = to_bf16_pairs_ref,
     .pack_bt = pack_bt_ref,
+    .pack_bn = pack_bn_ref,
     .gemv = gemv_ref,
     .quant_q8 = quant_q8_ref,
     .dot = dot_ref,
