@@ -56,6 +56,17 @@ void oc_unmap_file(oc_mapped_file *f) {
     memset(f, 0, sizeof *f);
 }
 
+void oc_release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p, e = a + n;
+    uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_PAGEOUT); /* advice: a failure changes nothing */
+#else
+    (void)p, (void)n;
+#endif
+}
+
 static oc_status too_large(const char *path, size_t max_size) {
     return oc_err(OC_ERR_LIMIT, "%s: file is larger than the limit of %zu bytes", path,
                   max_size);

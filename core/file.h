@@ -13,6 +13,10 @@ typedef struct {
 /* Maps path read-only. Empty files map to data == NULL, size 0. */
 oc_status oc_map_file(const char *path, oc_mapped_file *out);
 void oc_unmap_file(oc_mapped_file *f);
+/* Tells the kernel the whole pages inside [p, p + n) are not needed for now (a weight
+ * copied out of a mapping in another format): they leave the resident set. Contents are
+ * kept (MADV_PAGEOUT reclaims, it never discards), so this is safe on any memory. */
+void oc_release_pages(const void *p, size_t n);
 
 /* Reads a whole file (or "-" = stdin) into a NUL-terminated buffer; files over
  * max_size fail with OC_ERR_LIMIT before more than max_size + 1 bytes are read (a

@@ -140,6 +140,8 @@ static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w
         return s;
     }
     OC_TRY(own(m, out));
+    if (w->data == t->data) /* not an aligned copy: the stored bytes are not read again */
+        oc_release_pages(t->data, t->nbytes);
     w->data = out;
     w->dtype = want;
     return OC_OK;
