@@ -22,6 +22,9 @@ static const command COMMANDS[] = {
     {"train-tokenizer", cmd_train_tokenizer, "train a byte-level BPE tokenizer.json"},
     {"data", cmd_data, "write datasets (the synthetic shapes world)"},
     {"eval", cmd_eval, "exact-match accuracy on question/answer and caption files"},
+    /* scaling laws (issue 13) */
+    {"scale", cmd_scale, "predict a run's loss from small runs; fit a CSV of runs"},
+    {"plot", cmd_plot, "draw training curves (CSV) as PNG or SVG"},
 };
 
 static void usage(FILE *f) {
