@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "output.h"
 
 #define MAX_TICKS 64
 
@@ -378,6 +379,19 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
+/* cairo's stream writer into an output-layer file; the first failure is kept. */
+typedef struct {
+    oc_out_file *f;
+    oc_status s;
+} chart_sink;
+
+static cairo_status_t sink_write(void *closure, const unsigned char *data, unsigned int n) {
+    chart_sink *k = closure;
+    if (k->s == OC_OK)
+        k->s = oc_out_write(k->f, data, n);
+    return k->s == OC_OK ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
 oc_status oc_chart_write(const oc_chart *c, const char *path) {
     if (!c || !path || (c->n_series && !c->series))
         return oc_err(OC_ERR_INVALID_ARG, "oc_chart_write: NULL argument");
@@ -403,19 +417,13 @@ oc_status oc_chart_write(const oc_chart *c, const char *path) {
     ay.p0 = c->height - 4.2 * fs;
     ay.p1 = c->title ? 2.6 * fs : 1.2 * fs;
 
-    /* SVG is written straight to path; PNG through an image surface */
-    char *tmp = NULL;
-    cairo_surface_t *surf;
-    if (svg) {
-        size_t n = strlen(path) + 8;
-        tmp = oc_malloc(n);
-        if (!tmp)
-            return oc_err(OC_ERR_NOMEM, "out of memory");
-        snprintf(tmp, n, "%s.tmp", path);
-        surf = cairo_svg_surface_create(tmp, c->width, c->height);
-    } else {
-        surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)c->width, (int)c->height);
-    }
+    /* Both formats go through the output layer (a temporary renamed into place): SVG
+     * streams into it as cairo draws, PNG is encoded into it from an image surface. */
+    chart_sink sink = {NULL, OC_OK};
+    OC_TRY(oc_out_open(path, &sink.f));
+    cairo_surface_t *surf =
+        svg ? cairo_svg_surface_create_for_stream(sink_write, &sink, c->width, c->height)
+            : cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)c->width, (int)c->height);
     oc_status s = OC_OK;
     if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         s = oc_err(OC_ERR_IO, "%s: cannot draw: %s", path,
@@ -429,30 +437,21 @@ oc_status oc_chart_write(const oc_chart *c, const char *path) {
         cairo_destroy(cr);
     }
     if (s == OC_OK && !svg) {
-        /* the PNG next to its destination, then renamed: never a half-written chart */
-        size_t n = strlen(path) + 8;
-        tmp = oc_malloc(n);
-        if (!tmp)
-            s = oc_err(OC_ERR_NOMEM, "out of memory");
-        else {
-            snprintf(tmp, n, "%s.tmp", path);
-            cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
-            if (st != CAIRO_STATUS_SUCCESS)
-                s = oc_err(OC_ERR_IO, "%s: cannot write the PNG: %s", path,
-                           cairo_status_to_string(st));
-        }
+        cairo_status_t st = cairo_surface_write_to_png_stream(surf, sink_write, &sink);
+        if (st != CAIRO_STATUS_SUCCESS && sink.s == OC_OK)
+            s = oc_err(OC_ERR_IO, "%s: cannot encode the PNG: %s", path,
+                       cairo_status_to_string(st));
     }
-    cairo_surface_finish(surf);
-    if (s == OC_OK && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
+    cairo_surface_finish(surf); /* an SVG's last bytes are written here */
+    if (s == OC_OK && sink.s == OC_OK && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
         s = oc_err(OC_ERR_IO, "%s: cannot write: %s", path,
                    cairo_status_to_string(cairo_surface_status(surf)));
     cairo_surface_destroy(surf);
-    if (tmp) {
-        if (s == OC_OK && rename(tmp, path) != 0)
-            s = oc_err(OC_ERR_IO, "%s: cannot rename the chart into place", path);
-        if (s != OC_OK)
-            remove(tmp);
-        oc_free(tmp);
+    if (s == OC_OK)
+        s = sink.s; /* the output layer's error, naming the file */
+    if (s != OC_OK) {
+        oc_out_abort(sink.f);
+        return s;
     }
-    return s;
+    return oc_out_commit(sink.f);
 }

@@ -390,6 +390,8 @@ oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model
     if ((unsigned)m->params.weights > OC_WEIGHTS_Q8_0)
         s = oc_err(OC_ERR_INVALID_ARG, "oc_model_load: unknown weight format %d",
                    (int)m->params.weights);
+    if (s == OC_OK && !(m->tuners = oc_calloc(OC_TUNE_KINDS, sizeof *m->tuners)))
+        s = oc_err(OC_ERR_NOMEM, "out of memory");
     if (s == OC_OK)
         s = oc_config_load(dir, &m->cfg);
     if (s == OC_OK)
@@ -422,6 +424,7 @@ void oc_model_free(oc_model *m) {
     oc_free(m->owned);
     oc_free(m->vit.layers);
     oc_free(m->llm.layers);
+    oc_free(m->tuners);
     oc_tokenizer_free(m->tok);
     oc_st_set_close(m->tensors);
     oc_free(m->dir);

@@ -34,4 +34,8 @@ oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, si
  * values from transformers, to reproduce its generation exactly. */
 oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,
                                 oc_tile_layout layout);
+/* Generation for the session's turns and images as they stand: the prompt with the
+ * generation prompt, prefilled (reusing the cached prefix), then decoded. ans receives the
+ * tokens and timings, not the text; the turns are left as they were. */
+oc_status oc_session_generate(oc_session *s, const oc_gen_params *p, oc_answer *ans);
 #endif

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "output.h"
 #include "scale_internal.h"
 
 oc_scale_params oc_scale_default_params(void) {
@@ -106,9 +107,13 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
     cJSON *pj = NULL, *prediction = NULL;
     char *plan_path = sc_path(out, "plan.json", NULL), *pred_path = sc_path(out, "prediction.json", NULL),
          *cfg = sc_path(out, "configs", "target");
+    /* one process at a time per output folder: a second fails at once, naming the first */
+    oc_out_lock *lock = NULL;
     oc_status s = plan && res && plan_path && pred_path && cfg
-                      ? sc_make_dirs(out)
+                      ? oc_out_lock_acquire(out, &lock)
                       : oc_err(OC_ERR_NOMEM, "out of memory");
+    if (s == OC_OK)
+        s = oc_make_dirs(out);
     oc_scale_event ev;
     memset(&ev, 0, sizeof ev);
     if (s == OC_OK) {
@@ -173,6 +178,7 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
     if (s == OC_OK)
         s = sc_report_write(&c, res, prediction);
 done:
+    oc_out_lock_release(lock);
     cJSON_Delete(pj);
     cJSON_Delete(prediction);
     oc_dataset_free(c.train);

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "output.h"
 #include "scale_internal.h"
 
 #define MAX_JSONL_BYTES ((size_t)1 << 30)
@@ -220,7 +221,7 @@ oc_status sc_data_prepare(const sc_recipe *r, const char *out, sc_data *d) {
             if (!ddir || !d->questions)
                 s = oc_err(OC_ERR_NOMEM, "out of memory");
             if (s == OC_OK)
-                s = sc_make_dirs(ddir);
+                s = oc_make_dirs(ddir);
             if (s == OC_OK)
                 s = write_questions(r->questions_jsonl, d->questions, r->capability_questions,
                                     0);

@@ -84,7 +84,6 @@ typedef struct {
 
 /* The output folder's layout. */
 char *sc_path(const char *out, const char *a, const char *b); /* out/a[/b], malloc'd */
-oc_status sc_make_dirs(const char *dir);
 
 /* Plan: widths, tokens and hyperparameters of every run (scale/scale_plan.c). */
 oc_status sc_plan_make(const sc_recipe *r, const char *out, const char *train,

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "output.h"
 #include "scale_internal.h"
 
 #define SAMPLE 256
@@ -52,8 +53,8 @@ static const char *const side_files[] = {"tokenizer.json", "tokenizer_config.jso
                                          "processor_config.json", "chat_template.json",
                                          "generation_config.json"};
 
-oc_status sc_write_config(const sc_recipe *r, const sc_run *run, const char *dir) {
-    OC_TRY(sc_make_dirs(dir));
+/* config.json of the run's shapes, then the base's tokenizer and processor files. */
+static oc_status write_config_into(const sc_recipe *r, const sc_run *run, oc_out_dir *d) {
     char *src = oc_path_join(r->base, "config.json");
     if (!src)
         return oc_err(OC_ERR_NOMEM, "out of memory");
@@ -76,28 +77,37 @@ oc_status sc_write_config(const sc_recipe *r, const sc_run *run, const char *dir
         set_int(vc, "num_hidden_layers", r->vision_layers);
         set_int(vc, "num_attention_heads", r->vision_heads);
         char *text = cJSON_Print(j);
-        char *dst = oc_path_join(dir, "config.json");
-        s = text && dst ? oc_write_file_atomic(dst, text, strlen(text))
-                        : oc_err(OC_ERR_NOMEM, "out of memory");
+        s = text ? oc_out_dir_write(d, "config.json", text, strlen(text))
+                 : oc_err(OC_ERR_NOMEM, "out of memory");
         cJSON_free(text);
-        oc_free(dst);
     }
     cJSON_Delete(j);
     oc_free(src);
     for (size_t i = 0; s == OC_OK && i < sizeof side_files / sizeof side_files[0]; i++) {
-        char *from = oc_path_join(r->base, side_files[i]), *to = oc_path_join(dir, side_files[i]);
+        char *from = oc_path_join(r->base, side_files[i]);
         char *data = NULL;
         size_t n = 0;
-        if (!from || !to)
+        if (!from)
             s = oc_err(OC_ERR_NOMEM, "out of memory");
-        else if (oc_file_exists(from) && (s = oc_read_file(from, (size_t)256 << 20, &data,
-                                                           &n)) == OC_OK)
-            s = oc_write_file_atomic(to, data, n);
+        else if (oc_file_exists(from) &&
+                 (s = oc_read_file(from, (size_t)256 << 20, &data, &n)) == OC_OK)
+            s = oc_out_dir_write(d, side_files[i], data, n);
         oc_free(data);
         oc_free(from);
-        oc_free(to);
     }
     return s;
+}
+
+/* dir: a model folder for the run (written whole, as a folder output). */
+oc_status sc_write_config(const sc_recipe *r, const sc_run *run, const char *dir) {
+    oc_out_dir *d = NULL;
+    OC_TRY(oc_out_dir_begin(dir, NULL, &d));
+    oc_status s = write_config_into(r, run, d);
+    if (s != OC_OK) {
+        oc_out_dir_abort(d);
+        return s;
+    }
+    return oc_out_dir_commit(d);
 }
 
 /* The sample: lengths and labels of up to SAMPLE training examples spread over the file

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "output.h"
 #include "scale_internal.h"
 
 static double target_planned(const sc_ctx *c) {

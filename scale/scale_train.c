@@ -1,20 +1,21 @@
 /* One run of a scaling study: trained from random weights for its planned steps, with a
  * checkpoint every steps / recipe.checkpoints steps in out/runs/NAME (a model folder that
- * oc_trainer_resume continues bit for bit), the training curve in out/runs/NAME/loss.csv,
- * then evaluated: the validation loss (every labelled position of the validation set
+ * oc_trainer_resume continues bit for bit), the training curve in out/runs/NAME/loss.csv
+ * (kept in memory and written whole, through the output layer, just before each
+ * checkpoint: a resumed run drops the rows after its checkpoint's step), then evaluated: the validation loss (every labelled position of the validation set
  * counted once) and the capability (-mean over the questions of log p(exact answer)).
  * result.json marks the run finished; a later call skips it. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "output.h"
+#include "strbuf.h"
 #include "scale_internal.h"
 
 #define EVAL_BATCH 16
@@ -31,28 +32,6 @@ void sc_iso_time(char *buf, size_t n) {
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-oc_status sc_make_dirs(const char *dir) {
-    char *d = oc_strdup(dir);
-    if (!d)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_status s = OC_OK;
-    for (char *q = d + 1;; q++) {
-        if (*q != '/' && *q != 0)
-            continue;
-        char keep = *q;
-        *q = 0;
-        if (mkdir(d, 0755) != 0 && errno != EEXIST)
-            s = oc_err(OC_ERR_IO, "%s: cannot create the folder: %s", d, strerror(errno));
-        *q = keep;
-        if (s != OC_OK || keep == 0)
-            break;
-    }
-    oc_free(d);
-    if (s == OC_OK && !oc_is_dir(dir))
-        s = oc_err(OC_ERR_IO, "%s: not a folder", dir);
-    return s;
 }
 
 oc_status sc_json_write(const char *path, const cJSON *j) {
@@ -227,25 +206,26 @@ typedef struct {
     double tokens, seconds;
 } curve_sums;
 
-/* Keeps the rows of dir/loss.csv up to step (a checkpoint), so that a resumed run appends
- * after them; a fresh run gets the header alone. Returns the file open for appending and
- * the sums of the kept rows. */
-static oc_status curve_open(const char *dir, uint64_t step, FILE **out, curve_sums *sums) {
+/* The rows of dir/loss.csv up to step (a checkpoint) into b, so that a resumed run
+ * continues after them; a fresh run gets the header alone. *sums: what the kept rows add
+ * up to. */
+static oc_status curve_load(const char *dir, uint64_t step, oc_strbuf *b, curve_sums *sums) {
     memset(sums, 0, sizeof *sums);
     char *path = oc_path_join(dir, "loss.csv");
     if (!path)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     char *text = NULL;
-    size_t n = 0;
+    size_t n = 0, keep = 0;
     oc_status s = OC_OK;
-    size_t keep = 0;
     if (step > 0 && oc_file_exists(path) &&
         (s = oc_read_file(path, (size_t)1 << 30, &text, &n)) == OC_OK) {
         /* the header, then the rows whose step is <= step */
-        char *nl = strchr(text, '\n');
-        keep = nl ? (size_t)(nl + 1 - text) : 0;
-        for (char *p = nl ? nl + 1 : text + n; p < text + n;) {
-            nl = strchr(p, '\n');
+        char *nl = memchr(text, '\n', n);
+        if (nl && (size_t)(nl + 1 - text) == strlen(LOSS_HEADER) &&
+            !memcmp(text, LOSS_HEADER, strlen(LOSS_HEADER)))
+            keep = strlen(LOSS_HEADER);
+        for (char *p = text + keep; keep && p < text + n;) {
+            nl = memchr(p, '\n', (size_t)(text + n - p));
             unsigned long long st, tok;
             double fl, loss, lr, gn, sec;
             if (!nl || sscanf(p, "%llu,%llu,%lf,%lf,%lf,%lf,%lf", &st, &tok, &fl, &loss, &lr,
@@ -260,18 +240,34 @@ static oc_status curve_open(const char *dir, uint64_t step, FILE **out, curve_su
     }
     if (s == OC_OK) {
         if (keep)
-            s = oc_write_file_atomic(path, text, keep);
+            oc_sb_putn(b, text, keep);
         else
-            s = oc_write_file_atomic(path, LOSS_HEADER, strlen(LOSS_HEADER));
+            oc_sb_puts(b, LOSS_HEADER);
+        if (b->failed)
+            s = oc_err(OC_ERR_NOMEM, "out of memory");
     }
     oc_free(text);
-    FILE *f = NULL;
-    if (s == OC_OK && !(f = fopen(path, "a")))
-        s = oc_err(OC_ERR_IO, "%s: cannot open for appending: %s", path, strerror(errno));
     oc_free(path);
-    if (s == OC_OK)
-        *out = f;
     return s;
+}
+
+/* dir/loss.csv := b, atomically. */
+static oc_status curve_write(const char *dir, const oc_strbuf *b) {
+    if (b->failed)
+        return oc_err(OC_ERR_NOMEM, "%s/loss.csv: out of memory", dir);
+    char *path = oc_path_join(dir, "loss.csv");
+    if (!path)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = oc_write_file_atomic(path, b->data, b->len);
+    oc_free(path);
+    return s;
+}
+
+/* The curve first, then the checkpoint: a crash between the two leaves rows after the
+ * checkpoint's step, which the resumed run drops. */
+static oc_status checkpoint(oc_trainer *tr, const char *dir, const oc_strbuf *curve) {
+    OC_TRY(curve_write(dir, curve));
+    return oc_trainer_save(tr, dir);
 }
 
 /* ---- training ---------------------------------------------------------------------- */
@@ -317,7 +313,7 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     char *dir = sc_path(c->out, "runs", u->name);
     char *cfg = sc_path(c->out, "configs", u->name);
     char *opt = dir ? oc_path_join(dir, "optimizer.safetensors") : NULL;
-    oc_status s = dir && cfg && opt ? sc_make_dirs(dir) : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = dir && cfg && opt ? oc_make_dirs(dir) : oc_err(OC_ERR_NOMEM, "out of memory");
     oc_train_params tp = train_params(c, u);
     oc_trainer *tr = NULL;
     int resumed = 0;
@@ -328,11 +324,11 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
         s = oc_trainer_new_from_config(cfg, &tp, &tr);
     }
     uint64_t step0 = tr ? oc_trainer_get_info(tr).step : 0;
-    FILE *curve = NULL;
+    oc_strbuf curve = {0};
     curve_sums prior;
     memset(&prior, 0, sizeof prior);
     if (s == OC_OK)
-        s = curve_open(dir, step0, &curve, &prior);
+        s = curve_load(dir, step0, &curve, &prior);
     if (s == OC_OK && resumed && prior.flops == 0 && step0 > 0)
         s = oc_err(OC_ERR_FORMAT, "%s/loss.csv: no rows up to the checkpoint's step %llu",
                    dir, (unsigned long long)step0);
@@ -373,26 +369,23 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
         c->compute_done += st.flops;
         if (rate_time > 0)
             c->rate = rate_flops / rate_time;
-        fprintf(curve, "%llu,%llu,%.17g,%.9g,%.9g,%.9g,%.6f\n", (unsigned long long)st.step,
+        oc_sb_printf(&curve, "%llu,%llu,%.17g,%.9g,%.9g,%.9g,%.6f\n", (unsigned long long)st.step,
                 (unsigned long long)st.tokens, st.total_flops, st.loss, st.lr, st.grad_norm,
                 st.seconds);
         ev.kind = OC_SCALE_RUN_STEP;
         ev.stats = &st;
         if (sc_emit(c, &ev))
             stop = 1;
-        if (stop || (step % every == 0 && step < u->steps)) {
-            fflush(curve);
-            s = oc_trainer_save(tr, dir);
-        }
+        if (stop || (step % every == 0 && step < u->steps))
+            s = checkpoint(tr, dir, &curve);
     }
     oc_free(ex);
-    if (curve && fclose(curve) != 0 && s == OC_OK)
-        s = oc_err(OC_ERR_IO, "%s/loss.csv: write failed", dir);
     if (s == OC_OK && stop)
         s = oc_err(OC_ERR_CANCELLED, "scale: stopped at step %llu of %s (checkpoint saved)",
                    (unsigned long long)step, u->name);
     if (s == OC_OK)
-        s = oc_trainer_save(tr, dir);
+        s = checkpoint(tr, dir, &curve);
+    oc_sb_free(&curve);
 
     /* evaluation */
     if (s == OC_OK) {

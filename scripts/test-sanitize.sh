@@ -4,8 +4,10 @@
 #     test suite, which includes the replays of every fuzz corpus (suite 'fuzz',
 #     tests/fuzz/meson.build) and the allocation-failure test.
 #  2. build-tsan: ThreadSanitizer runs tests/test_threads.c (one model shared by threads,
-#     each session with its own pool) and tests/test_kernels.c (the pool itself, every
-#     kernel on one thread and on several).
+#     each session with its own pool), tests/test_kernels.c (the pool itself, every kernel
+#     on one thread and on several), and the server's threads: tests/test_serve.c (the
+#     image cache from several threads) and the HTTP tests (tests/serve/serve_test.py:
+#     concurrent clients, --parallel sessions, disconnects).
 #   bash scripts/test-sanitize.sh            # both
 #   bash scripts/test-sanitize.sh asan       # one of them (asan, tsan); extra arguments
 #   bash scripts/test-sanitize.sh asan fuzz_image   # go to meson test
@@ -32,8 +34,8 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
 fi
 if [ "$which" = all ] || [ "$which" = tsan ]; then
-    setup build-tsan thread tests/test_threads tests/test_kernels
+    setup build-tsan thread tests/test_threads tests/test_kernels tests/test_serve ocellus
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads \
-        kernels "$@"
+        kernels serve serve_http "$@"
 fi

@@ -283,11 +283,10 @@ static int scale_fit(int argc, char **argv) {
             json_num(o, "ci_low", lo);
             json_num(o, "ci_high", hi);
         }
-        char *t = cJSON_PrintUnformatted(o);
-        if (t)
-            printf("%s\n", t);
-        cJSON_free(t);
-        cJSON_Delete(o);
+        if (cli_json_print(o, 1) != 0) {
+            oc_powerlaw_free(f);
+            return 2 + OC_ERR_NOMEM;
+        }
     } else {
         double lev = 100 * fp.ci_level;
         printf("%zu runs: L(C) = a * C^b + c (rms log residual %.4f)\n", r->n_points,
