@@ -944,6 +944,207 @@ OC_API void oc_server_wait(oc_server *s);
 /* Stops (as oc_server_stop + oc_server_wait) and frees. */
 OC_API void oc_server_free(oc_server *s);
 
+
+/* ---- scaling laws: fits, compute, charts, ladders of runs ---- */
+
+/* Power-law fits L(C) = a * C^b + c, as the Chinchilla paper's third approach: the Huber
+ * loss of the residuals of log L (log L predicted as log(exp(log a + b log C) + exp(log c)),
+ * so a and c stay positive) minimised from a grid of starting points with GSL's BFGS2,
+ * then a residual bootstrap for intervals: the fit's log residuals, inflated by
+ * sqrt(n / (n - parameters)), are drawn with replacement and added to the fitted curve,
+ * and every replicate is refitted. Without the irreducible term (irreducible = 0) the same
+ * fits L = a * C^b (e.g. the mean negative log pass rate of a capability,
+ * alpha * C^(-k): a = alpha, b = -k). */
+typedef struct {
+    int irreducible;       /* 1 (default): fit c; 0: c = 0 */
+    double huber_delta;    /* of the Huber loss on log residuals; default 0.01 (about the
+                              scatter of final losses across seeds: least squares for
+                              ordinary points, absolute deviations for outliers) */
+    uint32_t bootstrap;    /* refits for the intervals; default 1000; 0: none */
+    double ci_level;       /* of the intervals; default 0.95 */
+    uint64_t seed;         /* of the bootstrap draws; default 0 */
+} oc_powerlaw_params;
+
+OC_API oc_powerlaw_params oc_powerlaw_default_params(void);
+
+typedef struct {
+    double a, b, c;            /* the fit (c = 0 without the irreducible term) */
+    double a_ci[2], b_ci[2], c_ci[2]; /* bootstrap percentile intervals; NaN when there is
+                                         no bootstrap (bootstrap = 0, or as many points as
+                                         parameters) */
+    double objective;          /* sum of Huber losses of the log residuals at the fit */
+    double rms_log_residual;   /* sqrt(mean((log L_i - log fit(C_i))^2)) */
+    size_t n_points;
+    uint32_t n_starts;         /* starting points tried */
+    uint32_t n_bootstrap;      /* bootstrap refits that converged */
+} oc_powerlaw_result;
+
+typedef struct oc_powerlaw oc_powerlaw;
+
+/* Fits n points (compute[i], loss[i]). Fewer than 3 points, a compute or loss that is not
+ * positive and finite (NaN included), fewer distinct computes than parameters, or the
+ * same loss everywhere (a flat curve) give OC_ERR_INVALID_ARG with a sentence naming the
+ * problem. params may be NULL (defaults). Caller frees *out with oc_powerlaw_free. */
+OC_API oc_status oc_powerlaw_fit(const double *compute, const double *loss, size_t n,
+                                 const oc_powerlaw_params *params, oc_powerlaw **out);
+OC_API void oc_powerlaw_free(oc_powerlaw *f);
+/* The fit's numbers, owned by f. */
+OC_API const oc_powerlaw_result *oc_powerlaw_get(const oc_powerlaw *f);
+/* a * compute^b + c; NaN for compute <= 0. */
+OC_API double oc_powerlaw_value(const oc_powerlaw *f, double compute);
+/* The fitted value at compute and its bootstrap percentile interval (NaN without a
+ * bootstrap); any output may be NULL. */
+OC_API oc_status oc_powerlaw_predict(const oc_powerlaw *f, double compute, double *value,
+                                     double *ci_low, double *ci_high);
+
+/* Reads a CSV of runs: a header line naming the columns, then one run a line. The columns
+ * "compute" and "loss" (or "final_loss") are used when the header names them, else the
+ * first two. Errors name the file and line ("runs.csv:4: 'x' is not a number"). *compute
+ * and *loss: free with oc_free. */
+OC_API oc_status oc_powerlaw_read_csv(const char *path, double **compute, double **loss,
+                                      size_t *n);
+
+/* Reads n_names numeric columns of a CSV with a header line (each name may list
+ * alternatives, "loss|final_loss"); empty fields read as NaN. columns[j] (*n_rows
+ * values) for names[j]: free each with oc_free. Errors name the file and line. */
+OC_API oc_status oc_csv_read_columns(const char *path, const char *const *names, size_t n_names,
+                                     double **columns, size_t *n_rows);
+
+/* FLOPs of one training step from the model's shapes (train/scale_flops.c): 2*M*N*K of
+ * every matrix product oc_trainer_step would run on these examples, written out layer by
+ * layer from the config and the examples' lengths. `total` is what oc_train_stats.flops
+ * counts as the kernels run (tests/test_scaling_flops.c checks that they agree). */
+typedef struct {
+    double total;           /* forward + backward, attention included */
+    double forward;         /* the forward pass alone (what oc_trainer_eval runs) */
+    double attention;       /* attention's score and value products (both passes) */
+    double vision;          /* the vision tower and connector (both passes) */
+    double lm_head;         /* the LM head on the labelled positions (both passes) */
+    double attention_exact; /* attention over exactly the (query, key) pairs the causal
+                               mask allows, both passes: what the blocked kernels
+                               approach from above */
+    double six_n_d;         /* 6 * parameters * tokens, the usual estimate, for
+                               comparison */
+} oc_step_flops;
+
+OC_API oc_status oc_trainer_step_flops(const oc_trainer *tr, const oc_train_example *examples,
+                                       size_t n, oc_step_flops *out);
+
+/* Charts (eval/scaling_plot.c, drawn with cairo): series of lines, markers and error bars
+ * on linear or logarithmic axes, written as PNG or SVG by the path's extension. Points
+ * that are not finite (or not positive on a log axis) are skipped; a line breaks there. */
+typedef enum {
+    OC_SERIES_LINE = 0,
+    OC_SERIES_DASHED = 1,
+    OC_SERIES_MARKERS = 2,       /* filled markers, with error bars when y_low/y_high */
+    OC_SERIES_OPEN_MARKERS = 3,
+} oc_series_style;
+
+typedef enum { OC_MARK_CIRCLE = 0, OC_MARK_SQUARE = 1, OC_MARK_DIAMOND = 2,
+               OC_MARK_STAR = 3 } oc_marker;
+
+typedef struct {
+    const char *label;            /* legend entry; NULL: none */
+    const double *x, *y;          /* (n) */
+    const double *y_low, *y_high; /* optional (n): error bars of markers */
+    size_t n;
+    oc_series_style style;
+    oc_marker marker;
+    uint32_t rgb;                 /* 0xRRGGBB */
+    double line_width;            /* pixels; 0: 2 */
+    double marker_size;           /* radius in pixels; 0: 5 */
+} oc_chart_series;
+
+typedef struct {
+    const char *title, *x_label, *y_label; /* each may be NULL */
+    int log_x, log_y;
+    uint32_t width, height;       /* pixels; default 900 x 600 */
+    const oc_chart_series *series;
+    size_t n_series;
+    int legend_bottom_left;       /* 0: the legend at the top right */
+} oc_chart;
+
+OC_API oc_chart oc_chart_default(void);
+/* Writes path (.png or .svg) atomically. A chart with no drawable point is
+ * OC_ERR_INVALID_ARG. */
+OC_API oc_status oc_chart_write(const oc_chart *chart, const char *path);
+
+/* Predictable scaling (scale/): a ladder of small runs trained the same way as a target,
+ * the target's final validation loss and capability predicted from them before it is
+ * trained, then the target trained and the prediction checked, as in the GPT-4 technical
+ * report. A recipe (JSON, docs/scaling/README.md) names the model family and base folder,
+ * the data (the shapes world or the user's JSONL), the target's width and token budget,
+ * the ladder's rule (runs geometrically spaced in compute up to a fraction of the
+ * target's, tokens as a power of parameters) and the training hyperparameters with their
+ * rule by width. out_dir receives:
+ *   plan.json            the runs: widths, parameters, tokens, steps, lr, planned FLOPs
+ *   data/                the datasets (shapes world) and the capability questions
+ *   runs/NAME/           a checkpoint folder per run, with loss.csv (the training curve)
+ *                        and result.json once finished
+ *   prediction.json      the fits and predictions, written before the target starts
+ *   report.json, report.csv, loss_vs_compute.png, capability_vs_compute.png
+ * Calling it again on the same out_dir continues: finished runs are skipped, a run in
+ * progress resumes from its last checkpoint (bit for bit), and a prediction already
+ * written is kept. */
+typedef enum {
+    OC_SCALE_PLAN = 0,        /* the plan is made (n_runs, compute_total) */
+    OC_SCALE_RUN_START = 1,   /* a run starts or resumes */
+    OC_SCALE_RUN_STEP = 2,    /* after each optimizer step of a run */
+    OC_SCALE_RUN_DONE = 3,    /* a run is finished (skipped: by an earlier call) */
+    OC_SCALE_PREDICTION = 4,  /* the prediction is written (path) */
+    OC_SCALE_REPORT = 5,      /* the report is written (path) */
+    OC_SCALE_DATA = 6,        /* the datasets are being written or checked */
+} oc_scale_event_kind;
+
+typedef struct {
+    oc_scale_event_kind kind;
+    size_t run, n_runs;       /* the ladder's runs first (smallest first), the target last */
+    const char *name;         /* "ladder-00", ..., "target" */
+    int is_target;
+    uint32_t width;           /* the text model's hidden size */
+    size_t params;
+    uint64_t tokens, steps;   /* of the run, by the plan */
+    double lr;
+    const oc_train_stats *stats; /* RUN_STEP */
+    double final_loss;        /* RUN_DONE: validation loss */
+    double capability;        /* RUN_DONE: -mean log p(exact answer) over the questions */
+    double run_compute;       /* RUN_DONE: FLOPs the trainer counted; RUN_START: planned */
+    double run_seconds;       /* RUN_DONE */
+    int skipped;              /* RUN_DONE: finished by an earlier call */
+    double predicted_loss, ci_low, ci_high; /* PREDICTION */
+    double compute_done, compute_total; /* FLOPs of all runs: counted so far, and planned */
+    double elapsed_s;         /* since this call began */
+    double eta_s;             /* time left: the planned FLOPs not yet done at the rate of
+                                 the latest run (< 0: not known yet) */
+    const char *path;         /* PREDICTION, REPORT: the file written */
+    const char *message;      /* DATA: what is being done */
+} oc_scale_event;
+
+/* Return non-zero to stop: the current run is checkpointed and oc_scale_run returns
+ * OC_ERR_CANCELLED. */
+typedef int (*oc_scale_progress_fn)(const oc_scale_event *ev, void *user_data);
+
+typedef struct {
+    int n_threads;            /* trainer threads; <= 0: the recipe's "threads" (default 1) */
+    oc_scale_progress_fn on_progress;
+    void *user_data;
+    int plan_only;            /* 1: write plan.json and stop */
+    int stop_before_target;   /* 1: stop once the prediction is written */
+} oc_scale_params;
+
+OC_API oc_scale_params oc_scale_default_params(void);
+
+/* Runs (or continues) the recipe's ladder and target into out_dir (created if needed). A
+ * recipe that does not match the plan out_dir was started with is OC_ERR_INVALID_ARG.
+ * params may be NULL. */
+OC_API oc_status oc_scale_run(const char *recipe_path, const char *out_dir,
+                              const oc_scale_params *params);
+
+/* A table of the runs and the prediction of out_dir (from report.json, else
+ * prediction.json and the finished runs, else plan.json), for a terminal. *text: free
+ * with oc_free. */
+OC_API oc_status oc_scale_summary(const char *out_dir, char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,9 @@ static const command COMMANDS[] = {
     {"eval", cmd_eval, "exams: MMLU, image MCQ, VQA, captions (BLEU, CIDEr-D), POPE, perplexity"},
     {"chat", cmd_chat, "chat with the model about images, on a terminal or from a pipe"},
     {"serve", cmd_serve, "an OpenAI-compatible HTTP server (/v1/chat/completions)"},
+    /* scaling laws (issue 13) */
+    {"scale", cmd_scale, "predict a run's loss from small runs; fit a CSV of runs"},
+    {"plot", cmd_plot, "draw training curves (CSV) as PNG or SVG"},
 };
 
 static void usage(FILE *f) {
