@@ -8,7 +8,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential meson ninja-build pkg-config \
     libopenblas0 libcjson-dev libpcre2-dev libutf8proc-dev zlib1g-dev libstb-dev libcsv-dev \
-    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev >/dev/null
+    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev libgsl-dev libcairo2-dev >/dev/null
 # Sanitizer builds and fuzzing (scripts/test-sanitize.sh, scripts/build-fuzz.sh: clang with
 # its ASan/UBSan/TSan/libFuzzer runtimes, LLVM's OpenMP, llvm-symbolizer) and memcheck
 # (scripts/valgrind.sh).
