@@ -8,9 +8,11 @@
  * only the keys up to its last query, so half the square is never computed; a block under
  * a mask of key ranges (kv_lo, kv_hi) computes only the keys its queries see.
  *
- * Decoding (a few queries) takes the per-query path: dot products with each key and an
- * online softmax over chunks of keys on the stack, reading K and V once per head. It is
- * also the path when no scratch memory can be had. */
+ * Decoding (a few queries) splits the keys into runs of SPLIT_KEYS: a task is one run of
+ * one KV head for one query, its heads together (K and V read once for the group): the
+ * scores as GEMV rows over K, their exponentials, p @ V in registers; the runs' partial
+ * sums are then joined with their maxima (flash-decoding), in run order. Without scratch
+ * memory, a per-query online softmax over keys on the stack. */
 #include <math.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@
 #define KEY_CHUNK 256   /* keys per step of the online softmax */
 #define MAX_HEAD_DIM 1024  /* <= OC_UKR_MAX_KC */
 #define KEY_RUN 256         /* keys per microkernel call of p @ v */
+#define SPLIT_KEYS 256      /* keys per decoding task */
+#define HEADS_AT_ONCE 4     /* query heads of one KV head per GEMV (OC_GEMV_MAX_T) */
 
 typedef struct {
     const oc_attn_shape *sh;
@@ -33,6 +37,8 @@ typedef struct {
     const oc_kern *kr;
     float *kp, *vp;         /* per KV head: K^T panels (kpn, D, NR), V panels (vpn, S, NR) */
     size_t kpn, vpn;
+    float *part;            /* decoding: per (query, head, run) the max, the sum, then D */
+    size_t n_runs;
 } attn_job;
 
 /* The keys query t sees: [lo, hi). */
@@ -157,12 +163,17 @@ static void block_task(void *ctx, size_t task, int thread) {
                         Sv - c0 < NR ? Sv - c0 : NR, sc + i0 * ld + c0, ld, j->scale, 0.0f,
                         OC_UK_SET);
     }
+    /* exponentials; rows normalised here only when the probabilities are kept (training),
+     * else the output rows are divided by their sums after p @ v (one pass less) */
+    float inv[BQ];
     for (size_t i = 0; i < n; i++) {
         float *row = sc + i * ld;
         size_t lo, hi;
         key_range(sh, t0 + i, &lo, &hi);
         size_t a = lo - c_lo, m = hi - lo;
-        kr->scale(row + a, 1.0f / kr->exp_sum(row + a, m, kr->vmax(row + a, m)), m);
+        inv[i] = 1.0f / kr->exp_sum(row + a, m, kr->vmax(row + a, m));
+        if (j->probs)
+            kr->scale(row + a, inv[i], m);
         memset(row, 0, a * sizeof(float));
         memset(row + a + m, 0, (Sv - a - m) * sizeof(float));
         if (j->probs) { /* the rest of the saved row, outside the block's keys */
@@ -182,7 +193,66 @@ static void block_task(void *ctx, size_t task, int thread) {
                             vp + d0 * sh->S + (c_lo + c0) * NR, D - d0 < NR ? D - d0 : NR,
                             o + d0, HD, 1.0f, 0.0f, c0 == 0 ? OC_UK_SET : OC_UK_ADD);
             }
+        if (!j->probs)
+            for (size_t r = 0; r < m; r++)
+                kr->scale(o + r * HD, inv[i0 + r], D);
     }
+}
+
+/* Run r of the keys query t sees, for the heads of KV head g: each head's max, sum of
+ * exponentials and unnormalised p @ V into its partial slot. */
+static void run_task(void *ctx, size_t task, int thread) {
+    const attn_job *j = ctx;
+    const oc_attn_shape *sh = j->sh;
+    const oc_kern *kr = j->kr;
+    size_t r = task % j->n_runs, g = task / j->n_runs % sh->KVH, t = task / j->n_runs / sh->KVH;
+    size_t D = sh->D, group = sh->H / sh->KVH, lo, hi;
+    key_range(sh, t, &lo, &hi);
+    size_t s0 = lo + r * SPLIT_KEYS, s1 = s0 + SPLIT_KEYS < hi ? s0 + SPLIT_KEYS : hi;
+    size_t len = s1 > s0 ? s1 - s0 : 0, slot = D + 2;
+    float sc[HEADS_AT_ONCE * SPLIT_KEYS];
+    for (size_t h0 = g * group; h0 < (g + 1) * group; h0 += HEADS_AT_ONCE) {
+        size_t nh = (g + 1) * group - h0 < HEADS_AT_ONCE ? (g + 1) * group - h0 : HEADS_AT_ONCE;
+        if (len == 0) { /* a query's last runs may be empty (causal, or a key range) */
+            for (size_t i = 0; i < nh; i++) {
+                float *pt = j->part + ((t * sh->H + h0 + i) * j->n_runs + r) * slot;
+                pt[0] = -INFINITY;
+                pt[1] = 0;
+            }
+            continue;
+        }
+        oc_exec_add_flops(j->ex, thread, 4.0 * (double)nh * (double)len * (double)D);
+        /* sc (nh, len) = q_h (nh, D) . k_j (D) for the run's keys */
+        kr->gemv(sc, SPLIT_KEYS, j->q + t * sh->H * D + h0 * D, D, nh, j->k + s0 * sh->kv_stride + g * D,
+                 OC_DT_F32, sh->kv_stride, D, 0, len);
+        for (size_t i = 0; i < nh; i++) {
+            float *row = sc + i * SPLIT_KEYS, *pt = j->part + ((t * sh->H + h0 + i) * j->n_runs + r) * slot;
+            kr->scale(row, j->scale, len);
+            pt[0] = kr->vmax(row, len);
+            pt[1] = kr->exp_sum(row, len, pt[0]);
+        }
+        kr->attn_pv(j->part + ((t * sh->H + h0) * j->n_runs + r) * slot + 2, j->n_runs * slot, sc,
+                    SPLIT_KEYS, nh, j->v + s0 * sh->kv_stride + g * D, sh->kv_stride, len, D);
+    }
+}
+
+/* out (D) of query t, head h: the runs' partial sums joined under their common maximum. */
+static void join_runs(const attn_job *j, size_t t, size_t h) {
+    const oc_attn_shape *sh = j->sh;
+    size_t D = sh->D, slot = D + 2;
+    const float *pt = j->part + (t * sh->H + h) * j->n_runs * slot;
+    float m = -INFINITY, l = 0, *o = j->out + t * sh->H * D + h * D;
+    for (size_t r = 0; r < j->n_runs; r++)
+        m = pt[r * slot] > m ? pt[r * slot] : m;
+    memset(o, 0, D * sizeof(float));
+    for (size_t r = 0; r < j->n_runs; r++) {
+        if (pt[r * slot + 1] == 0)
+            continue;
+        float f = expf(pt[r * slot] - m);
+        l += pt[r * slot + 1] * f;
+        j->kr->axpy(o, f, pt + r * slot + 2, D);
+    }
+    j->kr->scale(o, 1.0f / l, D);
 }
 
 static void query_task(void *ctx, size_t task, int thread) {
@@ -207,7 +277,17 @@ void oc_attention(oc_exec *ex, float *out, float *probs, const float *q, const f
     if (sh->T == 0)
         return;
     if (!probs && sh->T <= FEW_QUERIES && sh->D <= MAX_HEAD_DIM) {
-        oc_pool_run(ex->pool, sh->T * sh->H, query_task, &j);
+        j.n_runs = (sh->S + SPLIT_KEYS - 1) / SPLIT_KEYS;
+        j.part = oc_exec_buf(ex, self_thread(), OC_BUF_ATTN,
+                             sh->T * sh->H * j.n_runs * (sh->D + 2) * sizeof(float));
+        if (!j.part) { /* no scratch: query by query, online */
+            oc_pool_run(ex->pool, sh->T * sh->H, query_task, &j);
+            return;
+        }
+        oc_pool_run(ex->pool, sh->T * sh->KVH * j.n_runs, run_task, &j);
+        for (size_t t = 0; t < sh->T; t++)
+            for (size_t h = 0; h < sh->H; h++)
+                join_runs(&j, t, h);
         return;
     }
     size_t NR = j.kr->nr, D = sh->D, S = sh->S;

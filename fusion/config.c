@@ -34,6 +34,14 @@ oc_status oc_config_act(const cJSON *obj, const char *key, const char *def, cons
     return OC_OK;
 }
 
+/* A norm's epsilon: positive (a negative one makes the variance negative and the output
+ * NaN, a blank caption), small, and not 0 once in float32. */
+static oc_status check_eps(const char *file, const char *where, const char *key, double eps) {
+    if (!(eps > 0 && eps < 1) || !((float)eps > 0))
+        return oc_err(OC_ERR_FORMAT, "%s: %s %s = %g must be in (0, 1)", file, where, key, eps);
+    return OC_OK;
+}
+
 static oc_status parse_vision(const cJSON *v, oc_family fam, const char *file,
                               oc_vit_config *c) {
     if (!cJSON_IsObject(v))
@@ -50,6 +58,7 @@ static oc_status parse_vision(const cJSON *v, oc_family fam, const char *file,
     U32(v, "num_channels", 0, 3, 3, 3, c->channels);
     double eps;
     OC_TRY(oc_json_num(v, "layer_norm_eps", 0, siglip ? 1e-6 : 1e-5, file, &eps));
+    OC_TRY(check_eps(file, "vision_config", "layer_norm_eps", eps));
     c->ln_eps = (float)eps;
     OC_TRY(oc_config_act(v, "hidden_act", siglip ? "gelu_pytorch_tanh" : "quick_gelu", file,
                      &c->act));
@@ -74,12 +83,18 @@ static oc_status parse_text(const cJSON *t, const char *file, oc_llama_config *c
     U32(t, "num_hidden_layers", 0, 32, 1, 1024, c->layers);
     U32(t, "num_attention_heads", 0, 32, 1, 1024, c->heads);
     U32(t, "num_key_value_heads", 0, c->heads, 1, 1024, c->kv_heads);
+    /* without head_dim, the heads split the width: they must divide it */
+    if (!oc_json_get(t, "head_dim") && c->hidden % c->heads)
+        return oc_err(OC_ERR_FORMAT, "%s: text hidden_size %u is not a multiple of "
+                      "num_attention_heads %u (and no head_dim is given)", file, c->hidden,
+                      c->heads);
     U32(t, "head_dim", 0, c->hidden / c->heads, 2, 4096, c->head_dim);
     U32(t, "intermediate_size", 0, 11008, 1, 1 << 20, c->intermediate);
     U32(t, "vocab_size", 0, 32000, 1, 1 << 24, c->vocab);
     U32(t, "max_position_embeddings", 0, 2048, 1, 1 << 24, c->max_pos);
     double eps, theta;
     OC_TRY(oc_json_num(t, "rms_norm_eps", 0, 1e-6, file, &eps));
+    OC_TRY(check_eps(file, "text_config", "rms_norm_eps", eps));
     c->rms_eps = (float)eps;
     /* rope_theta moved into rope_parameters in transformers 5; accept both. */
     const cJSON *rp = oc_json_get(t, "rope_parameters");
@@ -211,6 +226,13 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
     OC_TRY(oc_config_eos(tc, file, c));
     OC_TRY(oc_config_eos(j, file, c));
     return OC_OK;
+}
+
+oc_status oc_config_from_json(const cJSON *j, const char *file, oc_model_config *out) {
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(j))
+        return oc_err(OC_ERR_FORMAT, "%s: not a JSON object", file);
+    return parse_config(j, file, out);
 }
 
 oc_status oc_config_load(const char *dir, oc_model_config *out) {

@@ -58,6 +58,9 @@ static inline uint32_t oc_config_image_seq(const oc_model_config *c) {
 
 /* Reads dir/config.json and dir/generation_config.json (optional). */
 oc_status oc_config_load(const char *dir, oc_model_config *out);
+/* config.json's settings from its parsed JSON (file names it in errors); no folder extras
+ * (chat template) and no generation_config.json. */
+oc_status oc_config_from_json(const cJSON *j, const char *file, oc_model_config *out);
 
 /* Shared readers (config.c): an activation name; eos_token_id (a number or a list) into
  * c->eos; the checkpoint's dtype ("dtype" / "torch_dtype") into *out when given. */
@@ -74,7 +77,7 @@ oc_status oc_config_parse_gemma3(const cJSON *j, const char *file, oc_model_conf
 oc_status oc_config_load_extras(const char *dir, oc_model_config *c);
 /* The family name as config.json spells it ("qwen2_5_vl"). */
 const char *oc_family_name(oc_family f);
-/* OC_OK for families ocellus can train; else OC_ERR_UNSUPPORTED with a sentence naming
+/* OC_OK for families ocellus can train (not Qwen2.5-VL, Gemma 3); else OC_ERR_UNSUPPORTED with a sentence naming
  * the family and what runs it (where: the folder, for the message). */
 oc_status oc_config_check_trainable(const oc_model_config *c, const char *where);
 #endif

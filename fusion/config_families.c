@@ -462,9 +462,9 @@ const char *oc_family_name(oc_family f) {
 }
 
 oc_status oc_config_check_trainable(const oc_model_config *c, const char *where) {
-    if (c->family == OC_FAMILY_SMOLVLM)
+    if (c->family != OC_FAMILY_QWEN25VL && c->family != OC_FAMILY_GEMMA3)
         return OC_OK;
-    return oc_err(OC_ERR_UNSUPPORTED, "%s: fine-tuning %s models is not supported: ocellus "
-                  "trains the SmolVLM (Idefics3) family; caption, ask, inspect and bench run "
-                  "this model", where ? where : "training", oc_family_name(c->family));
+    return oc_err(OC_ERR_UNSUPPORTED, "%s: fine-tuning %s models is not supported; caption, "
+                  "ask, inspect and bench run this model", where ? where : "training",
+                  oc_family_name(c->family));
 }

@@ -40,6 +40,33 @@ void oc_answer_free(oc_answer *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* One call of a kind on one thread or on the pool, as the model's tuner says; the time
+ * and FLOPs it took go back to the tuner. */
+typedef struct {
+    oc_tuner *t;
+    int pool;
+    double t0, f0;
+} tuned;
+
+static tuned tune_begin(oc_session *s, int kind) {
+    tuned c = {NULL, 1, 0, 0};
+    if (oc_pool_size(s->pool) > 1 && s->m->tuners && !s->m->params.fixed_threads) {
+        c.t = &s->m->tuners[kind];
+        c.pool = oc_tuner_choose(c.t);
+        s->ex.pool = c.pool ? s->pool : NULL;
+        c.t0 = now_ms();
+        c.f0 = oc_exec_flops(&s->ex);
+    }
+    return c;
+}
+
+static void tune_end(oc_session *s, const tuned *c) {
+    if (!c->t)
+        return;
+    oc_tuner_record(c->t, c->pool, (now_ms() - c->t0) / 1e3, oc_exec_flops(&s->ex) - c->f0);
+    s->ex.pool = s->pool;
+}
+
 oc_status oc_progress_report(const oc_progress *p, oc_progress_stage stage, uint64_t done,
                              uint64_t total) {
     if (p && p->fn && p->fn(stage, done, total, p->user_data))
@@ -111,8 +138,11 @@ static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
     if (!nl)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     s->layouts = nl;
-    OC_TRY(oc_model_encode_image(&s->ex, m, px, tiles, layout.rows, layout.cols,
-                                 s->feats + s->n_feat_rows * Ct, NULL, progress));
+    tuned tc = tune_begin(s, OC_TUNE_IMAGE);
+    oc_status st = oc_model_encode_image(&s->ex, m, px, tiles, layout.rows, layout.cols,
+                                         s->feats + s->n_feat_rows * Ct, NULL, progress);
+    tune_end(s, &tc);
+    OC_TRY(st);
     s->layouts[s->n_images++] = layout;
     s->n_feat_rows = rows_new;
     return OC_OK;
@@ -275,8 +305,10 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
             else if (e)
                 T = e - p;
         }
+        tuned tc = tune_begin(s, T < OC_TUNE_LONG ? OC_TUNE_PREFILL_SHORT : OC_TUNE_PREFILL);
         st = oc_session_forward(s, ids, n, p, p + T, x, NULL, p + T == n ? logits : NULL,
                                 p + T == n);
+        tune_end(s, &tc);
         if (st == OC_OK) {
             memcpy(s->fed + p, ids + p, T * sizeof *ids);
             p += T;
@@ -386,8 +418,10 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
         int32_t pos[3] = {s->next_pos, s->next_pos, s->next_pos};
         oc_decoder_inputs in = {.pos = pos};
         int mrope = m->cfg.family == OC_FAMILY_QWEN25VL;
+        tuned tc = tune_begin(s, OC_TUNE_DECODE);
         status = oc_decoder_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, 1,
                                     mrope ? &in : NULL, NULL, logits, 1);
+        tune_end(s, &tc);
         s->next_pos++;
         if (status == OC_OK)
             s->fed[s->kv.len - 1] = id;
@@ -412,7 +446,8 @@ static oc_status push_turn(oc_session *s, int assistant, const char *text, uint3
     char *copy = oc_strdup(text);
     if (!copy)
         return oc_err(OC_ERR_NOMEM, "out of memory");
-    s->turns[s->n_turns++] = (oc_turn){assistant, copy, n_images};
+    s->turns[s->n_turns++] =
+        (oc_turn){.is_assistant = assistant, .text = copy, .n_images = n_images};
     return OC_OK;
 }
 
@@ -514,4 +549,9 @@ oc_status oc_caption(const oc_model *m, const oc_image *image, const oc_gen_para
     if (!image)
         return oc_err(OC_ERR_INVALID_ARG, "oc_caption: NULL image");
     return oc_ask(m, &image, 1, "Describe this image.", params, out);
+}
+
+/* For oc_session_reply (fusion/reply.c), which sets the turns itself. */
+oc_status oc_session_generate(oc_session *s, const oc_gen_params *p, oc_answer *ans) {
+    return generate(s, p, ans, now_ms());
 }

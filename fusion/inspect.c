@@ -100,7 +100,7 @@ static oc_status run(oc_session *s, const oc_image *const *images, size_t n_imag
     }
     s->feats = b->feats;
     s->n_feat_rows = b->n_feats;
-    oc_turn turn = {0, question, (uint32_t)n_images};
+    oc_turn turn = {.text = question, .n_images = (uint32_t)n_images};
     OC_TRY(oc_prompt_encode(c, m->tok, &turn, 1, s->layouts, s->n_images, 1, ids, NULL, n_ids));
     size_t T = *n_ids, V = c->text.vocab;
     if (T > m->context)

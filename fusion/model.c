@@ -142,6 +142,8 @@ static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w
         return s;
     }
     OC_TRY(own(m, out));
+    if (w->data == t->data) /* not an aligned copy: the stored bytes are not read again */
+        oc_release_pages(t->data, t->nbytes);
     w->data = out;
     w->dtype = want;
     return OC_OK;
@@ -431,6 +433,8 @@ oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model
     if ((unsigned)m->params.weights > OC_WEIGHTS_Q8_0)
         s = oc_err(OC_ERR_INVALID_ARG, "oc_model_load: unknown weight format %d",
                    (int)m->params.weights);
+    if (s == OC_OK && !(m->tuners = oc_calloc(OC_TUNE_KINDS, sizeof *m->tuners)))
+        s = oc_err(OC_ERR_NOMEM, "out of memory");
     if (s == OC_OK)
         s = oc_config_load(dir, &m->cfg);
     if (s == OC_OK)
@@ -466,6 +470,7 @@ void oc_model_free(oc_model *m) {
     oc_free(m->vit.layers);
     oc_free(m->qvit.blocks);
     oc_free(m->llm.layers);
+    oc_free(m->tuners);
     oc_tokenizer_free(m->tok);
     oc_st_set_close(m->tensors);
     oc_free(m->dir);

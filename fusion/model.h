@@ -8,6 +8,7 @@
 #include "preprocess.h"
 #include "qwen_vit.h"
 #include "safetensors.h"
+#include "tuner.h"
 #include "vit.h"
 
 struct oc_model {
@@ -34,12 +35,20 @@ struct oc_model {
     const float *gemma_norm;
     oc_weight gemma_proj;
     uint32_t context;          /* positions a session may use */
+    /* one thread or the pool, by measured speed, for its sessions (a hint shared by
+     * them), one per kind of call (OC_TUNE_*) */
+    oc_tuner *tuners;
     int loading_vision;        /* while loading: the weights are the vision tower's or the
                                   projector's (they stay BF16 when the text model is Q8_0) */
     void **owned;              /* copies made at load (F32 vectors, converted weights) */
     size_t n_owned, cap_owned;
     char desc[256];
 };
+
+/* Kinds of calls a model's tuners keep apart: prefill chunks below OC_TUNE_LONG tokens
+ * are far less efficient per FLOP than long ones. */
+enum { OC_TUNE_IMAGE, OC_TUNE_PREFILL_SHORT, OC_TUNE_PREFILL, OC_TUNE_DECODE, OC_TUNE_KINDS };
+#define OC_TUNE_LONG 64
 
 /* Image features of one image: feats (n_tokens, C_text), the rows of the image tokens
  * in order. layout receives the tiling (SmolVLM). pixels_override (optional):

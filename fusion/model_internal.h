@@ -3,6 +3,7 @@
 #ifndef OC_MODEL_INTERNAL_H
 #define OC_MODEL_INTERNAL_H
 #include "model.h"
+#include "output.h"
 
 /* The first of prefixes + name that the weights hold (full: the name found, or the first
  * spelling when none is). */
@@ -84,14 +85,15 @@ oc_status oc_model_load_family_weights(oc_model *m);
 
 /* tokenizer.json: byte-level BPE, the special tokens first (ids 0..), no merges. */
 cJSON *oc_random_tokenizer_json(const char *const *special, int n_fixed, int n_rowcol);
-/* dir/name = j (consumed), atomically. */
-oc_status oc_random_write_json(const char *dir, const char *name, cJSON *j);
+/* name = j (consumed) in the new folder d. */
+oc_status oc_random_write_json(oc_out_dir *d, const char *name, cJSON *j);
 /* Whether name is a preset of random_families.c, and its writer. */
 int oc_random_family_preset(const char *name);
 oc_status oc_write_random_family_model(const char *preset, const char *dtype, uint64_t seed,
                                        const char *out_dir);
-/* dir/model.safetensors with random weights (uniform, std 1/sqrt(fan in); norms near 1,
- * Gemma's near 0; biases small) in dtype for the config of dir/config.json, through the
- * family's tensor table and its published spelling; streamed, nothing held in memory. */
+/* dir/model.safetensors (replaced atomically) with random weights (uniform, std
+ * 1/sqrt(fan in); norms near 1, Gemma's near 0; biases small) in dtype for the config of
+ * dir/config.json, through the family's tensor table and its published spelling;
+ * streamed, nothing held in memory. */
 oc_status oc_write_random_family_weights(const char *dir, oc_dtype dtype, uint64_t seed);
 #endif

@@ -1,7 +1,10 @@
 /* Chat formats of the families, as their chat templates render them, and the processors'
  * expansion of each image into image tokens.
- * SmolVLM: "<|im_start|>User:<image>Question<end_of_utterance>\nAssistant: Answer..."
- * LLaVA-1.5: "USER: <image>\nQuestion ASSISTANT: Answer USER: ..."
+ * SmolVLM: "<|im_start|>System: Be brief.<end_of_utterance>\nUser:<image>Question<end_of_utterance>\n
+ *           Assistant: Answer<end_of_utterance>\n..." (the colon takes no space when the
+ *           message starts with an image; images sit where their parts are)
+ * LLaVA-1.5: "Be brief. USER: <image>\nQuestion ASSISTANT: Answer USER: ..." (a system
+ *           prompt is its text alone; images go first)
  * For training, LLaVA's answers end in "</s>" (the EOS token) as in LLaVA's own training
  * format ("ASSISTANT: Answer</s>USER: ..."), so that a fine-tuned model learns to stop;
  * the Hugging Face template, used for inference, has no end marker. */
@@ -55,26 +58,38 @@ static oc_status render(oc_strbuf *b, const oc_model_config *c, const oc_turn *t
         oc_sb_puts(b, "<|im_start|>");
     for (size_t t = 0; t < n_turns; t++) {
         const oc_turn *tu = &turns[t];
-        if (tu->is_assistant && tu->n_images)
-            return oc_err(OC_ERR_INVALID_ARG, "an assistant turn cannot hold images");
+        if ((tu->is_assistant || tu->is_system) && tu->n_images)
+            return oc_err(OC_ERR_INVALID_ARG, "an assistant or system turn cannot hold images");
         if (img + tu->n_images > n_images)
             return oc_err(OC_ERR_INVALID_ARG, "the turns hold more images than were given");
         const char *text = tu->text ? tu->text : "";
         /* A trained span starts before the space that follows the role's colon: the
          * tokenizers fold that space into the answer's first token. */
         if (smol) {
-            oc_sb_puts(b, tu->is_assistant ? "Assistant:" : "User:");
+            oc_sb_puts(b, tu->is_system ? "System:" : tu->is_assistant ? "Assistant:" : "User:");
             if (span_start)
                 span_start[t] = b->len;
-            if (!tu->n_images)
+            if (!tu->n_images || (tu->image_at && tu->image_at[0] > 0))
                 oc_sb_puts(b, " ");
-            for (uint32_t i = 0; i < tu->n_images; i++, img++)
+            size_t pos = 0, len = strlen(text);
+            for (uint32_t i = 0; i < tu->n_images; i++, img++) {
+                size_t at = tu->image_at ? tu->image_at[i] : 0;
+                if (at < pos || at > len)
+                    return oc_err(OC_ERR_INVALID_ARG, "turn %zu: image %u is placed at byte "
+                                  "%zu of a %zu-byte text (after %zu)", t + 1, i + 1, at, len,
+                                  pos);
+                oc_sb_putn(b, text + pos, at - pos);
+                pos = at;
                 smol_image(b, c, &layouts[img]);
-            oc_sb_puts(b, text);
+            }
+            oc_sb_puts(b, text + pos);
             oc_sb_puts(b, "<end_of_utterance>");
             if (span_end)
                 span_end[t] = b->len;
             oc_sb_puts(b, "\n");
+        } else if (tu->is_system) {
+            oc_sb_puts(b, text);
+            oc_sb_puts(b, " ");
         } else {
             oc_sb_puts(b, tu->is_assistant ? "ASSISTANT:" : "USER:");
             if (span_start)

@@ -12,9 +12,13 @@
 #define OC_IGNORE_LABEL (-100)
 
 typedef struct {
-    int is_assistant;   /* 0: user turn, 1: assistant turn */
+    int is_assistant;   /* 0: user (or system) turn, 1: assistant turn */
     const char *text;   /* UTF-8 */
-    uint32_t n_images;  /* images placed at the start of this (user) turn */
+    uint32_t n_images;  /* images of this (user) turn, placed at the start unless image_at */
+    int is_system;      /* 1: a system prompt (is_assistant 0, no images) */
+    const size_t *image_at; /* optional (n_images): byte offset in text of each image,
+                               ascending, for text before an image (SmolVLM renders parts in
+                               order; LLaVA's template puts images first anyway) */
 } oc_turn;
 
 /* How one image was tiled (SmolVLM): rows x cols tiles + global; 0 x 0 = global only.

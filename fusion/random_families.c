@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -200,40 +199,43 @@ static void fill_uniform(void *ctx, float *out, size_t offset, size_t n) {
         out[i] = g->base + g->scale * (float)(2.0 * oc_rng_uniform(&g->rng) - 1.0);
 }
 
-oc_status oc_write_random_family_weights(const char *dir, oc_dtype dtype, uint64_t seed) {
-    oc_model_config cfg;
-    OC_TRY(oc_config_load(dir, &cfg));
+/* A writer of cfg's tensors (random values made while it writes); *gens (free with
+ * oc_free after the writer) holds their generators. */
+static oc_status family_writer(const oc_model_config *cfg, const char *where, oc_dtype dtype,
+                               uint64_t seed, oc_st_writer **out, tensor_gen **gens_out) {
+    *out = NULL;
+    *gens_out = NULL;
     size_t n_specs;
-    const oc_tensor_spec *specs = oc_family_tensors(cfg.family, &n_specs);
+    const oc_tensor_spec *specs = oc_family_tensors(cfg->family, &n_specs);
     if (!specs)
-        return oc_err(OC_ERR_INVALID_ARG, "%s: not a table-driven family", dir);
+        return oc_err(OC_ERR_INVALID_ARG, "%s: not a table-driven family", where);
     size_t n = 0;
     for (size_t i = 0; i < n_specs; i++)
-        n += oc_family_spec_layers(&cfg, &specs[i]);
+        n += oc_family_spec_layers(cfg, &specs[i]);
     tensor_gen *gens = oc_calloc(n ? n : 1, sizeof *gens);
     oc_st_writer *w = NULL;
     oc_status s = gens ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; s == OC_OK && i < n_specs; i++) {
         const oc_tensor_spec *sp = &specs[i];
-        if ((sp->opt == OC_TO_ATTN_BIAS && !cfg.text.attn_bias) ||
-            (sp->opt == OC_TO_UNTIED && cfg.text.tied))
+        if ((sp->opt == OC_TO_ATTN_BIAS && !cfg->text.attn_bias) ||
+            (sp->opt == OC_TO_UNTIED && cfg->text.tied))
             continue;
         int64_t dims[5];
         int nd = 0;
         for (; nd < 5 && sp->dims[nd]; nd++)
-            dims[nd] = oc_family_dim(&cfg, (oc_dim)sp->dims[nd]);
+            dims[nd] = oc_family_dim(cfg, (oc_dim)sp->dims[nd]);
         /* fan in: the product of all but the first dim (the first for a stored (in, out)) */
         double fan = 1;
         for (int d = 1; d < nd; d++)
             fan *= (double)dims[d];
         if (sp->xform == OC_TX_TRANSPOSE)
             fan = (double)dims[0];
-        uint32_t layers = oc_family_spec_layers(&cfg, sp);
+        uint32_t layers = oc_family_spec_layers(cfg, sp);
         for (uint32_t l = 0; s == OC_OK && l < layers; l++, k++) {
             char base[192], name[256];
             snprintf(base, sizeof base, sp->name, l);
-            snprintf(name, sizeof name, "%s%s", oc_family_prefixes(cfg.family, sp->part)[0],
+            snprintf(name, sizeof name, "%s%s", oc_family_prefixes(cfg->family, sp->part)[0],
                      base);
             tensor_gen *g = &gens[k];
             oc_rng_seed(&g->rng, seed ^ oc_mix64(k + 1));
@@ -243,13 +245,65 @@ oc_status oc_write_random_family_weights(const char *dir, oc_dtype dtype, uint64
             s = oc_st_writer_add_generated(w, name, dtype, nd, dims, fill_uniform, g);
         }
     }
+    if (s != OC_OK) {
+        oc_st_writer_free(w);
+        oc_free(gens);
+        return s;
+    }
+    *out = w;
+    *gens_out = gens;
+    return OC_OK;
+}
+
+oc_status oc_write_random_family_weights(const char *dir, oc_dtype dtype, uint64_t seed) {
+    oc_model_config cfg;
+    OC_TRY(oc_config_load(dir, &cfg));
+    oc_st_writer *w;
+    tensor_gen *gens;
+    OC_TRY(family_writer(&cfg, dir, dtype, seed, &w, &gens));
     char *path = oc_path_join(dir, "model.safetensors");
-    if (s == OC_OK)
-        s = path ? oc_st_writer_save(w, path) : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = path ? oc_st_writer_save(w, path) : oc_err(OC_ERR_NOMEM, "out of memory");
     oc_free(path);
     oc_st_writer_free(w);
     oc_free(gens);
     return s;
+}
+
+/* The preset's files into the new folder d. */
+static oc_status write_family(const family_preset *p, oc_dtype dt, uint64_t seed,
+                              oc_out_dir *d) {
+    int g = p->gemma, big = p->big;
+    cJSON *config = g ? gemma_config(big) : qwen_config(big);
+    oc_model_config cfg;
+    oc_status s = config ? oc_config_from_json(config, "config.json", &cfg)
+                         : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_st_writer *w = NULL;
+    tensor_gen *gens = NULL;
+    if (s == OC_OK)
+        s = family_writer(&cfg, p->name, dt, seed, &w, &gens);
+    oc_out_file *f = NULL;
+    if (s == OC_OK)
+        s = oc_out_dir_create(d, "model.safetensors", &f);
+    if (s == OC_OK) {
+        s = oc_st_writer_write(w, f);
+        s = s == OC_OK ? oc_out_commit(f) : (oc_out_abort(f), s);
+    }
+    oc_st_writer_free(w);
+    oc_free(gens);
+    if (s != OC_OK) {
+        cJSON_Delete(config);
+        return s;
+    }
+    OC_TRY(oc_random_write_json(d, "config.json", config));
+    OC_TRY(oc_random_write_json(d, "preprocessor_config.json",
+                                g ? gemma_processor(big) : qwen_processor(big)));
+    OC_TRY(oc_random_write_json(d, "tokenizer.json",
+                                g ? oc_random_tokenizer_json(GEMMA_SPECIAL, 9, 0)
+                                  : oc_random_tokenizer_json(QWEN_SPECIAL, 7, 0)));
+    cJSON *gc = cJSON_CreateObject();
+    int eos_q[2] = {2, 0}, eos_g[2] = {1, 5};
+    cJSON_AddItemToObject(gc, "eos_token_id", int_list(g ? eos_g : eos_q, 2));
+    return oc_random_write_json(d, "generation_config.json", gc);
 }
 
 oc_status oc_write_random_family_model(const char *preset_name, const char *dtype,
@@ -261,19 +315,11 @@ oc_status oc_write_random_family_model(const char *preset_name, const char *dtyp
     if (!oc_dtype_parse(dtype ? dtype : "BF16", &dt) ||
         (dt != OC_DT_F32 && dt != OC_DT_F16 && dt != OC_DT_BF16))
         return oc_err(OC_ERR_INVALID_ARG, "dtype \"%s\": F32, F16 or BF16", dtype);
-    if (mkdir(out_dir, 0755) != 0 && !oc_is_dir(out_dir))
-        return oc_err(OC_ERR_IO, "%s: cannot create the folder", out_dir);
-    int g = p->gemma, big = p->big;
-    OC_TRY(oc_random_write_json(out_dir, "config.json", g ? gemma_config(big)
-                                                           : qwen_config(big)));
-    OC_TRY(oc_random_write_json(out_dir, "preprocessor_config.json",
-                                g ? gemma_processor(big) : qwen_processor(big)));
-    OC_TRY(oc_random_write_json(out_dir, "tokenizer.json",
-                                g ? oc_random_tokenizer_json(GEMMA_SPECIAL, 9, 0)
-                                  : oc_random_tokenizer_json(QWEN_SPECIAL, 7, 0)));
-    cJSON *gc = cJSON_CreateObject();
-    int eos_q[2] = {2, 0}, eos_g[2] = {1, 5};
-    cJSON_AddItemToObject(gc, "eos_token_id", int_list(g ? eos_g : eos_q, 2));
-    OC_TRY(oc_random_write_json(out_dir, "generation_config.json", gc));
-    return oc_write_random_family_weights(out_dir, dt, seed);
+    oc_out_dir *d = NULL;
+    OC_TRY(oc_out_dir_begin(out_dir, NULL, &d));
+    oc_status s = write_family(p, dt, seed, d);
+    if (s == OC_OK)
+        return oc_out_dir_commit(d);
+    oc_out_dir_abort(d);
+    return s;
 }

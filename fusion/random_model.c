@@ -3,13 +3,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
 #include "model_internal.h"
+#include "output.h"
 #include "sample.h"
 #include "safetensors.h"
 
@@ -278,15 +278,34 @@ cJSON *oc_random_tokenizer_json(const char *const *special, int n_fixed, int n_r
     return j;
 }
 
-oc_status oc_random_write_json(const char *dir, const char *name, cJSON *j) {
-    char *path = oc_path_join(dir, name);
+oc_status oc_random_write_json(oc_out_dir *d, const char *name, cJSON *j) {
     char *text = j ? cJSON_Print(j) : NULL;
-    oc_status s = path && text ? oc_write_file_atomic(path, text, strlen(text))
-                               : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = text ? oc_out_dir_write(d, name, text, strlen(text))
+                       : oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
     cJSON_free(text);
     cJSON_Delete(j);
-    oc_free(path);
     return s;
+}
+
+/* The folder's files, into the new folder d. */
+static oc_status write_model(gen *g, const preset *p, oc_out_dir *d) {
+    oc_out_file *f;
+    OC_TRY(oc_out_dir_create(d, "model.safetensors", &f));
+    oc_status s = oc_st_writer_write(g->w, f);
+    if (s != OC_OK) {
+        oc_out_abort(f);
+        return s;
+    }
+    OC_TRY(oc_out_commit(f));
+    OC_TRY(oc_random_write_json(d, "config.json", config_json(p)));
+    OC_TRY(oc_random_write_json(d, "preprocessor_config.json", processor_json(p)));
+    OC_TRY(oc_random_write_json(d, "tokenizer.json", tokenizer_json()));
+    cJSON *gc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(gc, "bos_token_id", 1);
+    cJSON *eos = cJSON_AddArrayToObject(gc, "eos_token_id");
+    cJSON_AddItemToArray(eos, cJSON_CreateNumber(2));
+    cJSON_AddItemToArray(eos, cJSON_CreateNumber(5));
+    return oc_random_write_json(d, "generation_config.json", gc);
 }
 
 oc_status oc_write_random_model(const char *preset_name, const char *dtype, uint64_t seed,
@@ -306,28 +325,22 @@ oc_status oc_write_random_model(const char *preset_name, const char *dtype, uint
     if (!oc_dtype_parse(dtype ? dtype : "BF16", &g.dtype) ||
         (g.dtype != OC_DT_F32 && g.dtype != OC_DT_F16 && g.dtype != OC_DT_BF16))
         return oc_err(OC_ERR_INVALID_ARG, "dtype \"%s\": F32, F16 or BF16", dtype);
-    if (mkdir(out_dir, 0755) != 0 && !oc_is_dir(out_dir))
-        return oc_err(OC_ERR_IO, "%s: cannot create the folder", out_dir);
     oc_rng_seed(&g.rng, seed);
     OC_TRY(oc_st_writer_new(&g.w));
     vision_tensors(&g, p);
     text_tensors(&g, p);
-    char *path = oc_path_join(out_dir, "model.safetensors");
+    oc_out_dir *d = NULL;
     if (g.status == OC_OK)
-        g.status = path ? oc_st_writer_save(g.w, path) : oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_free(path);
+        g.status = oc_out_dir_begin(out_dir, NULL, &d);
+    if (g.status == OC_OK)
+        g.status = write_model(&g, p, d);
+    if (d && g.status == OC_OK)
+        g.status = oc_out_dir_commit(d);
+    else
+        oc_out_dir_abort(d);
     oc_st_writer_free(g.w);
     for (size_t i = 0; i < g.n_bufs; i++)
         oc_free(g.bufs[i]);
     oc_free(g.bufs);
-    OC_TRY(g.status);
-    OC_TRY(oc_random_write_json(out_dir, "config.json", config_json(p)));
-    OC_TRY(oc_random_write_json(out_dir, "preprocessor_config.json", processor_json(p)));
-    OC_TRY(oc_random_write_json(out_dir, "tokenizer.json", tokenizer_json()));
-    cJSON *gc = cJSON_CreateObject();
-    cJSON_AddNumberToObject(gc, "bos_token_id", 1);
-    cJSON *eos = cJSON_AddArrayToObject(gc, "eos_token_id");
-    cJSON_AddItemToArray(eos, cJSON_CreateNumber(2));
-    cJSON_AddItemToArray(eos, cJSON_CreateNumber(5));
-    return oc_random_write_json(out_dir, "generation_config.json", gc);
+    return g.status;
 }

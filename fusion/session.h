@@ -47,4 +47,8 @@ oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_t
 oc_status oc_session_forward(oc_session *s, const int32_t *ids, size_t n, size_t from,
                              size_t to, float *x, float *hidden_out, float *logits,
                              uint32_t n_logits);
+/* Generation for the session's turns and images as they stand: the prompt with the
+ * generation prompt, prefilled (reusing the cached prefix), then decoded. ans receives the
+ * tokens and timings, not the text; the turns are left as they were. */
+oc_status oc_session_generate(oc_session *s, const oc_gen_params *p, oc_answer *ans);
 #endif

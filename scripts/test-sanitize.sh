@@ -3,11 +3,11 @@
 #  1. build-asan: ASan + UBSan (-fno-sanitize-recover=all, LeakSanitizer on) runs the whole
 #     test suite, which includes the replays of every fuzz corpus (suite 'fuzz',
 #     tests/fuzz/meson.build) and the allocation-failure test.
-#  2. build-tsan: ThreadSanitizer runs tests/test_threads.c.
-# OpenBLAS runs single-threaded here (OPENBLAS_NUM_THREADS=1): its own pthread pool is
-# not instrumented. Under TSan OpenMP is single-threaded too (OMP_NUM_THREADS=1):
-# libomp/libgomp synchronise in ways TSan cannot see and would report false races; the
-# threads under test are the test's own pthreads sharing one model.
+#  2. build-tsan: ThreadSanitizer runs tests/test_threads.c (one model shared by threads,
+#     each session with its own pool), tests/test_kernels.c (the pool itself, every kernel
+#     on one thread and on several), and the server's threads: tests/test_serve.c (the
+#     image cache from several threads) and the HTTP tests (tests/serve/serve_test.py:
+#     concurrent clients, --parallel sessions, disconnects).
 #   bash scripts/test-sanitize.sh            # both
 #   bash scripts/test-sanitize.sh asan       # one of them (asan, tsan); extra arguments
 #   bash scripts/test-sanitize.sh asan fuzz_image   # go to meson test
@@ -29,13 +29,13 @@ setup() { # dir sanitizer [ninja targets]
 
 if [ "$which" = all ] || [ "$which" = asan ]; then
     setup build-asan address,undefined
-    OPENBLAS_NUM_THREADS=1 \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
 fi
 if [ "$which" = all ] || [ "$which" = tsan ]; then
-    setup build-tsan thread tests/test_threads
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads "$@"
+    setup build-tsan thread tests/test_threads tests/test_kernels tests/test_serve ocellus
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 3 threads \
+        kernels serve serve_http "$@"
 fi

@@ -34,7 +34,8 @@ RECIPE=${RECIPE:-models/recipe}
 mkdir -p "$WORK"
 
 [ -f "$WORK/train/conversations.jsonl" ] ||
-    $OC data shapes --split train --seed 1 --n "$N_TRAIN" --size 48 --questions 3 --out "$WORK/train"
+    $OC data shapes --split train --seed 1 --n "$N_TRAIN" --size 48 --questions 3 --no-exams \
+        --out "$WORK/train"
 # Later phases' data: other scenes (one seed each), more questions per image, drawn
 # more often from the types the phase before left weak. Arguments: the phase's folder,
 # the step it ends at, the step the phase before ends at (no data when it does not run),
@@ -42,7 +43,7 @@ mkdir -p "$WORK"
 weighted_data() {
     [ "$2" -le "$3" ] || [ -f "$WORK/$1/conversations.jsonl" ] ||
         $OC data shapes --split train --seed "$4" --n "$5" --size 48 --questions "$6" \
-            --question-weights "$7" --out "$WORK/$1"
+            --question-weights "$7" --no-exams --out "$WORK/$1"
 }
 # phase 3: finding an object by its shape, yes/no relations
 weighted_data train3 "$STEPS3" "$STEPS2" 2 40000 6 \
@@ -56,7 +57,8 @@ weighted_data train5 "$STEPS5" "$STEPS4" 4 30000 8 \
 weighted_data train6 "$STEPS6" "$STEPS5" 5 30000 8 \
     above=20,count_shape=15,left_of=3,colour_of=2,shape_of=2
 [ -f "$WORK/val/conversations.jsonl" ] ||
-    $OC data shapes --split val --seed 1 --n 200 --size 48 --questions 3 --out "$WORK/val"
+    $OC data shapes --split val --seed 1 --n 200 --size 48 --questions 3 --no-exams \
+        --out "$WORK/val"
 [ -f "$WORK/test/vqa.jsonl" ] ||
     $OC data shapes --split test --seed 1 --n 1000 --size 48 --out "$WORK/test"
 

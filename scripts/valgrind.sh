@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # memcheck: no leak and no invalid access for a caption run with the CLI and for the
 # golden tests (tests/test_smolvlm.c, tests/test_llava.c). Builds build-vg/ (gcc, debugoptimized).
-# OpenBLAS runs single-threaded (OPENBLAS_NUM_THREADS=1) so that it starts no thread pool;
-# the other OPENBLAS_* variables are left as they are (this environment pins
-# OPENBLAS_CORETYPE to an AVX2 kernel: valgrind cannot run AVX-512 code).
+# valgrind cannot run AVX-512 code and hides it from CPUID: the kernels' run-time dispatch
+# (core/cpu.c) then takes their AVX2 versions.
 # tests/valgrind.supp holds the few suppressions, each explained there.
 #   bash scripts/valgrind.sh
 set -euo pipefail
@@ -13,7 +12,6 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
 fi
 ninja -C "$BUILD" ocellus tests/test_smolvlm tests/test_llava
-export OPENBLAS_NUM_THREADS=1
 VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
     --suppressions=tests/valgrind.supp --quiet)

@@ -103,7 +103,7 @@ static oc_session *fx_session(const oc_model *m, const float *px, uint32_t tiles
 
 /* The prompt of one question about the session's images. */
 static int32_t *fx_prompt(const oc_session *s, const char *question, size_t *n) {
-    oc_turn turn = {0, question, (uint32_t)s->n_images};
+    oc_turn turn = {.text = question, .n_images = (uint32_t)s->n_images};
     int32_t *ids;
     if (oc_prompt_encode(&s->m->cfg, s->m->tok, &turn, 1, s->layouts, s->n_images, 1, &ids,
                          NULL, n) != OC_OK)

@@ -366,9 +366,12 @@ static void test_errors_name_file_and_line(void **state) {
                       OC_ERR_FORMAT, "2 \"<image>\" markers but 1 images");
     expect_open_error("{\"conversations\": [{\"from\": \"human\", \"value\": \"x\"}, "
                       "{\"from\": \"gpt\", \"value\": \"<image>\"}]}\n",
-                      OC_ERR_FORMAT, "turn 2: an assistant turn cannot hold \"<image>\"");
-    expect_open_error("{\"conversations\": [{\"from\": \"system\", \"value\": \"x\"}]}\n",
-                      OC_ERR_UNSUPPORTED, "turn 1: unknown \"from\" \"system\"");
+                      OC_ERR_FORMAT, "turn 2: an assistant or system turn cannot hold \"<image>\"");
+    expect_open_error("{\"conversations\": [{\"from\": \"tool\", \"value\": \"x\"}]}\n",
+                      OC_ERR_UNSUPPORTED, "turn 1: unknown \"from\" \"tool\"");
+    expect_open_error("{\"conversations\": [{\"from\": \"system\", \"value\": \"<image>\"}, "
+                      "{\"from\": \"gpt\", \"value\": \"x\"}]}\n",
+                      OC_ERR_FORMAT, "turn 1: an assistant or system turn cannot hold");
     expect_open_error("{\"conversations\": [{\"from\": \"human\", \"value\": \"x\"}]}\n",
                       OC_ERR_FORMAT, "no assistant turn");
     expect_open_error("{\"conversations\": [{\"from\": \"human\"}]}\n", OC_ERR_FORMAT,

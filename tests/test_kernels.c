@@ -317,6 +317,8 @@ static void test_attention(void **state) {
         /* T, S, H, KVH, D, causal */
         {1, 7, 4, 2, 8, 1},   {3, 7, 4, 2, 8, 1},     {4, 600, 6, 2, 16, 1},
         {70, 70, 2, 1, 24, 0}, {130, 150, 4, 4, 8, 1}, {9, 9, 3, 3, 64, 0},
+        {2, 300, 10, 2, 24, 1}, /* decoding: 5 heads per KV head, runs of keys, D % 16 */
+        {3, 513, 4, 1, 72, 0},  /* decoding without a mask, D past one register block */
     };
     oc_isa lv[3];
     int nl = levels(lv);

@@ -81,7 +81,7 @@ static void test_input_ids(void **state) {
     (void)state;
     for (int i = 0; ref_case(i); i++) {
         const cJSON *c = ref_case(i);
-        oc_turn turn = {0, case_str(c, "question"), 1};
+        oc_turn turn = {.text = case_str(c, "question"), .n_images = 1};
         oc_tile_layout lay = {0, 0};
         char *text;
         assert_int_equal(oc_prompt_text(&model->cfg, &turn, 1, &lay, 1, 1, &text), OC_OK);
@@ -192,7 +192,9 @@ static void test_greedy_generation(void **state) {
 /* Several turns and images, as llava-1.5-hf's chat template renders them. */
 static void test_multi_turn_prompt(void **state) {
     (void)state;
-    oc_turn turns[3] = {{0, "Compare.", 2}, {1, "Both cats.", 0}, {0, "Which is bigger?", 0}};
+    oc_turn turns[3] = {{.text = "Compare.", .n_images = 2},
+                         {.is_assistant = 1, .text = "Both cats."},
+                         {.text = "Which is bigger?"}};
     oc_tile_layout lay[2] = {{0, 0}, {0, 0}};
     char *text;
     assert_int_equal(oc_prompt_text(&model->cfg, turns, 3, lay, 2, 1, &text), OC_OK);

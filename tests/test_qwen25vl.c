@@ -127,7 +127,7 @@ static void test_input_ids(void **state) {
     (void)state;
     for (int i = 0; ref_case(i); i++) {
         const cJSON *c = ref_case(i);
-        oc_turn turn = {0, case_str(c, "question"), 1};
+        oc_turn turn = {.text = case_str(c, "question"), .n_images = 1};
         oc_tile_layout lay = case_layout(c);
         char *text;
         assert_int_equal(oc_prompt_text(&model->cfg, &turn, 1, &lay, 1, 1, &text), OC_OK);
@@ -251,7 +251,9 @@ static void rope_index_reference(const int32_t *ids, size_t n, int32_t image_id,
  * taller than wide, two adjacent) against the transcription. */
 static void test_mrope_positions(void **state) {
     (void)state;
-    oc_turn turns[3] = {{0, "Compare.", 2}, {1, "Both cats.", 0}, {0, "And this?", 1}};
+    oc_turn turns[3] = {{.text = "Compare.", .n_images = 2},
+                        {.is_assistant = 1, .text = "Both cats."},
+                        {.text = "And this?", .n_images = 1}};
     oc_tile_layout lay[3] = {{6, 8}, {10, 4}, {2, 2}};
     uint32_t grid[3][2] = {{6, 8}, {10, 4}, {2, 2}};
     int32_t *ids;
@@ -281,7 +283,9 @@ static void test_mrope_positions(void **state) {
  * published chat template adds (a chat_template.json saying so). */
 static void test_multi_turn_prompt(void **state) {
     (void)state;
-    oc_turn turns[3] = {{0, "Compare.", 2}, {1, "Both cats.", 0}, {0, "Which?", 0}};
+    oc_turn turns[3] = {{.text = "Compare.", .n_images = 2},
+                        {.is_assistant = 1, .text = "Both cats."},
+                        {.text = "Which?"}};
     oc_tile_layout lay[2] = {{2, 2}, {2, 4}};
     char *text;
     assert_int_equal(oc_prompt_text(&model->cfg, turns, 3, lay, 2, 1, &text), OC_OK);

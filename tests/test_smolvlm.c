@@ -92,7 +92,7 @@ static void test_input_ids(void **state) {
     (void)state;
     for (int i = 0; ref_case(i); i++) {
         const cJSON *c = ref_case(i);
-        oc_turn turn = {0, case_str(c, "question"), 1};
+        oc_turn turn = {.text = case_str(c, "question"), .n_images = 1};
         oc_tile_layout lay = {(uint32_t)case_int(c, "rows"), (uint32_t)case_int(c, "cols")};
         char *text;
         assert_int_equal(oc_prompt_text(&model->cfg, &turn, 1, &lay, 1, 1, &text), OC_OK);

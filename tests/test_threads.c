@@ -1,9 +1,8 @@
 /* Thread safety: one oc_model shared by 4 threads, each with its own session asking its
  * own questions (greedy, two turns, with and without images), gives the same tokens as
  * running the same conversations one after another. Also tokenization and image loading
- * from several threads at once. scripts/test-sanitize.sh runs this under ThreadSanitizer
- * (with OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1: their thread pools are not
- * instrumented; the threads under test are this file's). */
+ * from several threads at once. scripts/test-sanitize.sh runs this under ThreadSanitizer:
+ * the threads of this file and each session's own pool (core/pool.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -30,15 +30,30 @@ static const char DATA_HELP[] =
     "  conversations.jsonl  LLaVA fine-tuning format: \"Describe this image.\" (answered\n"
     "                       by the caption) and the questions, in one chat per image\n"
     "  info.json            the parameters\n"
+    "and the exams (for ocellus eval; not with --no-exams):\n"
+    "  vqa10.jsonl          vqa.jsonl's questions with 10 answers each (VQA's format), the\n"
+    "                       world's paraphrases among them (\"2\"/\"two\", \"grey\"/\"gray\")\n"
+    "  captions5.jsonl      {\"image\", \"captions\": [5]}: the caption, the objects in\n"
+    "                       reverse order with left/right and above/below flipped, both\n"
+    "                       with the background first, and \"there is ...\"\n"
+    "  mcq_images.jsonl     mc.jsonl's items with \"id\" and \"type\"\n"
+    "  pope.jsonl           POPE: \"Is there a red circle?\" for objects present and absent\n"
+    "                       (random, popular, adversarial), with \"answer\" and \"category\"\n"
+    "  mmlu/                MMLU layout: dev/ and SPLIT/ CSVs of text questions about the\n"
+    "                       world's rules (shapes_geometry, shapes_rules, shapes_captions,\n"
+    "                       shapes_relations)\n"
     "\n"
     "options:\n"
     "  --split S          train, val or test (required)\n"
     "  --n N              number of scenes (required)\n"
-    "  --out DIR          output folder, created if needed (required)\n"
+    "  --out DIR          output folder (required): written whole beside DIR, then put in\n"
+    "                     its place; files in DIR that a dataset does not hold are kept\n"
     "  --seed S           seed (default 0)\n"
     "  --size PX          image side in pixels, 32..1024 (default 64)\n"
     "  --questions K      questions per image in vqa.jsonl and conversations (default 4)\n"
     "  --mc K             multiple-choice items per image (default 1)\n"
+    "  --mmlu-questions K questions per subject in mmlu/SPLIT/ (default 50)\n"
+    "  --no-exams         only the training files\n"
     "  --question-weights TYPE=W,...\n"
     "                     how often each question type is drawn, relative to the others\n"
     "                     (default 1 each; 0 never, at most 1000). Types: count,\n"
@@ -79,9 +94,13 @@ static int shapes(int argc, char **argv) {
             fputs(DATA_HELP, stdout);
             return 0;
         }
+        if (!strcmp(a, "--no-exams")) {
+            p.write_exams = 0;
+            continue;
+        }
         static const char *const known[] = {"--split", "--n",         "--out", "--seed",
                                             "--size",  "--questions", "--mc",
-                                            "--question-weights"};
+                                            "--question-weights", "--mmlu-questions"};
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
             k++;
@@ -115,6 +134,9 @@ static int shapes(int argc, char **argv) {
                 return CLI_USAGE;
         } else if (!strcmp(a, "--mc")) {
             if (!cli_u32(cmd, a, v, &p.mc_per_image))
+                return CLI_USAGE;
+        } else if (!strcmp(a, "--mmlu-questions")) {
+            if (!cli_u32(cmd, a, v, &p.mmlu_per_subject))
                 return CLI_USAGE;
         } else if (!strcmp(a, "--question-weights")) {
             if (!have_weights)

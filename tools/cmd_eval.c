@@ -1,188 +1,403 @@
-/* ocellus eval: exact-match accuracy of a model on question/answer and caption files
- * (the JSONL files `ocellus data shapes` writes, or any of the same shape). */
-#include <ctype.h>
+/* ocellus eval: exams and benchmarks, scored by the library (eval/); this file parses the
+ * arguments, shows progress and prints the results. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "eval_output.h"
 
 static const char EVAL_HELP[] =
-    "usage: ocellus eval vqa|captions --data FILE.jsonl [--limit N] [--show-errors N]\n"
-    "                    [options]\n"
-    "Asks each line's question (vqa: {\"image\", \"question\", \"answer\"}) or asks for a\n"
-    "caption (captions: {\"image\", \"caption\"}, prompt \"Describe this image.\") with\n"
-    "greedy decoding, and counts exact matches after trimming spaces and a final period\n"
-    "and ignoring case. Image paths are relative to the file's folder. Prints the\n"
-    "accuracy (and with --json an object with the counts); lines with a \"type\" (as\n"
-    "`ocellus data shapes` writes) are also counted per type.\n\n";
+    "usage: ocellus eval SUBCOMMAND --data PATH [options]   (ocellus eval SUBCOMMAND --help)\n"
+    "\n"
+    "  mcq         multiple choice: an MMLU-layout folder (text; letter log-probabilities\n"
+    "              after \"Answer:\", as the MMLU evaluation or lm-evaluation-harness), or\n"
+    "              a JSONL file of questions about images (lmms-eval's prompt)\n"
+    "  vqa         VQA accuracy with the official answer normalisation (10 answers), or\n"
+    "              exact match (one answer)\n"
+    "  captions    BLEU-1..4 and CIDEr-D as the COCO caption evaluation, and exact match\n"
+    "  pope        yes/no object existence: accuracy, precision, recall, F1, yes-ratio\n"
+    "  perplexity  tokens, mean NLL, perplexity and bits per byte of texts\n"
+    "  score       score another system's predictions against references (no model)\n";
 
-#define MAX_TYPES 64
+static const char COMMON_HELP[] =
+    "common options:\n"
+    "  --data PATH           the exam (required)\n"
+    "  --limit N             score the first N items only\n"
+    "  --show-errors N       print the first N wrong items to standard error\n"
+    "  --json                print one JSON object (ratios as fractions in [0, 1])\n"
+    "  --quiet               no progress line\n";
 
-/* Exact matches per question type, in first-seen order. */
+static const char MCQ_HELP[] =
+    "usage: ocellus eval mcq --data DIR_OR_FILE [options]\n"
+    "\n"
+    "MMLU layout (DIR with dev/NAME_dev.csv and test/NAME_test.csv, or one NAME_test.csv):\n"
+    "headerless CSV rows question,A,B,C,D,answer. Each question follows k examples of its\n"
+    "subject's dev file in the prompt of the original MMLU evaluation (\"The following are\n"
+    "multiple choice questions (with answers) about  SUBJECT.\\n\\n\", each example\n"
+    "\"QUESTION\\nA. ...\\nD. ...\\nAnswer: X\\n\\n\"), fewer when it would not fit the\n"
+    "context; the answer is the letter the model finds most likely after \"Answer:\" (for a\n"
+    "one-token letter, the argmax of the four letters' logits). Accuracy per subject and\n"
+    "the micro and macro averages. The shots of a subject are encoded once and reused.\n"
+    "\n"
+    "A FILE.jsonl of questions about images, {\"image\" | \"images\", \"question\",\n"
+    "\"choices\": [...], \"answer\": \"A\", \"hint\"?}, is asked as lmms-eval asks\n"
+    "ScienceQA-IMG, AI2D and MMMU: \"QUESTION\\nA. ...\\nB. ...\\nAnswer with the option's\n"
+    "letter from the given choices directly.\" after the images; the answer is the most\n"
+    "likely letter, or with --generate the generated text (stripped, any case).\n"
+    "\n"
+    "options:\n"
+    "  --shots K             MMLU: dev examples before each question (default 5)\n"
+    "  --format F            MMLU: original (default) or harness (lm-evaluation-harness's\n"
+    "                        mmlu: one space before the subject, the question stripped, no\n"
+    "                        BOS, the context cut from the left when too long)\n"
+    "  --split S             MMLU: test (default), val or dev\n"
+    "  --show-prompt         print the first question's prompt and stop\n"
+    "  --generate            images: generate the answer instead of reading the letters\n"
+    "  --suffix TEXT         images: instead of lmms-eval's \"\\nAnswer with the option's\n"
+    "                        letter...\" (\\n in TEXT is a line break)\n";
+
+static const char VQA_HELP[] =
+    "usage: ocellus eval vqa --data FILE.jsonl [options]\n"
+    "\n"
+    "Lines {\"image\" | \"images\", \"question\", \"answers\": [10 human answers]} are scored\n"
+    "with VQA accuracy as the official evaluation (vqaEval.py) computes it: the mean over\n"
+    "the 10 leave-one-out subsets of min(1, matches / 3), the generated answer normalised\n"
+    "(punctuation, number words to digits, articles, contractions) and the human answers'\n"
+    "punctuation when they differ. Lines with one \"answer\" are an exact match (trimmed,\n"
+    "final period and case ignored). Per question type when lines have \"type\".\n"
+    "\n"
+    "options:\n"
+    "  --suffix TEXT         appended to each question, e.g. \"\\nAnswer the question\n"
+    "                        using a single word or phrase.\" (LLaVA's VQAv2 prompt)\n";
+
+static const char CAPTIONS_HELP[] =
+    "usage: ocellus eval captions --data FILE.jsonl [options]\n"
+    "\n"
+    "Lines {\"image\" | \"images\", \"captions\" | \"references\": [...] | \"caption\"}: the\n"
+    "model captions each image (\"Describe this image.\"), scored with corpus BLEU-1..4\n"
+    "(closest reference length) and CIDEr-D (document frequencies from the references,\n"
+    "clipping, Gaussian length penalty sigma 6, x10) after the COCO evaluation's\n"
+    "tokenization (PTB-style, lower case, punctuation removed), and by exact match with a\n"
+    "reference.\n"
+    "\n"
+    "options:\n"
+    "  --prompt TEXT         the request (default \"Describe this image.\")\n";
+
+static const char POPE_HELP[] =
+    "usage: ocellus eval pope --data FILE.jsonl [options]\n"
+    "\n"
+    "Lines {\"image\", \"question\" | \"text\", \"answer\" | \"label\": \"yes\" | \"no\",\n"
+    "\"category\"} (POPE: \"Is there a X in the image?\" with random, popular and adversarial\n"
+    "absent objects). An answer is a no when its first sentence holds the word \"No\", \"no\"\n"
+    "or \"not\", as the POPE script reads it. Accuracy, precision, recall, F1 and the\n"
+    "yes-ratio, per category and overall.\n"
+    "\n"
+    "options:\n"
+    "  --suffix TEXT         appended to each question\n";
+
+static const char PPL_HELP[] =
+    "usage: ocellus eval perplexity --data FILE [options]\n"
+    "\n"
+    "FILE.jsonl of {\"text\"}, or a text file of one text a line. Every token of a text is\n"
+    "scored after a BOS (or end-of-text) token, in windows of the model's context as\n"
+    "lm-evaluation-harness's rolling log-likelihood. Prints the tokens, the mean negative\n"
+    "log-likelihood, the perplexity and bits per UTF-8 byte.\n";
+
+static const char SCORE_HELP[] =
+    "usage: ocellus eval score --metric vqa|bleu|cider|pope|mcq --predictions P.jsonl\n"
+    "                          --references R.jsonl [--json] [--limit N] [--show-errors N]\n"
+    "\n"
+    "Scores another system's outputs, with no model, by the same rules as the other\n"
+    "subcommands. P.jsonl lines {\"id\", \"prediction\"}; R.jsonl lines {\"id\",\n"
+    "\"references\": [...]} (bleu, cider: both are printed), {\"id\", \"answers\": [...]}\n"
+    "(vqa) or {\"id\", \"answer\"} (vqa exact match, pope, mcq). Ids (strings or integers)\n"
+    "match across the files; each reference needs a prediction and each prediction a\n"
+    "reference. JSON keys: bleu1..bleu4, cider_d, vqa_accuracy, accuracy, precision,\n"
+    "recall, f1, n.\n";
+
 typedef struct {
-    char *name[MAX_TYPES];
-    size_t total[MAX_TYPES], right[MAX_TYPES];
-    int n;
-} type_counts;
+    const char *cmd;
+    uint32_t show_errors;
+    int quiet, tty;
+    double last;      /* time of the last progress line */
+    size_t last_step; /* last tenth reported when not on a terminal */
+    int printed;
+} progress;
 
-static void type_count(type_counts *t, const char *name, int ok) {
-    int i = 0;
-    while (i < t->n && strcmp(t->name[i], name) != 0)
-        i++;
-    if (i == t->n) {
-        if (t->n == MAX_TYPES)
-            return;
-        t->name[t->n++] = strdup(name);
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The question itself: an MMLU prompt's text after its last blank line. */
+static const char *tail(const char *prompt) {
+    if (!prompt)
+        return "";
+    const char *last = prompt, *p = prompt;
+    while ((p = strstr(p, "\n\n")) && p[2])
+        last = p += 2;
+    return last;
+}
+
+static int on_item(const oc_eval_item *it, void *user_data) {
+    progress *pg = user_data;
+    if (!it->correct && pg->show_errors && it->so_far->task != OC_EVAL_PERPLEXITY) {
+        pg->show_errors--;
+        if (pg->printed && pg->tty)
+            fputc('\n', stderr);
+        pg->printed = 0;
+        fprintf(stderr, "%s: %s\n  expected: %s\n  got:      %s\n", it->id, tail(it->prompt),
+                it->expected ? it->expected : "", it->prediction ? it->prediction : "");
     }
-    t->total[i]++;
-    t->right[i] += (size_t)ok;
+    double t = now_s();
+    const oc_eval_result *r = it->so_far;
+    size_t done = it->index + 1, step = it->total ? 10 * done / it->total : 10;
+    int show = !pg->quiet && (pg->tty ? t - pg->last > 0.25 || done == it->total
+                                      : step != pg->last_step);
+    if (show) {
+        double elapsed = t - r->seconds, rate = elapsed > 0 ? (double)done / elapsed : 0;
+        double eta = rate > 0 ? (double)(it->total - done) / rate : 0;
+        fprintf(stderr, "%s%s: %zu/%zu, ", pg->tty ? "\r" : "", pg->cmd, done, it->total);
+        if (r->task == OC_EVAL_PERPLEXITY)
+            fprintf(stderr, "%llu tokens, ppl %.3f", (unsigned long long)r->tokens, r->perplexity);
+        else
+            fprintf(stderr, "%.2f%% so far", 100 * r->accuracy);
+        fprintf(stderr, ", %.1f/s, ETA %d:%02d  %s", rate, (int)eta / 60, (int)eta % 60,
+                pg->tty ? "" : "\n");
+        pg->last = t;
+        pg->last_step = step;
+        pg->printed = 1;
+    }
+    return cli_interrupted;
 }
 
-static double percent(size_t right, size_t total) {
-    return total ? 100.0 * (double)right / (double)total : 0;
-}
-
-static void print_result(const char *task, const char *data, size_t right, size_t total,
-                         const type_counts *t, int json) {
-    if (json) {
-        printf("{\"task\": \"%s\", \"data\": \"%s\", \"total\": %zu, \"correct\": %zu, "
-               "\"accuracy\": %.2f", task, data, total, right, percent(right, total));
-        if (t->n) {
-            printf(", \"types\": {");
-            for (int i = 0; i < t->n; i++)
-                printf("%s\"%s\": {\"total\": %zu, \"correct\": %zu}", i ? ", " : "",
-                       t->name[i], t->total[i], t->right[i]);
-            printf("}");
+/* "\n" in a command-line text is a line break. */
+static char *unescape(const char *s) {
+    char *d = malloc(strlen(s) + 1), *o = d;
+    if (!d)
+        return NULL;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] == 'n') {
+            *o++ = '\n';
+            s++;
+        } else {
+            *o++ = *s;
         }
-        printf("}\n");
-        return;
     }
-    printf("%s: %zu of %zu exact (%.2f%%)\n", task, right, total, percent(right, total));
-    for (int i = 0; i < t->n; i++)
-        printf("  %-14s %zu of %zu (%.2f%%)\n", t->name[i], t->right[i], t->total[i],
-               percent(t->right[i], t->total[i]));
-}
-
-/* Trimmed, lowercased copy without a final period. */
-static char *normalise(const char *s) {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *d = strdup(s);
-    size_t n = strlen(d);
-    while (n > 0 && (isspace((unsigned char)d[n - 1]) || d[n - 1] == '.'))
-        d[--n] = 0;
-    for (size_t i = 0; i < n; i++)
-        d[i] = (char)tolower((unsigned char)d[i]);
+    *o = 0;
     return d;
 }
 
-static char *dir_of(const char *path) {
-    char *d = strdup(path);
-    char *slash = strrchr(d, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        d[0] = 0;
-    return d;
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static const char *sub_help(const char *sub) {
+    if (!strcmp(sub, "mcq")) return MCQ_HELP;
+    if (!strcmp(sub, "vqa")) return VQA_HELP;
+    if (!strcmp(sub, "captions")) return CAPTIONS_HELP;
+    if (!strcmp(sub, "pope")) return POPE_HELP;
+    if (!strcmp(sub, "perplexity")) return PPL_HELP;
+    if (!strcmp(sub, "score")) return SCORE_HELP;
+    return NULL;
+}
+
+typedef struct {
+    const char *data, *predictions, *references, *metric, *format, *split, *prompt;
+    char *suffix;
+    uint32_t limit, show, shots;
+    int generate, show_prompt, quiet, have_shots;
+} eval_opts;
+
+/* Parses one eval option; 1 taken, 0 not an eval option, -1 usage error. */
+static int eval_option(const char *cmd, const char *sub, eval_opts *e, int argc, char **argv,
+                       int *i) {
+    const char *a = argv[*i], *v;
+    static const char *const with_value[] = {"--data", "--limit", "--show-errors", "--shots",
+                                             "--format", "--split", "--prompt", "--suffix",
+                                             "--predictions", "--references", "--metric"};
+    int takes = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+        takes |= !strcmp(a, with_value[k]);
+    if (!strcmp(a, "--generate"))
+        return e->generate = 1;
+    if (!strcmp(a, "--show-prompt"))
+        return e->show_prompt = 1;
+    if (!strcmp(a, "--quiet"))
+        return e->quiet = 1;
+    if (!takes)
+        return 0;
+    if (!(v = cli_value(cmd, argc, argv, i)))
+        return -1;
+    (void)sub;
+    if (!strcmp(a, "--data")) e->data = v;
+    else if (!strcmp(a, "--predictions")) e->predictions = v;
+    else if (!strcmp(a, "--references")) e->references = v;
+    else if (!strcmp(a, "--metric")) e->metric = v;
+    else if (!strcmp(a, "--format")) e->format = v;
+    else if (!strcmp(a, "--split")) e->split = v;
+    else if (!strcmp(a, "--prompt")) e->prompt = v;
+    else if (!strcmp(a, "--suffix")) {
+        free(e->suffix);
+        if (!(e->suffix = unescape(v)))
+            return cli_usage(cmd, "out of memory"), -1;
+    } else if (!strcmp(a, "--limit")) return cli_u32(cmd, a, v, &e->limit) ? 1 : -1;
+    else if (!strcmp(a, "--show-errors")) return cli_u32(cmd, a, v, &e->show) ? 1 : -1;
+    else if (!strcmp(a, "--shots")) {
+        e->have_shots = 1;
+        return cli_u32(cmd, a, v, &e->shots) ? 1 : -1;
+    }
+    return 1;
+}
+
+/* --show-prompt: the first MMLU question's prompt, as the model receives it. */
+static int show_prompt(const oc_model *m, const eval_opts *e, const oc_eval_params *p);
+
+static int parse_metric(const char *name, oc_metric *out) {
+    static const char *const names[] = {"vqa", "bleu", "cider", "pope", "mcq"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (oc_metric)i;
+            return 1;
+        }
+    return 0;
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *cmd = "eval", *data = NULL;
-    uint32_t limit = 0, show = 0;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fprintf(argc < 2 ? stderr : stdout, "%s", EVAL_HELP);
+        return argc < 2 ? CLI_USAGE : 0;
+    }
+    const char *sub = argv[1];
+    const char *help = sub_help(sub);
+    if (!help)
+        return cli_usage("eval", "unknown subcommand '%s' (mcq, vqa, captions, pope, "
+                         "perplexity, score)", sub), CLI_USAGE;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "eval %s", sub);
+    int scoring = !strcmp(sub, "score");
     cli_gen_opts o;
     cli_gen_opts_init(&o);
     o.gen.max_tokens = 64;
-    o.stream = 0;
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("%s%s", EVAL_HELP, CLI_GEN_HELP);
-        return argc < 2 ? CLI_USAGE : 0;
-    }
-    int captions = !strcmp(argv[1], "captions");
-    if (!captions && strcmp(argv[1], "vqa"))
-        return cli_usage(cmd, "the first argument is vqa or captions"), CLI_USAGE;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--data") || !strcmp(a, "--limit") || !strcmp(a, "--show-errors")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
-            if (!strcmp(a, "--data"))
-                data = v;
-            else if (!cli_u32(cmd, a, v, !strcmp(a, "--limit") ? &limit : &show))
-                return CLI_USAGE;
-            continue;
+    eval_opts e = {.format = "original", .split = "test", .shots = 5};
+    int rc = 0;
+    for (int i = 2; i < argc && rc == 0; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s\n%s%s", help, COMMON_HELP, scoring ? "" : CLI_GEN_HELP);
+            free(e.suffix);
+            return 0;
         }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
+        int r = eval_option(cmd, sub, &e, argc, argv, &i);
+        if (r == 0 && !scoring)
+            r = cli_gen_option(cmd, &o, argc, argv, &i);
+        else if (r == 0 && !strcmp(argv[i], "--json"))
+            o.json = r = 1;
+        if (r == 0)
+            cli_usage(cmd, "unknown argument %s", argv[i]);
         if (r <= 0)
-            return r == 0 ? (cli_usage(cmd, "unknown argument %s", a), CLI_USAGE) : CLI_USAGE;
+            rc = CLI_USAGE;
     }
-    if (!data)
-        return cli_usage(cmd, "--data is required"), CLI_USAGE;
-    FILE *f = fopen(data, "r");
-    if (!f) {
-        fprintf(stderr, "ocellus eval: %s: cannot open\n", data);
-        return 2 + OC_ERR_IO;
+    oc_eval_params p = oc_eval_default_params();
+    oc_metric metric = OC_METRIC_VQA;
+    if (rc == 0 && scoring && (!e.metric || !e.predictions || !e.references))
+        rc = (cli_usage(cmd, "--metric, --predictions and --references are required"), CLI_USAGE);
+    else if (rc == 0 && scoring && !parse_metric(e.metric, &metric))
+        rc = (cli_usage(cmd, "--metric is vqa, bleu, cider, pope or mcq, not '%s'", e.metric),
+              CLI_USAGE);
+    else if (rc == 0 && !scoring && !e.data)
+        rc = (cli_usage(cmd, "--data is required"), CLI_USAGE);
+    if (rc == 0 && strcmp(e.format, "original") && strcmp(e.format, "harness"))
+        rc = (cli_usage(cmd, "--format is original or harness, not '%s'", e.format), CLI_USAGE);
+    if (rc) {
+        free(e.suffix);
+        return rc;
     }
+    int image_mcq = !strcmp(sub, "mcq") && ends_with(e.data, ".jsonl");
+    p.limit = e.limit;
+    p.gen = o.gen;
+    p.shots = e.shots;
+    p.format = strcmp(e.format, "harness") ? OC_MCQ_ORIGINAL : OC_MCQ_HARNESS;
+    p.split = e.split;
+    p.generate = e.generate;
+    p.prompt = e.prompt;
+    p.suffix = e.suffix;
+    progress pg = {cmd, e.show, e.quiet, isatty(STDERR_FILENO), 0, 99, 0};
+    p.on_item = on_item;
+    p.user_data = &pg;
+    cli_install_sigint();
+
     oc_model *m = NULL;
-    int rc = cli_load_model(cmd, &o, &m);
-    char *dir = dir_of(data), *line = NULL;
-    size_t cap = 0, total = 0, right = 0, lineno = 0;
-    type_counts types = {.n = 0};
-    while (rc == 0 && getline(&line, &cap, f) > 0 && (!limit || total < limit)) {
-        lineno++;
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *img = cJSON_GetObjectItem(j, "image");
-        const cJSON *q = cJSON_GetObjectItem(j, "question");
-        const cJSON *want = cJSON_GetObjectItem(j, captions ? "caption" : "answer");
-        if (!cJSON_IsString(img) || !cJSON_IsString(want) || (!captions && !cJSON_IsString(q))) {
-            fprintf(stderr, "ocellus eval: %s:%zu: expected \"image\" and \"%s\"%s\n", data,
-                    lineno, captions ? "caption" : "answer", captions ? "" : " and \"question\"");
-            cJSON_Delete(j);
-            rc = 2 + OC_ERR_FORMAT;
-            break;
-        }
-        char path[4096];
-        snprintf(path, sizeof path, "%s%s", img->valuestring[0] == '/' ? "" : dir,
-                 img->valuestring);
-        oc_image *im = NULL;
-        oc_status s = oc_image_load(path, NULL, &im);
-        oc_answer ans;
-        const char *question = captions ? "Describe this image." : q->valuestring;
-        if (s == OC_OK)
-            s = oc_ask(m, (const oc_image *const *)&im, 1, question, &o.gen, &ans);
-        oc_image_free(im);
-        if (s != OC_OK) {
-            rc = cli_fail(cmd, s);
-            cJSON_Delete(j);
-            break;
-        }
-        char *got = normalise(ans.text), *exp = normalise(want->valuestring);
-        int ok = !strcmp(got, exp);
-        right += ok;
-        total++;
-        const cJSON *type = cJSON_GetObjectItem(j, "type");
-        if (cJSON_IsString(type))
-            type_count(&types, type->valuestring, ok);
-        if (!ok && show) {
-            show--;
-            fprintf(stderr, "%s: %s\n  expected: %s\n  got:      %s\n", img->valuestring,
-                    question, exp, got);
-        }
-        free(got);
-        free(exp);
-        oc_answer_free(&ans);
-        cJSON_Delete(j);
+    if (!scoring && (rc = cli_load_model(cmd, &o, &m)) != 0) {
+        free(e.suffix);
+        return rc;
     }
-    if (rc == 0)
-        print_result(argv[1], data, right, total, &types, o.json);
-    for (int i = 0; i < types.n; i++)
-        free(types.name[i]);
-    free(line);
-    free(dir);
-    fclose(f);
+    if (e.show_prompt && !image_mcq && !strcmp(sub, "mcq")) {
+        rc = show_prompt(m, &e, &p);
+        oc_model_free(m);
+        free(e.suffix);
+        return rc;
+    }
+    oc_eval_result r;
+    oc_status s;
+    if (scoring)
+        s = oc_eval_score(metric, e.predictions, e.references, &p, &r);
+    else if (image_mcq)
+        s = oc_eval_image_mcq(m, e.data, &p, &r);
+    else if (!strcmp(sub, "mcq"))
+        s = oc_eval_mcq(m, e.data, &p, &r);
+    else if (!strcmp(sub, "vqa"))
+        s = oc_eval_vqa(m, e.data, &p, &r);
+    else if (!strcmp(sub, "captions"))
+        s = oc_eval_captions(m, e.data, &p, &r);
+    else if (!strcmp(sub, "pope"))
+        s = oc_eval_pope(m, e.data, &p, &r);
+    else
+        s = oc_eval_perplexity(m, e.data, &p, &r);
+    if (pg.printed && pg.tty)
+        fputc('\n', stderr);
+    if (s == OC_OK || s == OC_ERR_CANCELLED) {
+        eval_run run = {image_mcq ? "mcq (images)" : sub, scoring ? e.references : e.data,
+                        scoring ? e.predictions : NULL, scoring ? e.metric : NULL,
+                        e.format, e.shots, e.generate};
+        if (o.json ? !eval_print_json(&run, &r) : (eval_print_table(&run, &r), 0))
+            rc = 2 + OC_ERR_NOMEM;
+        oc_eval_result_free(&r);
+        if (s == OC_ERR_CANCELLED) {
+            fprintf(stderr, "ocellus %s: interrupted; the counts above are for the items "
+                    "scored so far\n", cmd);
+            rc = 2 + OC_ERR_CANCELLED;
+        }
+    } else {
+        rc = cli_fail(cmd, s);
+    }
     oc_model_free(m);
+    free(e.suffix);
     return rc;
+}
+
+/* Prints the prompt of the first question through the library's item report (limit 1). */
+static int first_prompt(const oc_eval_item *it, void *user_data) {
+    (void)user_data;
+    fputs(it->prompt, stdout);
+    fputc('\n', stdout);
+    return 1; /* stop after it */
+}
+
+static int show_prompt(const oc_model *m, const eval_opts *e, const oc_eval_params *params) {
+    oc_eval_params p = *params;
+    p.limit = 1;
+    p.on_item = first_prompt;
+    oc_eval_result r;
+    oc_status s = oc_eval_mcq(m, e->data, &p, &r);
+    if (s == OC_OK || s == OC_ERR_CANCELLED) {
+        oc_eval_result_free(&r);
+        return 0;
+    }
+    return cli_fail("eval mcq", s);
 }

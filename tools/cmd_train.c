@@ -23,7 +23,8 @@ static const char TRAIN_HELP[] =
     "  --val FILE            validation examples; loss printed every --val-every steps\n"
     "  --val-every N         default 100\n"
     "  --out DIR             checkpoint folder (config.json, model.safetensors, tokenizer,\n"
-    "                        optimizer state), written atomically\n"
+    "                        optimizer state), each written whole beside DIR and put in\n"
+    "                        its place: a kill or a full disk leaves the previous one\n"
     "  --save-every N        steps between checkpoints (default: only at the end)\n"
     "  --steps N             optimizer steps (default 1000)\n"
     "  --tokens N            instead of --steps: train on about N tokens (steps = N over\n"
@@ -167,7 +168,12 @@ static int load_config_file(train_opts *o, const char *path) {
         return cli_usage("train", "%s: cannot open", path);
     static char text[1 << 16];
     size_t n = fread(text, 1, sizeof text - 1, f);
+    int too_long = n == sizeof text - 1 && fgetc(f) != EOF, err = ferror(f);
     fclose(f);
+    if (err)
+        return cli_usage("train", "%s: read error", path);
+    if (too_long)
+        return cli_usage("train", "%s: larger than %zu bytes", path, sizeof text - 1);
     text[n] = 0;
     cJSON *j = cJSON_ParseWithLength(text, n);
     if (!cJSON_IsObject(j)) {
@@ -333,14 +339,18 @@ int cmd_train(int argc, char **argv) {
                 (unsigned long long)o.tp.steps);
         cli_install_sigint();
         o.t_start = now_s();
+        /* Ctrl-C stops the run after the step in progress; oc_trainer_fit then saves the
+         * checkpoint, and says whether that worked: only then is it said to be saved */
         s = oc_trainer_fit(o.tr, oc_dataset_next_batch, ds);
-        if (s == OC_ERR_CANCELLED || cli_interrupted) {
-            oc_status ss = oc_trainer_save(o.tr, o.out);
-            fprintf(stderr, "ocellus train: interrupted; checkpoint saved to %s\n", o.out);
-            s = ss != OC_OK ? ss : OC_ERR_CANCELLED;
-        } else if (s == OC_OK) {
+        unsigned long long at = (unsigned long long)oc_trainer_get_info(o.tr).step;
+        if (s == OC_ERR_CANCELLED)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; checkpoint saved to %s\n",
+                    at, o.out);
+        else if (s != OC_OK && cli_interrupted)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; the checkpoint could not "
+                    "be saved (%s keeps the last one that was):\n", at, o.out);
+        else if (s == OC_OK)
             fprintf(stderr, "ocellus train: done; model saved to %s\n", o.out);
-        }
     }
     int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
     oc_dataset_free(ds);

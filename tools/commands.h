@@ -12,4 +12,10 @@ int cmd_data(int argc, char **argv);
 int cmd_train_tokenizer(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* serving */
+int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+/* scaling laws (issue 13) */
+int cmd_scale(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 #endif

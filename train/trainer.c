@@ -1,11 +1,10 @@
 /* The trainer: a SmolVLM-family model's parameters, gradients and AdamW moments (three
  * mirrors of one table), the forward and backward pass of a packed micro-batch, the
  * optimizer step, checkpoints and resume. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -15,8 +14,10 @@
 #include "json.h"
 #include "llama_train.h"
 #include "optim.h"
+#include "output.h"
 #include "params.h"
 #include "rng.h"
+#include "tuner.h"
 #include "trainer_internal.h"
 #include "vit_train.h"
 
@@ -37,12 +38,12 @@ struct oc_trainer {
     char *config_text;          /* config.json for checkpoints */
     char *src_dir;              /* tokenizer and processor files are copied from here */
     int dumped, stop;
-    /* threads: ex[0] runs on the calling thread alone, ex[1] on the pool; seconds per
-     * FLOP measured on each */
+    /* threads: the kernels' context runs on the pool or, when the tuner measured one
+     * thread faster (a busy machine), on the calling thread alone */
     oc_pool *pool;
-    oc_exec ex[2];
-    double spf[2];
-    uint64_t tune_runs;
+    oc_exec ex;
+    oc_tuner tune;
+    oc_out_lock *lock;          /* of out_dir while oc_trainer_fit runs */
     /* workspace, grown to the largest micro-batch seen */
     float *ws;
     size_t ws_cap;              /* floats */
@@ -101,9 +102,9 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->ws);
     oc_free(tr->ibuf);
     oc_free(tr->tbuf);
-    oc_exec_release(&tr->ex[0]);
-    oc_exec_release(&tr->ex[1]);
+    oc_exec_release(&tr->ex);
     oc_pool_free(tr->pool);
+    oc_out_lock_release(tr->lock);
     oc_free(tr);
 }
 
@@ -164,6 +165,7 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     OC_TRY(check_params(&p));
     oc_model_config cfg;
     OC_TRY(oc_config_load(dir, &cfg));
+    OC_TRY(oc_config_check_trainable(&cfg, dir));
     /* Training runs in float32 whatever the checkpoint's dtype, so RoPE's frequencies
      * are float32 too (as in a model loaded with dtype=torch.float32). */
     cfg.text.rope_dtype = OC_DT_F32;
@@ -173,8 +175,7 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     tr->p = p;
     oc_status s = oc_pool_new(p.n_threads, &tr->pool);
     if (s == OC_OK) {
-        oc_exec_init(&tr->ex[0], NULL);
-        oc_exec_init(&tr->ex[1], tr->pool);
+        oc_exec_init(&tr->ex, tr->pool);
         s = oc_params_new(&tr->params, &cfg);
     }
     if (s == OC_OK)
@@ -257,12 +258,61 @@ oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_par
     return OC_OK;
 }
 
+/* The step a checkpoint file says it is of ("ocellus_step"); -1 if it does not say. */
+static oc_status file_step(const char *dir, const char *name, oc_st_file *open,
+                           int64_t *step) {
+    *step = -1;
+    oc_st_file *f = open;
+    char *path = NULL;
+    if (!f) {
+        if (!(path = oc_path_join(dir, name)))
+            return oc_err(OC_ERR_NOMEM, "out of memory");
+        oc_status s = oc_file_exists(path) ? oc_st_open(path, &f) : OC_OK;
+        oc_free(path);
+        OC_TRY(s);
+    }
+    const char *v = f ? oc_st_metadata(f, "ocellus_step") : NULL;
+    char *end;
+    if (v) {
+        long long k = strtoll(v, &end, 10);
+        if (end == v || *end || k < 0) {
+            if (f != open)
+                oc_st_close(f);
+            return oc_err(OC_ERR_FORMAT, "%s/%s: bad \"ocellus_step\" \"%s\"", dir, name, v);
+        }
+        *step = k;
+    }
+    if (f != open)
+        oc_st_close(f);
+    return OC_OK;
+}
+
+/* Weights and optimizer state of one step, or an error saying which is missing. */
+static oc_status check_complete(const char *dir, oc_st_file *opt) {
+    int64_t ms, os;
+    OC_TRY(file_step(dir, "model.safetensors", NULL, &ms));
+    OC_TRY(file_step(dir, "optimizer.safetensors", opt, &os));
+    if (ms >= 0 && os >= 0 && ms != os)
+        return oc_err(OC_ERR_FORMAT, "checkpoint %s is incomplete: model.safetensors is of "
+                      "step %lld but optimizer.safetensors of step %lld (a save that did not "
+                      "finish?)", dir, (long long)ms, (long long)os);
+    return OC_OK;
+}
+
 static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
     char *path = oc_path_join(dir, "optimizer.safetensors");
     if (!path)
         return oc_err(OC_ERR_NOMEM, "out of memory");
+    if (!oc_file_exists(path)) {
+        oc_free(path);
+        return oc_err(OC_ERR_FORMAT, "checkpoint %s is incomplete: it has no "
+                      "optimizer.safetensors (a model folder, not a checkpoint? train from "
+                      "it with --init)", dir);
+    }
     oc_st_file *f = NULL;
     oc_status s = oc_st_open(path, &f);
+    if (s == OC_OK)
+        s = check_complete(dir, f);
     char name[160];
     for (size_t i = 0; s == OC_OK && i < tr->params.n_tensors; i++) {
         const oc_tp_info *e = &tr->params.info[i];
@@ -292,6 +342,11 @@ static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
         else
             memcpy(scalars[i].dst, t->data, 8 * scalars[i].n);
     }
+    int64_t fs;
+    if (s == OC_OK && (s = file_step(dir, "optimizer.safetensors", f, &fs)) == OC_OK &&
+        fs >= 0 && (uint64_t)fs != tr->step)
+        s = oc_err(OC_ERR_FORMAT, "%s: \"step\" is %llu but the file says step %lld", path,
+                   (unsigned long long)tr->step, (long long)fs);
     oc_st_close(f);
     oc_free(path);
     return s;
@@ -465,10 +520,11 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
     }
     OC_TRY(grow((void **)&tr->ibuf, &tr->ibuf_cap, 2 * (n + 1) + w.R, sizeof(size_t)));
     OC_TRY(grow((void **)&tr->tbuf, &tr->tbuf_cap, w.R > 0 ? w.R : 1, sizeof(int32_t)));
-    /* sized for the larger pool, so one workspace serves both execs */
-    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &tr->ex[1], c, NULL),
-                sizeof(float)));
-    mb_carve(&w, &tr->ex[1], c, tr->ws);
+    /* sized for the pool (per-thread attention scratch), whether it runs or not */
+    oc_exec full = tr->ex;
+    full.pool = tr->pool;
+    OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &full, c, NULL), sizeof(float)));
+    mb_carve(&w, &full, c, tr->ws);
     size_t *seq_off = tr->ibuf, *att_off = tr->ibuf + n + 1, *rows = tr->ibuf + 2 * (n + 1);
     oc_t_seqs seqs = {n, seq_off, att_off, 0};
     int32_t *targets = tr->tbuf;
@@ -554,33 +610,12 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
 
 /* ---- how many threads ------------------------------------------------------------ */
 
-/* On a machine that others share, a pool can be slower than one thread when its
- * threads are descheduled. The results do not depend on the thread count (see
- * kernels.h), so the trainer measures both and keeps the faster: the pool first, one
- * thread once, then the faster, trying the other again every RETUNE_EVERY steps.
- * Returns the exec index; *slot is where to record the time (-1: nowhere, the first step
- * pays for allocations). */
-#define RETUNE_EVERY 100
-
-static int pick_threads(oc_trainer *tr, int *slot) {
-    *slot = -1;
-    if (oc_pool_size(tr->pool) <= 1)
-        return 1;
-    uint64_t k = tr->tune_runs++;
-    int best = tr->spf[0] < tr->spf[1] ? 0 : 1;
-    if (k == 0)
-        *slot = -1;
-    else if (tr->spf[1] == 0)
-        *slot = 1;
-    else if (tr->spf[0] == 0)
-        *slot = 0;
-    else
-        *slot = k % RETUNE_EVERY == 0 ? 1 - best : best;
-    return *slot == 0 ? 0 : 1;
-}
-
-static int best_threads(const oc_trainer *tr) {
-    return tr->spf[0] > 0 && tr->spf[0] < tr->spf[1] ? 0 : 1;
+/* The pool, or the calling thread alone when that measured faster (core/tuner.h): the
+ * results are the same bits either way. */
+static oc_exec *step_exec(oc_trainer *tr, int *pool) {
+    *pool = oc_pool_size(tr->pool) > 1 ? oc_tuner_choose(&tr->tune) : 1;
+    tr->ex.pool = *pool ? tr->pool : NULL;
+    return &tr->ex;
 }
 
 /* ---- steps -------------------------------------------------------------------------- */
@@ -602,7 +637,8 @@ oc_status oc_trainer_eval(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    oc_exec *xc = &tr->ex[best_threads(tr)];
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
         s = micro_batch(tr, xc, ex + i, n - i < b ? n - i : b, 0.0f, 0, &sum);
     if (s == OC_OK)
@@ -643,8 +679,8 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     double sum = 0;
     size_t b = tr->p.batch;
     oc_status s = OC_OK;
-    int slot;
-    oc_exec *xc = &tr->ex[pick_threads(tr, &slot)];
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
     double flops0 = oc_exec_flops(xc);
     oc_t_zero(xc, tr->grad, pp->numel);
     for (size_t i = 0; i < n && s == OC_OK; i += b)
@@ -695,8 +731,7 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.flops = flops;
     st.total_flops = tr->total_flops;
     st.seconds = now_s() - t_start;
-    if (slot >= 0 && flops > 0)
-        tr->spf[slot] = st.seconds / flops;
+    oc_tuner_record(&tr->tune, pool, st.seconds, flops);
     if (dump) {
         tr->dumped = 1;
         s = dump_step(tr, raw, &st);
@@ -711,36 +746,11 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
 
 /* ---- checkpoints -------------------------------------------------------------------- */
 
-static oc_status make_dirs(const char *dir) {
-    char *d = oc_strdup(dir);
-    if (!d)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_status s = OC_OK;
-    for (char *q = d + 1;; q++) {
-        if (*q != '/' && *q != 0)
-            continue;
-        char keep = *q;
-        *q = 0;
-        if (mkdir(d, 0755) != 0 && errno != EEXIST)
-            s = oc_err(OC_ERR_IO, "%s: cannot create the folder: %s", d, strerror(errno));
-        *q = keep;
-        if (s != OC_OK || keep == 0)
-            break;
-    }
-    oc_free(d);
-    if (s == OC_OK && !oc_is_dir(dir))
-        s = oc_err(OC_ERR_IO, "%s: not a folder", dir);
-    return s;
-}
-
-static oc_status write_in(const char *dir, const char *name, const void *data, size_t n) {
-    char *path = oc_path_join(dir, name);
-    if (!path)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_status s = oc_write_file_atomic(path, data, n);
-    oc_free(path);
-    return s;
-}
+/* A checkpoint is one folder output (core/output.h): written whole beside the old one and
+ * exchanged with it in one rename, so that the folder is at every moment the whole
+ * previous checkpoint or the whole new one, never weights of one step with the optimizer
+ * state of another. Both safetensors files also carry the step ("ocellus_step"), which
+ * resume checks. */
 
 /* The files of a model folder that are not weights or config. */
 static const char *const side_files[] = {
@@ -750,9 +760,7 @@ static const char *const side_files[] = {
     "generation_config.json",
 };
 
-static oc_status copy_side_files(const char *from, const char *to) {
-    if (!strcmp(from, to))
-        return OC_OK;
+static oc_status copy_side_files(const char *from, oc_out_dir *d, const char *dir) {
     for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
         char *src = oc_path_join(from, side_files[i]);
         if (!src)
@@ -762,8 +770,10 @@ static oc_status copy_side_files(const char *from, const char *to) {
             char *data = NULL;
             size_t n = 0;
             s = oc_read_file(src, (size_t)256 << 20, &data, &n);
-            if (s == OC_OK)
-                s = write_in(to, side_files[i], data, n);
+            if (s != OC_OK)
+                s = oc_err_prefix(s, "checkpoint %s: ", dir);
+            else
+                s = oc_out_dir_write(d, side_files[i], data, n);
             oc_free(data);
         }
         oc_free(src);
@@ -772,10 +782,26 @@ static oc_status copy_side_files(const char *from, const char *to) {
     return OC_OK;
 }
 
-static oc_status save_optimizer(oc_trainer *tr, const char *dir) {
-    char *path = oc_path_join(dir, "optimizer.safetensors");
+#define STEP_KEY "ocellus_step"
+
+static oc_status save_tensors(oc_out_dir *d, const char *name, oc_st_writer *w,
+                              uint64_t step) {
+    char text[32];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)step);
+    OC_TRY(oc_st_writer_set_metadata(w, STEP_KEY, text));
+    oc_out_file *f;
+    OC_TRY(oc_out_dir_create(d, name, &f));
+    oc_status s = oc_st_writer_write(w, f);
+    if (s != OC_OK) {
+        oc_out_abort(f);
+        return s;
+    }
+    return oc_out_commit(f);
+}
+
+static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d) {
     oc_st_writer *w = NULL;
-    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = oc_st_writer_new(&w);
     if (s == OC_OK)
         s = oc_params_add_to_writer(&tr->params, tr->m, "exp_avg.", w);
     if (s == OC_OK)
@@ -788,31 +814,39 @@ static oc_status save_optimizer(oc_trainer *tr, const char *dir) {
         s = oc_st_writer_add(w, "total_flops", OC_DT_F64, 1, (int64_t[]){1},
                              &tr->total_flops);
     if (s == OC_OK)
-        s = oc_st_writer_save(w, path);
+        s = save_tensors(d, "optimizer.safetensors", w, tr->step);
     oc_st_writer_free(w);
-    oc_free(path);
+    return s;
+}
+
+static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir) {
+    OC_TRY(copy_side_files(tr->src_dir, d, dir));
+    OC_TRY(oc_out_dir_write(d, "config.json", tr->config_text, strlen(tr->config_text)));
+    oc_st_writer *w = NULL;
+    oc_status s = oc_st_writer_new(&w);
+    if (s == OC_OK)
+        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "", w);
+    if (s == OC_OK)
+        s = save_tensors(d, "model.safetensors", w, tr->step);
+    oc_st_writer_free(w);
+    if (s == OC_OK)
+        s = save_optimizer(tr, d);
     return s;
 }
 
 oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
     if (!tr || !dir)
         return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_save: NULL argument");
-    OC_TRY(make_dirs(dir));
-    OC_TRY(copy_side_files(tr->src_dir, dir));
-    OC_TRY(write_in(dir, "config.json", tr->config_text, strlen(tr->config_text)));
-    char *path = oc_path_join(dir, "model.safetensors");
-    oc_st_writer *w = NULL;
-    oc_status s = path ? oc_st_writer_new(&w) : oc_err(OC_ERR_NOMEM, "out of memory");
-    if (s == OC_OK)
-        s = oc_params_add_to_writer(&tr->params, tr->params.mem, "", w);
-    if (s == OC_OK)
-        s = oc_st_writer_save(w, path);
-    oc_st_writer_free(w);
-    oc_free(path);
-    /* the optimizer last: a folder with it is a complete checkpoint */
-    if (s == OC_OK)
-        s = save_optimizer(tr, dir);
-    return s;
+    /* during oc_trainer_fit the run holds its output's lock */
+    oc_out_lock *held = oc_out_lock_is_for(tr->lock, dir) ? tr->lock : NULL;
+    oc_out_dir *d;
+    OC_TRY(oc_out_dir_begin(dir, held, &d));
+    oc_status s = save_into(tr, d, dir);
+    if (s != OC_OK) {
+        oc_out_dir_abort(d);
+        return s;
+    }
+    return oc_out_dir_commit(d);
 }
 
 oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
@@ -823,6 +857,9 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
     if (!ex)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     oc_status s = OC_OK;
+    /* a second run writing the same folder fails now, not at its first save */
+    if (tr->out_dir && !tr->lock)
+        s = oc_out_lock_acquire(tr->out_dir, &tr->lock);
     tr->stop = 0;
     while (s == OC_OK && tr->step < tr->p.steps && !tr->stop) {
         memset(ex, 0, n * sizeof *ex);
@@ -836,6 +873,8 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
     oc_free(ex);
     if (s == OC_OK && tr->out_dir)
         s = oc_trainer_save(tr, tr->out_dir);
+    oc_out_lock_release(tr->lock);
+    tr->lock = NULL;
     if (s == OC_OK && tr->stop)
         s = oc_err(OC_ERR_CANCELLED, "training stopped by the progress callback at step %llu",
                    (unsigned long long)tr->step);

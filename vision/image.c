@@ -17,6 +17,7 @@
 #include "image.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@
 
 oc_image_limits oc_image_default_limits(void) {
     oc_image_limits l = {
-        .max_pixels = (uint64_t)64 << 20,
+        .max_pixels = 89478485, /* Pillow's Image.MAX_IMAGE_PIXELS (1 GiB / 4 / 3) */
         .max_side = 32768,
         .max_file_bytes = (uint64_t)512 << 20,
     };
@@ -133,6 +134,21 @@ static const char *stb_reason(void) {
 }
 
 /* ---- limits ------------------------------------------------------------------------ */
+
+/* The decoder's output buffer: width x height x channels x bytes a sample, held to what
+ * an 8-bit RGB image at the pixel limit takes, before anything is decoded. */
+static oc_status check_decoded(const char *name, uint64_t w, uint64_t h, int channels,
+                               int bytes, const oc_image_limits *lim) {
+    uint64_t need = w * h * (uint64_t)channels * (uint64_t)bytes; /* w, h < 2^32, checked */
+    uint64_t cap = lim->max_pixels > UINT64_MAX / 3 ? UINT64_MAX : 3 * lim->max_pixels;
+    if (w * h > UINT64_MAX / 8 || need > cap)
+        return oc_err(OC_ERR_LIMIT, "%s: %llu x %llu pixels of %d channel%s would take %llu "
+                      "bytes to decode, over the limit of %llu (3 x max_pixels)", name,
+                      (unsigned long long)w, (unsigned long long)h, channels,
+                      channels == 1 ? "" : "s", (unsigned long long)need,
+                      (unsigned long long)cap);
+    return OC_OK;
+}
 
 static oc_status check_limits(const char *name, int64_t w, int64_t h,
                               const oc_image_limits *lim) {
@@ -259,9 +275,114 @@ static int jpeg_tables_ok(const uint8_t *d, size_t n) {
     return 1;
 }
 
+/* stb 2.27 decodes a scan whose quantisation or Huffman tables the file never defines
+ * with zeroed ones: a grey picture from a file with no picture in it (a 137-byte file
+ * "of" 8000 x 8000 pixels, 383 MB of nothing). libjpeg refuses a missing quantisation
+ * table; a missing Huffman table, which libjpeg-turbo replaces with the standard ones
+ * (Motion-JPEG frames), is refused here too. Walks the markers as jpeg_tables_ok does. */
+typedef struct {
+    uint8_t dqt[4], dht[2][4]; /* defined: quantisation; Huffman DC [0] and AC [1] */
+    int16_t tq_of[256];        /* frame component id -> its quantisation table, -1 */
+    int arithmetic;            /* SOF9..15: stb refuses those itself */
+    int scans;
+} jpeg_tables;
+
+/* Marks the tables a DQT or DHT segment (length field at p) defines. */
+static void jpeg_define(const uint8_t *d, size_t n, size_t p, int dht, jpeg_tables *t) {
+    size_t end = p + be16(d + p), q = p + 2;
+    if (end > n)
+        end = n;
+    while (q < end) {
+        uint8_t k = d[q++];
+        if (dht) {
+            if ((k >> 4) > 1 || (k & 15) > 3 || q + 16 > end)
+                return;
+            size_t count = 0;
+            for (int i = 0; i < 16; i++)
+                count += d[q + (size_t)i];
+            t->dht[k >> 4][k & 15] = 1;
+            q += 16 + count;
+        } else {
+            if ((k & 15) > 3)
+                return;
+            t->dqt[k & 15] = 1;
+            q += (k >> 4) ? 128 : 64;
+        }
+    }
+}
+
+static oc_status jpeg_scan_tables(const char *name, const uint8_t *d, size_t n,
+                                  jpeg_tables *t, size_t p) {
+    size_t len = be16(d + p), q = p + 2;
+    if (len < 3 || p + len > n)
+        return OC_OK; /* stb refuses a short SOS itself */
+    uint32_t ns = d[q++];
+    if (len < 6 + 2 * ns)
+        return OC_OK;
+    const uint8_t *c = d + q, *tail = d + q + 2 * ns; /* Ss, Se, Ah/Al */
+    for (uint32_t i = 0; i < ns; i++) {
+        int tq = t->tq_of[c[2 * i]];
+        if (tq > 3)
+            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u names quantisation "
+                          "table %d (there are 4)", name, c[2 * i], tq);
+        if (tq >= 0 && !t->dqt[tq])
+            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u uses quantisation "
+                          "table %d, which the file never defines", name, c[2 * i], tq);
+        if (t->arithmetic)
+            continue;
+        int dc = c[2 * i + 1] >> 4, ac = c[2 * i + 1] & 15;
+        int need_dc = tail[0] == 0 && (tail[2] >> 4) == 0, need_ac = tail[1] > 0;
+        if ((need_dc && (dc > 3 || !t->dht[0][dc])) || (need_ac && (ac > 3 || !t->dht[1][ac])))
+            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: a scan uses a Huffman table "
+                          "the file never defines (Motion-JPEG frames without their own "
+                          "tables are not supported)", name);
+    }
+    t->scans++;
+    return OC_OK;
+}
+
+static oc_status jpeg_tables_defined(const char *name, const uint8_t *d, size_t n) {
+    jpeg_tables t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < 256; i++)
+        t.tq_of[i] = -1;
+    size_t p = 0;
+    while (p + 4 <= n) {
+        uint8_t m = d[p + 1];
+        if (d[p] != 0xFF || m == 0xFF) {
+            p++;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
+            p += 2;
+            continue;
+        }
+        if (m == 0xD9)
+            break;
+        size_t len = be16(d + p + 2);
+        if (len < 2)
+            break;
+        int is_sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (m == 0xDB || m == 0xC4)
+            jpeg_define(d, n, p + 2, m == 0xC4, &t);
+        else if (is_sof && len >= 8 && p + 2 + len <= n) {
+            uint32_t nf = d[p + 9];
+            t.arithmetic = m >= 0xC9;
+            for (uint32_t i = 0; i < nf && 10 + 3 * i + 2 < 2 + len; i++)
+                t.tq_of[d[p + 10 + 3 * i]] = d[p + 12 + 3 * i] & 15;
+        } else if (m == 0xDA)
+            OC_TRY(jpeg_scan_tables(name, d, n, &t, p + 2));
+        p += 2 + len;
+    }
+    if (t.scans == 0)
+        return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: no image data (no scan)", name);
+    return OC_OK;
+}
+
 static oc_status jpeg_check(const char *name, const uint8_t *d, size_t n) {
     if (!jpeg_tables_ok(d, n))
         return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: bad Huffman table", name);
+    OC_TRY(jpeg_tables_defined(name, d, n));
     jpeg_header j;
     jpeg_scan(d, n, &j);
     if (j.components == 4 && j.adobe_transform != 0 && j.adobe_transform != 2)
@@ -738,6 +859,10 @@ oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
     if (fmt == FMT_TGA)
         OC_TRY(tga_check(name, d, size));
 
+    /* what stb will allocate for its output (decode_into's conversions) */
+    int wide = fmt == FMT_PNG && stbi_is_16_bit_from_memory(d, (int)size);
+    int out_ch = fmt == FMT_GIF ? 4 : wide && comp == 1 ? 1 : 3;
+    OC_TRY(check_decoded(name, (uint64_t)w, (uint64_t)h, out_ch, wide ? 2 : 1, &lim));
     oc_image *img = NULL;
     OC_TRY(oc_image_alloc((uint32_t)w, (uint32_t)h, &img));
     oc_status s = decode_into(name, fmt, d, size, comp, img);

@@ -1,4 +1,4 @@
-/* Fine-tuning JSONL (train/dataset*.c): LLaVA "conversations", "messages" and
+/* Fine-tuning JSONL (data/dataset*.c): LLaVA "conversations", "messages" and
  * pre-tokenized lines, opened against tests/data/smolvlm-tiny (config, tokenizer,
  * processor), then checked (every example encoded) and a batch drawn.
  * Input: the JSONL text. The scratch folder holds a.png (20 x 12), b.png (8 x 8) and
