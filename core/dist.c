@@ -228,13 +228,13 @@ oc_status oc_dist_assign(const double *cost, size_t n, int *owner) {
 static oc_status check_usable(const char *what) {
     g.shared = 0;
     if (g.broken)
-        return oc_err(OC_ERR_IO, "rank %d: an earlier exchange between the ranks failed; "
-                      "%s cannot run (the job must end)", g.rank, what);
+        return oc_err(OC_ERR_IO, "an earlier exchange between the ranks failed; %s cannot "
+                      "run (the job must end)", what);
     return OC_OK;
 }
 
 #ifdef OC_HAVE_MPI
-enum { TAG_REDUCE = 101, TAG_GATHER_ALL = 102, TAG_GATHER_ROOT = 103 };
+enum { TAG_REDUCE = 101, TAG_GATHER_ALL = 102, TAG_GATHER_ROOT = 103, TAG_SMALL = 104 };
 
 /* Floats in flight per peer and round: bounds the receive buffer of the reduction at
  * 64 MiB whatever the model's size. */
@@ -255,8 +255,8 @@ static oc_status mpi_fail(int rc, const char *what) {
     if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS)
         snprintf(s, sizeof s, "error %d", rc);
     g.broken = 1;
-    return oc_err(OC_ERR_IO, "rank %d: MPI failed during %s: %s (another rank has probably "
-                  "stopped)", g.rank, what, s);
+    return oc_err(OC_ERR_IO, "MPI failed during %s: %s (another rank has probably stopped)",
+                  what, s);
 }
 
 /* Waits for n requests, polling against the deadline; peer[i] is the rank request i
@@ -284,12 +284,12 @@ static oc_status wait_all(int n, MPI_Request *req, const int *peer, const char *
             g.comm += t - t0;
             g.broken = 1;
             if (peer && peer[pending] >= 0)
-                return oc_err(OC_ERR_IO, "rank %d: no answer from rank %d for %.0f s during "
-                              "%s (it has stopped, or its machine cannot be reached); the job "
-                              "cannot go on", g.rank, peer[pending], g.timeout, what);
-            return oc_err(OC_ERR_IO, "rank %d: not every rank answered within %.0f s during "
-                          "%s (one has stopped, or its machine cannot be reached); the job "
-                          "cannot go on", g.rank, g.timeout, what);
+                return oc_err(OC_ERR_IO, "no answer from rank %d for %g s during %s (it has "
+                              "stopped, or its machine cannot be reached); the job cannot go "
+                              "on", peer[pending], g.timeout, what);
+            return oc_err(OC_ERR_IO, "not every rank answered within %g s during %s (one has "
+                          "stopped, or its machine cannot be reached); the job cannot go on",
+                          g.timeout, what);
         }
         /* spin briefly (exchanges of a step are short), then poll every 100 us */
         if (++spins > 2000) {
@@ -314,11 +314,29 @@ oc_status oc_dist_allgather_fixed(const void *mine, size_t bytes, void *all, con
 #ifdef OC_HAVE_MPI
     if (bytes > (size_t)1 << 30)
         return oc_err(OC_ERR_LIMIT, "%s: %zu bytes per rank is over 1 GiB", what, bytes);
-    MPI_Request req;
-    int rc = MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, g.world, &req);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, what);
-    return wait_all(1, &req, NULL, what);
+    /* point to point (the values are small): a rank that does not answer is named */
+    int N = g.size, me = g.rank, n = 0, rc = MPI_SUCCESS;
+    MPI_Request *req = oc_malloc(2 * (size_t)N * sizeof *req);
+    int *peer = oc_malloc(2 * (size_t)N * sizeof *peer);
+    if (!req || !peer) {
+        oc_free(req);
+        oc_free(peer);
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    }
+    if (bytes)
+        memmove((char *)all + (size_t)me * bytes, mine, bytes);
+    for (int r = 0; r < N && rc == MPI_SUCCESS; r++)
+        if (r != me && (rc = MPI_Irecv((char *)all + (size_t)r * bytes, (int)bytes, MPI_BYTE,
+                                       r, TAG_SMALL, g.world, &req[n])) == MPI_SUCCESS)
+            peer[n++] = r;
+    for (int r = 0; r < N && rc == MPI_SUCCESS; r++)
+        if (r != me && (rc = MPI_Isend(mine, (int)bytes, MPI_BYTE, r, TAG_SMALL, g.world,
+                                       &req[n])) == MPI_SUCCESS)
+            peer[n++] = r;
+    oc_status s = rc == MPI_SUCCESS ? wait_all(n, req, peer, what) : mpi_fail(rc, what);
+    oc_free(req);
+    oc_free(peer);
+    return s;
 #else
     return oc_err(OC_ERR_INTERNAL, "%s: several ranks without MPI", what);
 #endif

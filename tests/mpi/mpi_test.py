@@ -242,6 +242,41 @@ def test_killed_rank():
     print("the checkpoint of step %d resumed on one process" % at)
 
 
+def test_stopped_rank():
+    """A rank that stops answering without dying (SIGSTOP: a hung machine, a lost link):
+    the launcher sees nothing; rank 0's deadline (--comm-timeout) names it and ends the
+    job."""
+    ck = os.path.join(TMP, "stopped")
+    cmd = launcher(2) + ["train", "--init", ARGS.model, "--data", DATA, "--out", ck,
+                         "--steps", "100000", "--comm-timeout", "3", *COMMON]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env())
+    pids = {}
+    try:
+        step = 0
+        while step < 3:
+            line = p.stdout.readline()
+            assert line, "the job ended early: " + p.stderr.read()
+            if line.startswith("{"):
+                step = json.loads(line)["step"]
+        pids = rank_pids(p.pid)
+        assert 1 in pids, pids
+        os.kill(pids[1], signal.SIGSTOP)
+        out, err = p.communicate(timeout=60)  # the deadline is 3 s: a hang fails here
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        for q in pids.values():  # nothing left behind, stopped or not
+            try:
+                os.kill(q, signal.SIGKILL)
+            except OSError:
+                pass
+    assert p.returncode != 0, err
+    assert "ocellus train: rank 0 of 2: no answer from rank 1 for 3 s during" in err, err
+    print("stopped rank 1: " + [l for l in err.splitlines() if "no answer" in l][0])
+
+
 def main():
     global ARGS, TMP, DATA
     ap = argparse.ArgumentParser()
@@ -259,6 +294,7 @@ def main():
         full2, one, tol = test_repeat_and_one_process()
         test_resume(full2, one, tol)
         test_killed_rank()
+        test_stopped_rank()
         print("\n".join(report))
     except Exception:
         traceback.print_exc()
