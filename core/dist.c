@@ -234,6 +234,10 @@ static oc_status check_usable(const char *what) {
 }
 
 #ifdef OC_HAVE_MPI
+/* Jobs up to this many ranks exchange small values point to point (N - 1 messages each,
+ * every peer known by name); larger ones use MPI's collectives (docs/DISTRIBUTED.md). */
+#define P2P_MAX 64
+
 enum { TAG_REDUCE = 101, TAG_GATHER_ALL = 102, TAG_GATHER_ROOT = 103, TAG_SMALL = 104 };
 
 /* Floats in flight per peer and round: bounds the receive buffer of the reduction at
@@ -314,6 +318,12 @@ oc_status oc_dist_allgather_fixed(const void *mine, size_t bytes, void *all, con
 #ifdef OC_HAVE_MPI
     if (bytes > (size_t)1 << 30)
         return oc_err(OC_ERR_LIMIT, "%s: %zu bytes per rank is over 1 GiB", what, bytes);
+    if (g.size > P2P_MAX) { /* MPI's collective: log(N) latency, no rank named */
+        MPI_Request one;
+        int rc1 = MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE,
+                                 g.world, &one);
+        return rc1 == MPI_SUCCESS ? wait_all(1, &one, NULL, what) : mpi_fail(rc1, what);
+    }
     /* point to point (the values are small): a rank that does not answer is named */
     int N = g.size, me = g.rank, n = 0, rc = MPI_SUCCESS;
     MPI_Request *req = oc_malloc(2 * (size_t)N * sizeof *req);
