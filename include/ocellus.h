@@ -697,7 +697,8 @@ OC_API void oc_eval_result_free(oc_eval_result *r); /* frees the fields, not the
 /* One scored item, handed to oc_eval_params.on_item as soon as it is scored. Strings are
  * valid during the call only. */
 typedef struct {
-    size_t index, total;    /* this item (0-based), items in the run */
+    size_t index, total;    /* this item (0-based), items in the run (params.dist in a job
+                               of several ranks: among this rank's items) */
     const char *id;         /* the item's "id", or "FILE:LINE" / "FILE:row N" */
     const char *group;      /* its subject, type or category, or NULL */
     const char *prompt;     /* the question as asked (MMLU: the whole prompt) */
@@ -730,6 +731,10 @@ typedef struct {
                                 "\nAnswer with the option's letter from the given choices
                                 directly." (lmms-eval) */
     oc_image_limits image_limits;
+    int dist;                /* 1: in a job of several ranks (oc_dist_init) each rank scores
+                                its block of the items and every rank gets the counts of
+                                all (the call is collective: every rank makes it); on_item
+                                sees this rank's items. 0 (default): this process alone */
 } oc_eval_params;
 
 OC_API oc_eval_params oc_eval_default_params(void);
