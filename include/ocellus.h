@@ -411,6 +411,9 @@ typedef struct {
     uint32_t vocab;
     size_t n_params;
     uint64_t step;           /* optimizer steps done */
+    size_t optimizer_bytes;  /* the AdamW moments this process keeps: 8 bytes a parameter
+                                alone, its shard's in a job of N ranks (about 1/N) */
+    int ranks;               /* processes the trainer spans (1 alone) */
 } oc_trainer_info;
 
 /* Starts from the weights of a model folder (config.json + safetensors, any float

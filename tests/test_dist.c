@@ -146,6 +146,9 @@ static void test_fit_parts_alone(void **state) {
     assert_int_equal(oc_trainer_fit(a, oc_dataset_next_batch, da), OC_OK);
     assert_int_equal(oc_trainer_fit_parts(b, oc_dataset_next_part, db), OC_OK);
     assert_int_equal(oc_trainer_get_info(b).step, 3);
+    /* alone: every parameter's two moments, one rank */
+    assert_int_equal(oc_trainer_get_info(b).optimizer_bytes, 8 * oc_trainer_get_info(b).n_params);
+    assert_int_equal(oc_trainer_get_info(b).ranks, 1);
     const oc_params *pa = oc_trainer_params_internal(a), *pb = oc_trainer_params_internal(b);
     assert_memory_equal(pa->mem, pb->mem, pa->numel * sizeof(float));
     assert_int_equal(oc_trainer_fit_parts(b, NULL, db), OC_ERR_INVALID_ARG);

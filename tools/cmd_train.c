@@ -397,8 +397,10 @@ int cmd_train(int argc, char **argv) {
         oc_dataset_seek(ds, info.step * o.tp.batch * o.tp.grad_accum);
         if (o.rank0 && job.size > 1)
             fprintf(stderr, "ocellus train: %d ranks (%d on this machine) x %d threads, "
-                    "%llu examples per step\n", job.size, job.local_size,
-                    o.threads ? (int)o.threads : job.threads, (unsigned long long)o.tp.batch * o.tp.grad_accum);
+                    "%llu examples per step; optimizer state %.2f MB per rank\n", job.size,
+                    job.local_size, o.threads ? (int)o.threads : job.threads,
+                    (unsigned long long)o.tp.batch * o.tp.grad_accum,
+                    (double)info.optimizer_bytes / 1e6);
         if (o.rank0)
             fprintf(stderr, "ocellus train: %zu parameters, %zu examples, step %llu of %llu\n",
                     info.n_params, oc_dataset_size(ds), (unsigned long long)info.step,

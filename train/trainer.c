@@ -444,6 +444,8 @@ oc_trainer_info oc_trainer_get_info(const oc_trainer *tr) {
     in.vocab = c->text.vocab;
     in.n_params = tr->params.numel;
     in.step = tr->step;
+    in.optimizer_bytes = 2 * (tr->hi - tr->lo) * sizeof(float);
+    in.ranks = tr->ranks;
     return in;
 }
 

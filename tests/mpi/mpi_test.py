@@ -136,6 +136,9 @@ def test_repeat_and_one_process():
         assert read(os.path.join(TMP, "a", f)) == read(os.path.join(TMP, "b", f)), f
     # rank 0 alone logs
     assert err.count("step 20/20") == 1, err
+    # ZeRO-1: rank 0 keeps the AdamW moments of its half of the parameters
+    mb = float(re.search(r"optimizer state ([0-9.]+) MB per rank", err).group(1))
+    assert abs(mb - 8 * n_params(err) / 2 / 1e6) < 0.01, (mb, n_params(err))
     one, err1 = train(1, os.path.join(TMP, "one"), init())
     assert all(s["ranks"] == 1 and s["comm_seconds"] == 0 for s in one), one[0]
     tol = tolerance(one, n_params(err1))
