@@ -319,6 +319,20 @@ def close(a, b, path=""):
         assert a == b, (path, a, b)
 
 
+def test_shared_error():
+    """An error every rank meets (no such data file) is agreed: rank 0 says it once, every
+    rank ends normally (no MPI_Abort), with the status's exit code."""
+    missing = os.path.join(TMP, "nope.jsonl")
+    cmd = launcher(2) + ["train", "--init", ARGS.model, "--data", missing, "--out",
+                         os.path.join(TMP, "never"), "--steps", "1", "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=rank_env(2))
+    assert r.returncode != 0, r.stderr
+    said = [l for l in r.stderr.splitlines() if l.startswith("ocellus train:")]
+    assert len(said) == 1 and "nope.jsonl" in said[0], r.stderr
+    assert "MPI_ABORT" not in r.stderr, r.stderr
+    print("an error of every rank: said once by rank 0: " + said[0])
+
+
 def test_eval():
     """`ocellus eval` on 2 and 3 ranks: each scores its block of the items, rank 0 prints the
     counts of all, the same as one process (groups in the same order; corpus BLEU and
@@ -368,6 +382,7 @@ def main():
         test_resume(full2, one, tol)
         test_killed_rank()
         test_stopped_rank()
+        test_shared_error()
         test_eval()
         print("\n".join(report))
     except Exception:
