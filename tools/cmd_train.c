@@ -274,10 +274,36 @@ static void print_step_json(const oc_train_stats *st, double tps) {
     cli_flush();
 }
 
+/* The validation loss: the mean over the examples of --val, each rank scoring its block
+ * of them (collective: every rank calls it after the same step). */
+static void validate(train_opts *o, const oc_train_stats *st) {
+    size_t n = oc_dataset_size(o->val_ds), lo, hi;
+    oc_dist_span(n, &lo, &hi);
+    double t[2] = {0, 0}; /* sum of the losses, examples */
+    for (size_t i = lo; i < hi; i++) {
+        oc_train_example ex;
+        double loss;
+        if (oc_dataset_get(o->val_ds, i, &ex) != OC_OK ||
+            oc_trainer_eval(o->tr, &ex, 1, &loss) != OC_OK)
+            break;
+        t[0] += loss;
+        t[1] += 1;
+    }
+    /* a failed exchange leaves the job unable to go on: the next step says so */
+    if (oc_dist_sum(t, 2) == OC_OK && o->rank0 && t[1] > 0)
+        fprintf(stderr, "step %llu  validation loss %.4f (%.0f examples)\n",
+                (unsigned long long)st->step, t[0] / t[1], t[1]);
+}
+
 static int on_progress(const oc_train_stats *st, void *user) {
     train_opts *o = user;
-    if (!o->rank0) /* rank 0 logs for the job */
+    int val = o->val_ds && o->val_every &&
+              (st->step % o->val_every == 0 || st->step == st->total_steps);
+    if (!o->rank0) { /* rank 0 logs for the job */
+        if (val)
+            validate(o, st);
         return cli_interrupted;
+    }
     double elapsed = now_s() - o->t_start;
     uint64_t done = st->step - o->first_step;
     double eta = done ? elapsed / (double)done * (double)(st->total_steps - st->step) : 0;
@@ -287,24 +313,8 @@ static int on_progress(const oc_train_stats *st, void *user) {
     fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
             (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, st->lr,
             st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
-    if (o->val_ds && o->val_every && (st->step % o->val_every == 0 ||
-                                      st->step == st->total_steps)) {
-        size_t n = oc_dataset_size(o->val_ds);
-        double sum = 0;
-        size_t cnt = 0;
-        for (size_t i = 0; i < n; i++) {
-            oc_train_example ex;
-            double loss;
-            if (oc_dataset_get(o->val_ds, i, &ex) != OC_OK ||
-                oc_trainer_eval(o->tr, &ex, 1, &loss) != OC_OK)
-                break;
-            sum += loss;
-            cnt++;
-        }
-        if (cnt)
-            fprintf(stderr, "step %llu  validation loss %.4f (%zu examples)\n",
-                    (unsigned long long)st->step, sum / (double)cnt, cnt);
-    }
+    if (val)
+        validate(o, st);
     return cli_interrupted;
 }
 

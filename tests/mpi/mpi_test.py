@@ -333,6 +333,20 @@ def test_shared_error():
     print("an error of every rank: said once by rank 0: " + said[0])
 
 
+def test_validation():
+    """--val on 3 ranks: each scores its block of the validation examples, rank 0 prints
+    the mean over all of them once; after a first step at lr 0 (the warmup) the weights
+    are those of one process, so the line is the same."""
+    lines = []
+    for np in (1, 3):
+        _, err = train(np, os.path.join(TMP, "val%d" % np), init(), "--val", DATA,
+                       "--val-every", "1", steps=1)
+        lines.append([l for l in err.splitlines() if "validation loss" in l])
+    assert len(lines[0]) == 1 and "(24 examples)" in lines[0][0], lines
+    assert lines[1] == lines[0], lines
+    print("validation on 3 ranks: " + lines[1][0])
+
+
 def test_eval():
     """`ocellus eval` on 2 and 3 ranks: each scores its block of the items, rank 0 prints the
     counts of all, the same as one process (groups in the same order; corpus BLEU and
@@ -383,6 +397,7 @@ def main():
         test_killed_rank()
         test_stopped_rank()
         test_shared_error()
+        test_validation()
         test_eval()
         print("\n".join(report))
     except Exception:
