@@ -123,6 +123,9 @@ oc_dist_info oc_dist_get_info(void) {
     in.mpi = g.mpi;
     in.threads = g.threads > 0 ? g.threads : threads_per_process(g.local_size);
     in.timeout = g.timeout;
+#ifdef OC_HAVE_MPI
+    in.mpi_built = 1;
+#endif
     return in;
 }
 

@@ -1006,6 +1006,7 @@ typedef struct {
     int threads;                /* threads for this process: the CPUs the launcher bound it
                                    to, else this machine's CPUs over its processes */
     double timeout;             /* seconds an exchange may wait; default 600 */
+    int mpi_built;              /* 1: this ocellus was built with MPI (-Dmpi) */
 } oc_dist_info;
 
 /* Joins the job (idempotent). Fails when a launcher started several processes but this

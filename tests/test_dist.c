@@ -6,12 +6,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "dist.h"
 #include "params.h"
 #include "testutil.h"
 #include "trainer_internal.h"
+
+/* A build without MPI started by a launcher as one of several processes refuses to run
+ * (they would each train alone, over each other's files); run first, in a child, before
+ * this process joins its job of one. */
+static void test_launched_without_mpi(void **state) {
+    (void)state;
+    if (oc_dist_get_info().mpi_built)
+        skip(); /* under MPI the launcher's job is joined: tests/mpi/mpi_test.py */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+        oc_status s = oc_dist_init();
+        _exit(s == OC_ERR_UNSUPPORTED && strstr(oc_last_error(), "one of 2 processes") &&
+                      strstr(oc_last_error(), "built without MPI")
+                  ? 0
+                  : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
 
 static void test_alone(void **state) {
     (void)state;
@@ -160,6 +184,7 @@ static void test_fit_parts_alone(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_launched_without_mpi),
         cmocka_unit_test(test_alone),
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_assign),
