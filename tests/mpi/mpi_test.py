@@ -331,6 +331,17 @@ def test_shared_error():
     assert len(said) == 1 and "nope.jsonl" in said[0], r.stderr
     assert "MPI_ABORT" not in r.stderr, r.stderr
     print("an error of every rank: said once by rank 0: " + said[0])
+    # an error of rank 1 alone (its own --data, launched MPMD): rank 0 names it
+    args = ["train", "--init", ARGS.model, "--out", os.path.join(TMP, "never"), "--steps", "1",
+            "--threads", "1", "--data"]
+    cmd = [ARGS.mpirun, "--oversubscribe", "--bind-to", "none", "-np", "1", ARGS.cli, *args,
+           DATA, ":", "-np", "1", ARGS.cli, *args, missing]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=rank_env(2))
+    assert r.returncode != 0, r.stderr
+    said = [l for l in r.stderr.splitlines() if l.startswith("ocellus train:")]
+    assert len(said) == 1 and said[0].startswith("ocellus train: rank 1: ") and \
+        "nope.jsonl" in said[0], r.stderr
+    print("an error of rank 1 alone: " + said[0])
 
 
 def test_validation():
