@@ -354,7 +354,7 @@ typedef struct {
                                 same bits either way */
     /* data-parallel runs (MPI, oc_dist_init): the step's counts (loss, tokens, labelled,
        flops, grad_norm) are those of the whole global batch, over every rank */
-    double comm_seconds;     /* of seconds: time in exchanges between ranks (gradients,
+    double comm_seconds;     /* seconds of the step in exchanges between ranks (gradients,
                                 parameters, counts; waits for slower ranks included); 0
                                 alone */
     int ranks;               /* processes the step ran on (1 alone) */
@@ -993,8 +993,8 @@ OC_API void oc_server_free(oc_server *s);
 /* `mpirun -np N ocellus ...` (or any MPI launcher) starts N processes, the job's ranks.
  * oc_dist_init joins them (MPI_Init) when ocellus is built with MPI (-Dmpi) and a launcher
  * started this process; otherwise this process is alone (rank 0 of 1) and nothing
- * changes. Trainers made after it train data-parallel over the ranks, the exams share
- * out their items and sum the counts. The oc_dist_* calls that exchange (oc_dist_sum,
+ * changes. Trainers made after it train data-parallel over the ranks; the exams share
+ * out their items and sum the counts when oc_eval_params.dist is set. The oc_dist_* calls that exchange (oc_dist_sum,
  * oc_dist_allgather, oc_dist_barrier) are collective: every rank makes them, in the same
  * order, from the thread that called oc_dist_init. Every wait has a deadline
  * (oc_dist_set_timeout): a rank that stops answering is named in the error, and the job
