@@ -490,6 +490,36 @@ oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, void *data
     return s;
 }
 
+oc_status oc_dataset_next_part(oc_train_example *examples, size_t n, size_t first,
+                               size_t count, void *dataset) {
+    oc_dataset *ds = dataset;
+    if (!ds || (count && !examples))
+        return oc_err(OC_ERR_INVALID_ARG, "oc_dataset_next_part: NULL argument");
+    if (first > n || count > n - first)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_dataset_next_part: examples [%zu, %zu) of %zu",
+                      first, first + count, n);
+    OC_TRY(hold(ds, count));
+    oc_status s = OC_OK;
+    /* the same examples, in the same order, as the n of oc_dataset_next_batch */
+    for (size_t k = 0; k < count && s == OC_OK; k++) {
+        uint64_t at = ds->position + first + k, epoch = at / ds->n;
+        if (epoch != ds->order_epoch)
+            s = make_order(ds, epoch);
+        if (s == OC_OK)
+            s = encode(ds, ds->order[at % ds->n], &ds->held[k]);
+        if (s == OC_OK) {
+            ds->n_held = k + 1;
+            to_example(&ds->held[k], &examples[k]);
+        }
+    }
+    if (s != OC_OK) { /* nothing handed out: the same call can be retried */
+        release_held(ds);
+        return s;
+    }
+    ds->position += n;
+    return OC_OK;
+}
+
 uint64_t oc_dataset_position(const oc_dataset *ds) { return ds ? ds->position : 0; }
 
 void oc_dataset_seek(oc_dataset *ds, uint64_t position) {

@@ -352,6 +352,12 @@ typedef struct {
     int threads;             /* threads the step ran on: all of the trainer's, or one when
                                 that measured faster (a busy machine); the results are the
                                 same bits either way */
+    /* data-parallel runs (MPI, oc_dist_init): the step's counts (loss, tokens, labelled,
+       flops, grad_norm) are those of the whole global batch, over every rank */
+    double comm_seconds;     /* seconds of the step in exchanges between ranks (gradients,
+                                parameters, counts; waits for slower ranks included); 0
+                                alone */
+    int ranks;               /* processes the step ran on (1 alone) */
 } oc_train_stats;
 
 /* Called after every step; return non-zero to ask oc_trainer_fit to stop. */
@@ -390,6 +396,9 @@ typedef struct {
     void *user_data;
     int n_threads;           /* threads of this trainer; <= 0: the default (oc_set_threads,
                                 else all CPUs) */
+    int dist_alone;          /* 1: train in this process alone even when the job has several
+                                (oc_dist_init); default 0: data-parallel over all of them
+                                (one rung of a scaling ladder per rank uses 1) */
 } oc_train_params;
 
 OC_API oc_train_params oc_train_default_params(void);
@@ -402,6 +411,9 @@ typedef struct {
     uint32_t vocab;
     size_t n_params;
     uint64_t step;           /* optimizer steps done */
+    size_t optimizer_bytes;  /* the AdamW moments this process keeps: 8 bytes a parameter
+                                alone, its shard's in a job of N ranks (about 1/N) */
+    int ranks;               /* processes the trainer spans (1 alone) */
 } oc_trainer_info;
 
 /* Starts from the weights of a model folder (config.json + safetensors, any float
@@ -451,6 +463,29 @@ typedef oc_status (*oc_train_batch_fn)(oc_train_example *examples, size_t n,
  * failure that it did not). out_dir is locked for the whole run. */
 OC_API oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch,
                                 void *user_data);
+
+/* Data-parallel training (docs/DISTRIBUTED.md). A trainer made after oc_dist_init in a job
+ * of several processes (and params.dist_alone 0) is one of the job's ranks: construction,
+ * oc_trainer_step, oc_trainer_save and oc_trainer_fit are then collective (every rank calls
+ * them, in the same order), and a step's examples are split among the ranks: rank r takes
+ * examples [first, first + count) of the step's n (oc_trainer_part), packs them into
+ * micro-batches of params.batch, and the gradients are summed over the ranks in rank order
+ * (same rank count, same bits). The global batch, schedule and loss are those of one
+ * process given the n examples. Each rank keeps the AdamW moments of its own shard of the
+ * parameters only (ZeRO-1: the optimizer's memory per rank falls with the rank count);
+ * oc_trainer_save gathers them, and rank 0 alone writes the checkpoint, which resumes on
+ * any rank count. */
+OC_API void oc_trainer_part(const oc_trainer *tr, size_t n, size_t *first, size_t *count);
+
+/* Fills examples[0..count) with examples [first, first + count) of the next step's n; the
+ * next call is for the step after. As oc_train_batch_fn otherwise. */
+typedef oc_status (*oc_train_part_fn)(oc_train_example *examples, size_t n, size_t first,
+                                      size_t count, void *user_data);
+/* oc_trainer_fit that asks each rank only for its part of every step (oc_trainer_fit asks
+ * every rank for all n examples and each keeps its part: right for any source, but every
+ * rank then loads every example). Alone, the part is the whole step. */
+OC_API oc_status oc_trainer_fit_parts(oc_trainer *tr, oc_train_part_fn next_part,
+                                      void *user_data);
 
 OC_API void oc_trainer_free(oc_trainer *tr);
 
@@ -580,6 +615,10 @@ OC_API oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, voi
 /* Examples handed out so far (the epoch is position / size), and a way back to one, e.g.
  * step * batch * grad_accum when resuming training. */
 OC_API uint64_t oc_dataset_position(const oc_dataset *ds);
+/* Examples [first, first + count) of the next n, the position then advanced by n (has the
+ * type oc_train_part_fn: each rank's part of a step under oc_trainer_fit_parts). */
+OC_API oc_status oc_dataset_next_part(oc_train_example *examples, size_t n, size_t first,
+                                      size_t count, void *dataset);
 OC_API void oc_dataset_seek(oc_dataset *ds, uint64_t position);
 
 typedef struct {
@@ -661,7 +700,8 @@ OC_API void oc_eval_result_free(oc_eval_result *r); /* frees the fields, not the
 /* One scored item, handed to oc_eval_params.on_item as soon as it is scored. Strings are
  * valid during the call only. */
 typedef struct {
-    size_t index, total;    /* this item (0-based), items in the run */
+    size_t index, total;    /* this item (0-based), items in the run (params.dist in a job
+                               of several ranks: among this rank's items) */
     const char *id;         /* the item's "id", or "FILE:LINE" / "FILE:row N" */
     const char *group;      /* its subject, type or category, or NULL */
     const char *prompt;     /* the question as asked (MMLU: the whole prompt) */
@@ -694,6 +734,10 @@ typedef struct {
                                 "\nAnswer with the option's letter from the given choices
                                 directly." (lmms-eval) */
     oc_image_limits image_limits;
+    int dist;                /* 1: in a job of several ranks (oc_dist_init) each rank scores
+                                its block of the items and every rank gets the counts of
+                                all (the call is collective: every rank makes it); on_item
+                                sees this rank's items. 0 (default): this process alone */
 } oc_eval_params;
 
 OC_API oc_eval_params oc_eval_default_params(void);
@@ -1144,6 +1188,64 @@ OC_API oc_status oc_scale_run(const char *recipe_path, const char *out_dir,
  * prediction.json and the finished runs, else plan.json), for a terminal. *text: free
  * with oc_free. */
 OC_API oc_status oc_scale_summary(const char *out_dir, char **text);
+/* ---- processes: jobs of several ranks on MPI (core/dist.c, docs/DISTRIBUTED.md) ---- */
+
+/* `mpirun -np N ocellus ...` (or any MPI launcher) starts N processes, the job's ranks.
+ * oc_dist_init joins them (MPI_Init) when ocellus is built with MPI (-Dmpi) and a launcher
+ * started this process; otherwise this process is alone (rank 0 of 1) and nothing
+ * changes. Trainers made after it train data-parallel over the ranks; the exams share
+ * out their items and sum the counts when oc_eval_params.dist is set. The oc_dist_* calls that exchange (oc_dist_sum,
+ * oc_dist_allgather, oc_dist_barrier) are collective: every rank makes them, in the same
+ * order, from the thread that called oc_dist_init. Every wait has a deadline
+ * (oc_dist_set_timeout): a rank that stops answering is named in the error, and the job
+ * must then end (oc_dist_abort). */
+typedef struct {
+    int rank, size;             /* this process, and the job's processes: 0 and 1 alone */
+    int local_rank, local_size; /* the same among the processes on this machine */
+    int mpi;                    /* 1: the job runs on MPI */
+    int threads;                /* threads for this process: the CPUs the launcher bound it
+                                   to, else this machine's CPUs over its processes */
+    double timeout;             /* seconds an exchange may wait; default 600 */
+    int mpi_built;              /* 1: this ocellus was built with MPI (-Dmpi) */
+} oc_dist_info;
+
+/* Joins the job (idempotent). Fails when a launcher started several processes but this
+ * ocellus was built without MPI (they would each train alone, over each other's files),
+ * or when MPI cannot start. */
+OC_API oc_status oc_dist_init(void);
+OC_API oc_dist_info oc_dist_get_info(void);
+OC_API void oc_dist_set_timeout(double seconds);
+/* Leaves the job (MPI_Finalize; MPI_Abort after a failed exchange). Call it once, at the
+ * end, on every rank; harmless alone. */
+OC_API void oc_dist_finalize(void);
+/* Ends every process of the job (MPI_Abort) with exit code code; returns only when the
+ * process is alone. For a failure the other ranks do not know of, which would leave them
+ * waiting. */
+OC_API void oc_dist_abort(int code);
+/* 1 when the error just returned by a collective call is known to every rank (it was
+ * agreed among them): rank 0 reports it, the others need not, and every rank can end
+ * normally (oc_dist_finalize). 0 for an error of this rank alone (then oc_dist_abort). */
+OC_API int oc_dist_error_is_shared(void);
+/* Agreement on a status (collective): each rank passes its own; OC_OK when every rank's is
+ * OC_OK. Otherwise every rank returns an error, marked shared (oc_dist_error_is_shared):
+ * a rank that failed its own status and message, the others the first failing rank's,
+ * prefixed "rank K: " (so that rank 0 can say what went wrong where). Alone: mine. */
+OC_API oc_status oc_dist_agree(oc_status mine);
+
+/* This rank's contiguous block [*lo, *hi) of n items (the exams' split: the first n % size
+ * ranks get one more). */
+OC_API void oc_dist_span(size_t n, size_t *lo, size_t *hi);
+/* Independent tasks of different costs (the rungs of a scaling ladder, in FLOPs) shared
+ * out: owner[i] gets the rank that runs task i, largest first to the least loaded rank
+ * (the same answer on every rank; no exchange). */
+OC_API oc_status oc_dist_assign(const double *cost, size_t n, int *owner);
+/* values[0..n) <- their sum over the ranks, added in rank order (the same bits on every
+ * run), on every rank. */
+OC_API oc_status oc_dist_sum(double *values, size_t n);
+/* Every rank's size bytes, concatenated in rank order, on every rank: *all (free with
+ * oc_free), sizes (oc_dist_get_info().size entries, caller's) the size of each part. */
+OC_API oc_status oc_dist_allgather(const void *data, size_t size, void **all, size_t *sizes);
+OC_API oc_status oc_dist_barrier(void);
 
 #ifdef __cplusplus
 }

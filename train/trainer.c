@@ -1,6 +1,14 @@
 /* The trainer: a SmolVLM-family model's parameters, gradients and AdamW moments (three
  * mirrors of one table), the forward and backward pass of a packed micro-batch, the
- * optimizer step, checkpoints and resume. */
+ * optimizer step, checkpoints and resume.
+ *
+ * Data parallel (core/dist.h, docs/DISTRIBUTED.md): in a job of N ranks each rank runs
+ * the forward and backward of its block of the step's examples; the gradients are summed
+ * by a reduce-scatter in rank order, so that rank r holds the summed gradient of its
+ * shard [shard[r], shard[r+1]) of the flat parameter vector; it clips and updates that
+ * shard with its own AdamW moments (ZeRO-1: m and v are (hi - lo) floats per rank), and
+ * an allgather gives every rank the whole updated parameters. Alone the shard is
+ * everything and the step is the one-process step, bit for bit. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +17,7 @@
 
 #include "alloc.h"
 #include "connector_train.h"
+#include "dist.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
@@ -27,7 +36,8 @@ struct oc_trainer {
     oc_train_params p;
     char *out_dir, *dump_path;  /* owned copies of p's strings */
     oc_params params;           /* the weights and their table */
-    float *grad, *m, *v;        /* (numel) each: gradients, AdamW exp_avg, exp_avg_sq */
+    float *grad;                /* (numel) gradients */
+    float *m, *v;               /* (hi - lo) each: AdamW exp_avg, exp_avg_sq of the shard */
     oc_tp_tensors g;            /* pointers into grad */
     uint8_t *decay;             /* (n_tensors) 1 where weight decay applies */
     double *lr_scale;           /* (n_tensors) the tensor's multiple of the lr */
@@ -50,6 +60,11 @@ struct oc_trainer {
     size_t *ibuf;               /* sequence lengths, then labelled rows */
     int32_t *tbuf;              /* targets of the labelled rows */
     size_t ibuf_cap, tbuf_cap;
+    /* data parallel: the job's ranks this trainer spans (1 alone), and the parameters
+     * whose optimizer state this rank keeps */
+    int ranks, rank;
+    size_t *shard;              /* (ranks + 1) offsets into the flat parameters */
+    size_t lo, hi;              /* this rank's shard */
 };
 
 /* ---- parameters of the public API ---------------------------------------------- */
@@ -102,6 +117,7 @@ void oc_trainer_free(oc_trainer *tr) {
     oc_free(tr->ws);
     oc_free(tr->ibuf);
     oc_free(tr->tbuf);
+    oc_free(tr->shard);
     oc_exec_release(&tr->ex);
     oc_pool_free(tr->pool);
     oc_out_lock_release(tr->lock);
@@ -180,11 +196,20 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     }
     if (s == OC_OK)
         s = read_config_json(tr, dir, init_range);
+    tr->ranks = p.dist_alone ? 1 : oc_dist_size_();
+    tr->rank = tr->ranks > 1 ? oc_dist_rank_() : 0;
+    if (s == OC_OK && !(tr->shard = oc_calloc((size_t)tr->ranks + 1, sizeof *tr->shard)))
+        s = oc_err(OC_ERR_NOMEM, "out of memory");
     if (s == OC_OK) {
         size_t n = tr->params.numel;
+        for (int r = 0; r < tr->ranks; r++)
+            oc_dist_block_of(n, r, tr->ranks, &tr->shard[r], &tr->shard[r + 1]);
+        tr->lo = tr->shard[tr->rank];
+        tr->hi = tr->shard[tr->rank + 1];
+        size_t own = tr->hi - tr->lo ? tr->hi - tr->lo : 1;
         tr->grad = oc_calloc(n, sizeof(float));
-        tr->m = oc_calloc(n, sizeof(float));
-        tr->v = oc_calloc(n, sizeof(float));
+        tr->m = oc_calloc(own, sizeof(float));
+        tr->v = oc_calloc(own, sizeof(float));
         tr->decay = oc_calloc(tr->params.n_tensors, 1);
         tr->lr_scale = oc_calloc(tr->params.n_tensors, sizeof *tr->lr_scale);
         tr->src_dir = oc_strdup(dir);
@@ -214,10 +239,21 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     return OC_OK;
 }
 
-oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
-                         oc_trainer **out) {
-    if (!model_dir || !out)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new: NULL argument");
+/* Construction in a job of several ranks: each knows whether every rank's trainer was
+ * made (a rank that failed alone would otherwise leave the others waiting). */
+static oc_status agree_made(const oc_train_params *params, oc_status s, oc_trainer **tr) {
+    if ((params && params->dist_alone) || oc_dist_size_() <= 1)
+        return s;
+    s = oc_dist_agree(s);
+    if (s != OC_OK) {
+        oc_trainer_free(*tr);
+        *tr = NULL;
+    }
+    return s;
+}
+
+static oc_status trainer_new(const char *model_dir, const oc_train_params *params,
+                             oc_trainer **out) {
     oc_trainer *tr;
     double ir;
     OC_TRY(trainer_create(model_dir, params, &tr, &ir));
@@ -230,10 +266,16 @@ oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
     return OC_OK;
 }
 
-oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_params *params,
-                                     oc_trainer **out) {
-    if (!config_path || !out)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new_from_config: NULL argument");
+oc_status oc_trainer_new(const char *model_dir, const oc_train_params *params,
+                         oc_trainer **out) {
+    if (!model_dir || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new: NULL argument");
+    *out = NULL;
+    return agree_made(params, trainer_new(model_dir, params, out), out);
+}
+
+static oc_status trainer_new_from_config(const char *config_path,
+                                         const oc_train_params *params, oc_trainer **out) {
     char *dir = NULL;
     if (oc_is_dir(config_path)) {
         dir = oc_strdup(config_path);
@@ -256,6 +298,14 @@ oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_par
     oc_params_init_random(&tr->params, tr->p.seed, (float)std, tr->pad_id);
     *out = tr;
     return OC_OK;
+}
+
+oc_status oc_trainer_new_from_config(const char *config_path, const oc_train_params *params,
+                                     oc_trainer **out) {
+    if (!config_path || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_new_from_config: NULL argument");
+    *out = NULL;
+    return agree_made(params, trainer_new_from_config(config_path, params, out), out);
 }
 
 /* The step a checkpoint file says it is of ("ocellus_step"); -1 if it does not say. */
@@ -323,8 +373,14 @@ static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
                 s = oc_err(OC_ERR_FORMAT, "%s: no tensor '%s'", path, name);
             else if (t->dtype != OC_DT_F32)
                 s = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' must be F32", path, name);
-            else if ((s = oc_st_check_shape(t, e->ndim, e->shape)) == OC_OK)
-                memcpy((k ? tr->v : tr->m) + e->offset, t->data, e->numel * sizeof(float));
+            else if ((s = oc_st_check_shape(t, e->ndim, e->shape)) == OC_OK) {
+                /* the part of the tensor in this rank's shard (all of it alone) */
+                size_t a = e->offset > tr->lo ? e->offset : tr->lo,
+                       b = e->offset + e->numel < tr->hi ? e->offset + e->numel : tr->hi;
+                if (a < b)
+                    memcpy((k ? tr->v : tr->m) + (a - tr->lo),
+                           (const float *)t->data + (a - e->offset), (b - a) * sizeof(float));
+            }
         }
     }
     const struct {
@@ -352,10 +408,8 @@ static oc_status load_optimizer(oc_trainer *tr, const char *dir) {
     return s;
 }
 
-oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
-                            oc_trainer **out) {
-    if (!checkpoint_dir || !out)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_resume: NULL argument");
+static oc_status trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
+                                oc_trainer **out) {
     oc_trainer *tr;
     double ir;
     OC_TRY(trainer_create(checkpoint_dir, params, &tr, &ir));
@@ -371,6 +425,14 @@ oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *p
     return OC_OK;
 }
 
+oc_status oc_trainer_resume(const char *checkpoint_dir, const oc_train_params *params,
+                            oc_trainer **out) {
+    if (!checkpoint_dir || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_resume: NULL argument");
+    *out = NULL;
+    return agree_made(params, trainer_resume(checkpoint_dir, params, out), out);
+}
+
 oc_trainer_info oc_trainer_get_info(const oc_trainer *tr) {
     oc_trainer_info in;
     memset(&in, 0, sizeof in);
@@ -383,6 +445,8 @@ oc_trainer_info oc_trainer_get_info(const oc_trainer *tr) {
     in.vocab = c->text.vocab;
     in.n_params = tr->params.numel;
     in.step = tr->step;
+    in.optimizer_bytes = 2 * (tr->hi - tr->lo) * sizeof(float);
+    in.ranks = tr->ranks;
     return in;
 }
 
@@ -664,62 +728,121 @@ static oc_status dump_step(oc_trainer *tr, const float *grads, const oc_train_st
     return s;
 }
 
-oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
-                          oc_train_stats *stats) {
-    if (!tr)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_step: NULL trainer");
-    double t_start = now_s();
-    size_t labelled, tokens;
-    OC_TRY(check_examples(tr, ex, n, &labelled, &tokens));
+/* In a job of several ranks: every rank's status of the same point, OC_OK when all are
+ * (core/dist.h). Alone: s. */
+static oc_status agree(const oc_trainer *tr, oc_status s) {
+    return tr->ranks > 1 ? oc_dist_agree(s) : s;
+}
+
+/* An error every rank reached from the same values (a step's counts, its gradient). */
+static oc_status shared_err(const oc_trainer *tr, oc_status s) {
+    if (tr->ranks > 1)
+        oc_dist_mark_shared();
+    return s;
+}
+
+void oc_trainer_part(const oc_trainer *tr, size_t n, size_t *first, size_t *count) {
+    size_t lo = 0, hi = n;
+    if (tr && tr->ranks > 1)
+        oc_dist_block_of(n, tr->rank, tr->ranks, &lo, &hi);
+    if (first)
+        *first = lo;
+    if (count)
+        *count = hi - lo;
+}
+
+/* One optimizer step on this rank's part ex[0..count) of a step of n examples (all of
+ * them alone). */
+static oc_status step_part(oc_trainer *tr, const oc_train_example *ex, size_t count, size_t n,
+                           oc_train_stats *stats) {
+    double t_start = now_s(), comm0 = oc_dist_comm_seconds();
+    size_t labelled = 0, tokens = 0;
+    oc_status s = OC_OK;
+    if (n == 0 || count || tr->ranks == 1)
+        s = check_examples(tr, ex, count, &labelled, &tokens);
+    if (tr->ranks > 1) {
+        /* the counts of the whole step: the loss is the mean over all its positions */
+        OC_TRY(oc_dist_agree(s));
+        uint64_t c[2] = {labelled, tokens};
+        OC_TRY(oc_dist_sum_u64(c, 2, "the exchange of the step's counts"));
+        labelled = (size_t)c[0];
+        tokens = (size_t)c[1];
+    }
+    OC_TRY(s);
     if (labelled == 0)
-        return oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in the batch");
+        return shared_err(tr, oc_err(OC_ERR_INVALID_ARG, "training: no labelled positions in "
+                                     "the batch"));
     const oc_params *pp = &tr->params;
     /* mean over the step's labelled positions, as a single batch in torch would have it */
     float scale = 1.0f / (float)labelled;
     double sum = 0;
     size_t b = tr->p.batch;
-    oc_status s = OC_OK;
     int pool;
     oc_exec *xc = step_exec(tr, &pool);
     double flops0 = oc_exec_flops(xc);
     oc_t_zero(xc, tr->grad, pp->numel);
-    for (size_t i = 0; i < n && s == OC_OK; i += b)
-        s = micro_batch(tr, xc, ex + i, n - i < b ? n - i : b, scale, 1, &sum);
+    for (size_t i = 0; i < count && s == OC_OK; i += b)
+        s = micro_batch(tr, xc, ex + i, count - i < b ? count - i : b, scale, 1, &sum);
     double flops = oc_exec_flops(xc) - flops0;
+    OC_TRY(agree(tr, s));
 
     oc_train_stats st;
     memset(&st, 0, sizeof st);
     st.threads = oc_pool_size(xc->pool);
-    if (s == OC_OK) {
-        st.loss = sum / (double)labelled;
+    st.ranks = tr->ranks;
+    size_t lo = tr->lo, own = tr->hi - tr->lo;
+    if (tr->ranks > 1) {
+        /* this rank's shard of the summed gradient; the loss and FLOPs of every rank */
+        double d[2] = {sum, flops};
+        OC_TRY(oc_dist_sum(d, 2));
+        sum = d[0];
+        flops = d[1];
+        OC_TRY(oc_dist_reduce_scatter_f32(tr->grad, tr->shard, "the gradient exchange"));
+        double sq = oc_grad_sumsq(xc, tr->grad + lo, own);
+        OC_TRY(oc_dist_sum(&sq, 1));
+        st.grad_norm = sqrt(sq);
+    } else {
         st.grad_norm = oc_grad_norm(xc, tr->grad, pp->numel);
-        if (!isfinite(st.grad_norm))
-            s = oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is not finite "
-                       "at step %llu (loss %g); the weights are left as they were (a lower "
-                       "learning rate may help)", (unsigned long long)tr->step + 1, st.loss);
     }
+    st.loss = sum / (double)labelled;
+    if (!isfinite(st.grad_norm))
+        return shared_err(tr, oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is "
+                                     "not finite at step %llu (loss %g); the weights are left "
+                                     "as they were (a lower learning rate may help)",
+                                     (unsigned long long)tr->step + 1, st.loss));
     float *raw = NULL;
-    int dump = s == OC_OK && tr->dump_path && !tr->dumped;
+    int dump = tr->dump_path && !tr->dumped;
+    if (dump && tr->ranks > 1) /* the whole summed gradient, for the dump */
+        OC_TRY(oc_dist_allgather_f32(tr->grad, tr->shard, "the gradient dump"));
     if (dump && !(raw = oc_malloc(pp->numel * sizeof(float))))
         s = oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
-    if (s != OC_OK)
-        return s;
+    OC_TRY(agree(tr, s));
 
     if (dump)
         memcpy(raw, tr->grad, pp->numel * sizeof(float));
     if (tr->p.clip > 0)
-        oc_clip_grads(xc, tr->grad, pp->numel, st.grad_norm, tr->p.clip);
+        oc_clip_grads(xc, tr->grad + lo, own, st.grad_norm, tr->p.clip);
 
     /* the schedule's value at the number of steps already taken (0 for the first) */
     st.lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
                                     tr->p.steps);
     for (size_t i = 0; i < pp->n_tensors; i++) {
         const oc_tp_info *e = &pp->info[i];
+        /* the tensor's part in this rank's shard (all of it alone) */
+        size_t a = e->offset > lo ? e->offset : lo,
+               z = e->offset + e->numel < tr->hi ? e->offset + e->numel : tr->hi;
+        if (a >= z)
+            continue;
         oc_adamw_hparams h = {st.lr * tr->lr_scale[i], tr->p.beta1, tr->p.beta2, tr->p.eps,
                               tr->p.weight_decay};
-        oc_adamw_update(xc, pp->mem + e->offset, tr->grad + e->offset, tr->m + e->offset,
-                        tr->v + e->offset, e->numel, &h, tr->step + 1,
-                        tr->decay[i] ? h.weight_decay : 0.0);
+        oc_adamw_update(xc, pp->mem + a, tr->grad + a, tr->m + (a - lo), tr->v + (a - lo),
+                        z - a, &h, tr->step + 1, tr->decay[i] ? h.weight_decay : 0.0);
+    }
+    if (tr->ranks > 1 &&
+        (s = oc_dist_allgather_f32(pp->mem, tr->shard, "the exchange of the parameters")) !=
+            OC_OK) {
+        oc_free(raw);
+        return s;
     }
     tr->step++;
     tr->total_flops += flops;
@@ -731,10 +854,12 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     st.flops = flops;
     st.total_flops = tr->total_flops;
     st.seconds = now_s() - t_start;
-    oc_tuner_record(&tr->tune, pool, st.seconds, flops);
+    st.comm_seconds = oc_dist_comm_seconds() - comm0;
+    oc_tuner_record(&tr->tune, pool, st.seconds - st.comm_seconds, flops);
     if (dump) {
         tr->dumped = 1;
-        s = dump_step(tr, raw, &st);
+        if (tr->rank == 0)
+            s = dump_step(tr, raw, &st);
         oc_free(raw);
     }
     if (stats)
@@ -742,6 +867,15 @@ oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
     if (tr->p.on_progress && tr->p.on_progress(&st, tr->p.user_data))
         tr->stop = 1;
     return s;
+}
+
+oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
+                          oc_train_stats *stats) {
+    if (!tr)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_step: NULL trainer");
+    size_t first, count;
+    oc_trainer_part(tr, n, &first, &count);
+    return step_part(tr, ex ? ex + first : NULL, count, n, stats);
 }
 
 /* ---- checkpoints -------------------------------------------------------------------- */
@@ -799,13 +933,15 @@ static oc_status save_tensors(oc_out_dir *d, const char *name, oc_st_writer *w,
     return oc_out_commit(f);
 }
 
-static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d) {
+/* m, v: (numel) the moments of every parameter (every rank's shard). */
+static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d, const float *m,
+                                const float *v) {
     oc_st_writer *w = NULL;
     oc_status s = oc_st_writer_new(&w);
     if (s == OC_OK)
-        s = oc_params_add_to_writer(&tr->params, tr->m, "exp_avg.", w);
+        s = oc_params_add_to_writer(&tr->params, m, "exp_avg.", w);
     if (s == OC_OK)
-        s = oc_params_add_to_writer(&tr->params, tr->v, "exp_avg_sq.", w);
+        s = oc_params_add_to_writer(&tr->params, v, "exp_avg_sq.", w);
     if (s == OC_OK)
         s = oc_st_writer_add(w, "step", OC_DT_I64, 1, (int64_t[]){1}, &tr->step);
     if (s == OC_OK)
@@ -819,7 +955,8 @@ static oc_status save_optimizer(oc_trainer *tr, oc_out_dir *d) {
     return s;
 }
 
-static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir) {
+static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir, const float *m,
+                           const float *v) {
     OC_TRY(copy_side_files(tr->src_dir, d, dir));
     OC_TRY(oc_out_dir_write(d, "config.json", tr->config_text, strlen(tr->config_text)));
     oc_st_writer *w = NULL;
@@ -830,18 +967,16 @@ static oc_status save_into(oc_trainer *tr, oc_out_dir *d, const char *dir) {
         s = save_tensors(d, "model.safetensors", w, tr->step);
     oc_st_writer_free(w);
     if (s == OC_OK)
-        s = save_optimizer(tr, d);
+        s = save_optimizer(tr, d, m, v);
     return s;
 }
 
-oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
-    if (!tr || !dir)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_save: NULL argument");
+static oc_status save_local(oc_trainer *tr, const char *dir, const float *m, const float *v) {
     /* during oc_trainer_fit the run holds its output's lock */
     oc_out_lock *held = oc_out_lock_is_for(tr->lock, dir) ? tr->lock : NULL;
     oc_out_dir *d;
     OC_TRY(oc_out_dir_begin(dir, held, &d));
-    oc_status s = save_into(tr, d, dir);
+    oc_status s = save_into(tr, d, dir, m, v);
     if (s != OC_OK) {
         oc_out_dir_abort(d);
         return s;
@@ -849,23 +984,70 @@ oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
     return oc_out_dir_commit(d);
 }
 
-oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
-    if (!tr || !next_batch)
-        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit: NULL argument");
-    size_t n = (size_t)tr->p.batch * tr->p.grad_accum;
-    oc_train_example *ex = oc_calloc(n, sizeof *ex);
-    if (!ex)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
+oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
+    if (!tr || !dir)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_save: NULL argument");
+    if (tr->ranks == 1)
+        return save_local(tr, dir, tr->m, tr->v);
+    /* every rank's shard of the moments to rank 0, which writes the one checkpoint */
+    size_t n = tr->params.numel;
+    float *m = NULL, *v = NULL;
     oc_status s = OC_OK;
-    /* a second run writing the same folder fails now, not at its first save */
-    if (tr->out_dir && !tr->lock)
+    if (tr->rank == 0 && (!(m = oc_malloc(n * sizeof *m)) || !(v = oc_malloc(n * sizeof *v))))
+        s = oc_err(OC_ERR_NOMEM, "out of memory for the optimizer state of %zu parameters", n);
+    s = oc_dist_agree(s);
+    if (s == OC_OK)
+        s = oc_dist_gather_f32(m, tr->m, tr->shard, 0, "the gathering of the optimizer state");
+    if (s == OC_OK)
+        s = oc_dist_gather_f32(v, tr->v, tr->shard, 0, "the gathering of the optimizer state");
+    if (s == OC_OK) {
+        if (tr->rank == 0)
+            s = save_local(tr, dir, m, v);
+        s = oc_dist_agree(s); /* every rank knows whether it was saved */
+    }
+    oc_free(m);
+    oc_free(v);
+    return s;
+}
+
+/* Where a run's examples come from: each rank asks for all n of a step (whole) or for
+ * its part (part). */
+typedef struct {
+    oc_train_batch_fn whole;
+    oc_train_part_fn part;
+    void *user_data;
+} batch_source;
+
+static oc_status fit(oc_trainer *tr, const batch_source *src) {
+    size_t n = (size_t)tr->p.batch * tr->p.grad_accum, first = 0, count = n;
+    if (src->part)
+        oc_trainer_part(tr, n, &first, &count);
+    oc_train_example *ex = oc_calloc(src->part ? (count ? count : 1) : n, sizeof *ex);
+    oc_status s = ex ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+    /* a second run writing the same folder fails now, not at its first save; in a job of
+     * several ranks rank 0 alone writes */
+    if (s == OC_OK && tr->out_dir && !tr->lock && tr->rank == 0)
         s = oc_out_lock_acquire(tr->out_dir, &tr->lock);
+    s = agree(tr, s);
     tr->stop = 0;
     while (s == OC_OK && tr->step < tr->p.steps && !tr->stop) {
-        memset(ex, 0, n * sizeof *ex);
-        s = next_batch(ex, n, user_data);
-        if (s == OC_OK)
-            s = oc_trainer_step(tr, ex, n, NULL);
+        if (src->part) {
+            memset(ex, 0, (count ? count : 1) * sizeof *ex);
+            s = agree(tr, src->part(ex, n, first, count, src->user_data));
+            if (s == OC_OK)
+                s = step_part(tr, ex, count, n, NULL);
+        } else {
+            memset(ex, 0, n * sizeof *ex);
+            s = agree(tr, src->whole(ex, n, src->user_data));
+            if (s == OC_OK)
+                s = oc_trainer_step(tr, ex, n, NULL);
+        }
+        if (s == OC_OK && tr->ranks > 1) {
+            /* any rank's callback stops them all, after the same step */
+            uint64_t stop = (uint64_t)tr->stop;
+            s = oc_dist_sum_u64(&stop, 1, "the exchange of the stop flag");
+            tr->stop = stop > 0;
+        }
         if (s == OC_OK && tr->out_dir && tr->p.save_every && tr->step % tr->p.save_every == 0 &&
             tr->step < tr->p.steps)
             s = oc_trainer_save(tr, tr->out_dir);
@@ -876,7 +1058,21 @@ oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *use
     oc_out_lock_release(tr->lock);
     tr->lock = NULL;
     if (s == OC_OK && tr->stop)
-        s = oc_err(OC_ERR_CANCELLED, "training stopped by the progress callback at step %llu",
-                   (unsigned long long)tr->step);
+        s = shared_err(tr, oc_err(OC_ERR_CANCELLED, "training stopped by the progress "
+                                  "callback at step %llu", (unsigned long long)tr->step));
     return s;
+}
+
+oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
+    if (!tr || !next_batch)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit: NULL argument");
+    batch_source src = {next_batch, NULL, user_data};
+    return fit(tr, &src);
+}
+
+oc_status oc_trainer_fit_parts(oc_trainer *tr, oc_train_part_fn next_part, void *user_data) {
+    if (!tr || !next_part)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit_parts: NULL argument");
+    batch_source src = {NULL, next_part, user_data};
+    return fit(tr, &src);
 }
