@@ -352,6 +352,15 @@ typedef struct {
     int threads;             /* threads the step ran on: all of the trainer's, or one when
                                 that measured faster (a busy machine); the results are the
                                 same bits either way */
+    /* preference steps (oc_trainer_pref_step; 0 for SFT steps), means over the step's
+     * pairs: loss is then the preference loss, labelled the replies' tokens */
+    uint64_t pairs;          /* pairs in this step */
+    double reward_chosen;    /* the implicit reward of the chosen replies (DPO: beta *
+                                (log pi - log ref); SimPO: beta * mean log pi per token;
+                                ORPO: lambda * mean log pi per token) */
+    double reward_rejected;  /* the same of the rejected replies */
+    double reward_margin;    /* reward_chosen - reward_rejected */
+    double pref_accuracy;    /* fraction of pairs whose chosen reward is the larger */
 } oc_train_stats;
 
 /* Called after every step; return non-zero to ask oc_trainer_fit to stop. */
@@ -362,6 +371,17 @@ typedef enum {
     OC_SCHED_LINEAR = 1,     /* get_linear_schedule_with_warmup */
     OC_SCHED_CONSTANT = 2,   /* get_constant_schedule_with_warmup */
 } oc_lr_schedule;
+
+/* What a step optimises. SFT: next-token cross-entropy (oc_trainer_step). The others
+ * learn from pairs of replies to one prompt, one preferred (oc_trainer_pref_step):
+ * DPO against a frozen reference model's log-probabilities; SimPO and ORPO need none. */
+typedef enum {
+    OC_OBJECTIVE_SFT = 0,
+    OC_OBJECTIVE_DPO = 1,    /* -log sigmoid(beta * ((pc - rc) - (pr - rr))) */
+    OC_OBJECTIVE_SIMPO = 2,  /* -log sigmoid(beta * (pc / nc - pr / nr) - gamma) */
+    OC_OBJECTIVE_ORPO = 3,   /* -pc / nc - lambda * log sigmoid(log odds(pc / nc) -
+                                log odds(pr / nr)), odds(a) = exp(a) / (1 - exp(a)) */
+} oc_objective;
 
 typedef struct {
     double lr;               /* peak learning rate; default 1e-3 */
@@ -390,6 +410,13 @@ typedef struct {
     void *user_data;
     int n_threads;           /* threads of this trainer; <= 0: the default (oc_set_threads,
                                 else all CPUs) */
+    /* preference optimisation (p, r: summed log-probabilities of the chosen and rejected
+     * replies under the policy, rc, rr under the reference; nc, nr their token counts) */
+    oc_objective objective;  /* default OC_OBJECTIVE_SFT */
+    double pref_beta;        /* DPO's and SimPO's beta; 0 (default): 0.1 for DPO, 2.0
+                                for SimPO */
+    double simpo_gamma;      /* SimPO's target margin gamma; default 0.5 */
+    double orpo_lambda;      /* ORPO's weight of the odds-ratio term; default 0.1 */
 } oc_train_params;
 
 OC_API oc_train_params oc_train_default_params(void);
@@ -453,6 +480,39 @@ OC_API oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch,
                                 void *user_data);
 
 OC_API void oc_trainer_free(oc_trainer *tr);
+
+/* ---- preference optimisation: DPO, SimPO, ORPO ---- */
+
+/* One preference pair: two replies to the same prompt and images, encoded as training
+ * examples whose labels cover the reply only (its text and end-of-turn token). */
+typedef struct {
+    oc_train_example chosen, rejected;
+    double ref_chosen, ref_rejected; /* DPO: the reference model's summed log-probability
+                                        of each reply (oc_trainer_logprobs); unused by
+                                        SimPO and ORPO */
+} oc_pref_example;
+
+/* logp[i] = sum over the labelled positions t of example i of log p(labels[t] | tokens
+ * before t): the log-probability of its labelled tokens under the current weights, by
+ * the same forward pass training runs (natural log; double sums of float terms).
+ * n_tokens (optional) receives each example's labelled count. Updates nothing. */
+OC_API oc_status oc_trainer_logprobs(oc_trainer *tr, const oc_train_example *examples,
+                                     size_t n, double *logp, size_t *n_tokens);
+
+/* One optimizer step of params.objective (DPO, SimPO or ORPO) on n pairs (params.batch *
+ * params.grad_accum, typically): micro-batches of params.batch pairs, both replies of a
+ * pair packed into the same one; the loss is the mean over the pairs. Clipping, the
+ * schedule and AdamW as for oc_trainer_step; stats gets the loss, the mean rewards, the
+ * margin and the preference accuracy. On failure the parameters are unchanged. */
+OC_API oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                                      oc_train_stats *stats);
+
+/* Fills pairs[0..n) for the next step (arrays valid until the next call). */
+typedef oc_status (*oc_pref_batch_fn)(oc_pref_example *pairs, size_t n, void *user_data);
+
+/* oc_trainer_fit for preference objectives: batch * grad_accum pairs per step. */
+OC_API oc_status oc_trainer_fit_pref(oc_trainer *tr, oc_pref_batch_fn next_batch,
+                                     void *user_data);
 
 /* ---- data: synthetic scenes and datasets ---- */
 
