@@ -652,6 +652,51 @@ typedef struct {
 /* Encodes every example once: a full check of the file (images decode, lengths fit). */
 OC_API oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
 
+/* ---- preference data (issue 14) ---- */
+
+/* Preference pairs in the format TRL's DPOTrainer reads: one JSON object a line,
+ *     {"prompt": "What colour is the star?", "chosen": "there is no star",
+ *      "rejected": "red", "images": ["img/0001.png"]}
+ * "prompt" a string or a list of chat messages ({"role", "content"}, content a string or
+ * parts [{"type": "image"}, {"type": "text", "text": ...}] as in the messages format);
+ * "chosen" and "rejected" a string or a list of one assistant message. A string prompt's
+ * images go before its text, or where it says "<image>". Without "prompt", chosen and
+ * rejected are whole conversations and the messages they begin with are the prompt
+ * (TRL's implicit prompt). Image paths are relative to the file's folder. Each pair is
+ * encoded as two training examples (the prompt with each reply, the model's chat format)
+ * labelled on the reply only. Every line is checked at open; the first bad one fails it:
+ * "prefs.jsonl:7: missing field \"rejected\"", "... \"chosen\" and \"rejected\" are the
+ * same reply", "... image 'img/9.png' not found". */
+typedef struct oc_pref_dataset oc_pref_dataset;
+
+OC_API oc_status oc_pref_dataset_open(const char *path, const char *model_dir,
+                                      const oc_dataset_params *params, oc_pref_dataset **out);
+OC_API void oc_pref_dataset_free(oc_pref_dataset *ds);
+OC_API size_t oc_pref_dataset_size(const oc_pref_dataset *ds);
+/* Pair i (file order), encoded; arrays as for oc_dataset_get. ref_chosen and
+ * ref_rejected come from oc_pref_dataset_set_reference (0 before). */
+OC_API oc_status oc_pref_dataset_get(oc_pref_dataset *ds, size_t i, oc_pref_example *out);
+/* Attaches reference log-probabilities: logp (size, 2), chosen then rejected of each pair
+ * in file order (copied); NULL detaches them. */
+OC_API oc_status oc_pref_dataset_set_reference(oc_pref_dataset *ds, const double *logp);
+/* The next n pairs in a seeded order, as oc_dataset_next_batch (type oc_pref_batch_fn). */
+OC_API oc_status oc_pref_dataset_next_batch(oc_pref_example *pairs, size_t n, void *dataset);
+OC_API uint64_t oc_pref_dataset_position(const oc_pref_dataset *ds);
+OC_API void oc_pref_dataset_seek(oc_pref_dataset *ds, uint64_t position);
+/* A 64-bit hash of the file's bytes (FNV-1a), which the reference cache is keyed by. */
+OC_API uint64_t oc_pref_dataset_fingerprint(const oc_pref_dataset *ds);
+
+/* DPO's reference: the log-probability of every reply of ds under the model of ref_dir,
+ * computed once (a forward pass per pair, params->batch pairs at a time, params's
+ * threads) and attached to ds. cache_path (optional) keeps them: a cache written for the
+ * same data file (fingerprint) and reference weights is read instead of computing; a
+ * missing or stale one is (re)written, atomically. ref_dir NULL: the cache must hold them
+ * (a resumed run whose reference is no longer named). *from_cache (optional) says which
+ * happened. */
+OC_API oc_status oc_pref_reference(oc_pref_dataset *ds, const char *ref_dir,
+                                   const char *cache_path, const oc_train_params *params,
+                                   int *from_cache);
+
 /* ---- evaluation: exams and benchmarks ---- */
 
 /* Scores as the standard tools compute them, on a model ocellus runs or (oc_eval_score)

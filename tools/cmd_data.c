@@ -8,12 +8,14 @@
 
 static const char DATA_HELP[] =
     "usage: ocellus data shapes --split train|val|test --n N --out DIR [options]\n"
-    "       ocellus data check FILE.jsonl --model DIR [--max-tokens N]\n"
+    "       ocellus data check FILE.jsonl --model DIR [--max-tokens N] [--preferences]\n"
     "\n"
     "data check: reads a fine-tuning JSONL file (LLaVA \"conversations\", Hugging Face\n"
     "\"messages\", or pre-tokenized \"input_ids\"/\"labels\"), encodes every example for\n"
     "the model (chat format, tokenizer, image processor) and prints counts; the first bad\n"
-    "line is reported as FILE:LINE: what is wrong.\n"
+    "line is reported as FILE:LINE: what is wrong. --preferences: the file holds preference\n"
+    "pairs (TRL's DPO format: \"prompt\", \"chosen\", \"rejected\", \"images\"), as\n"
+    "ocellus train --objective dpo|simpo|orpo reads them.\n"
     "\n"
     "data shapes:\n"
     "Writes a dataset of the built-in shapes world: scenes of 1-4 objects (circle, square,\n"
@@ -162,10 +164,36 @@ static int shapes(int argc, char **argv) {
     return 0;
 }
 
+/* Every pair encoded once: the full check of a preference file. */
+static int check_prefs(const char *file, const char *model, const oc_dataset_params *p) {
+    oc_pref_dataset *ds = NULL;
+    oc_status s = oc_pref_dataset_open(file, model, p, &ds);
+    size_t n = oc_pref_dataset_size(ds), longest = 0;
+    unsigned long long tokens = 0, labelled = 0;
+    for (size_t i = 0; s == OC_OK && i < n; i++) {
+        oc_pref_example e;
+        s = oc_pref_dataset_get(ds, i, &e);
+        for (int k = 0; s == OC_OK && k < 2; k++) {
+            const oc_train_example *x = k ? &e.rejected : &e.chosen;
+            tokens += x->n_tokens;
+            longest = x->n_tokens > longest ? x->n_tokens : longest;
+            for (size_t t = 1; t < x->n_tokens; t++)
+                labelled += x->labels[t] != -100;
+        }
+    }
+    oc_pref_dataset_free(ds);
+    if (s != OC_OK)
+        return cli_fail("data", s);
+    printf("%s: %zu preference pairs, %llu tokens (%llu in the replies), longest %zu\n", file,
+           n, tokens, labelled, longest);
+    return 0;
+}
+
 static int check(int argc, char **argv) {
     const char *cmd = "data", *file = NULL, *model = NULL, *v;
     oc_dataset_params p = oc_dataset_default_params();
     p.shuffle = 0;
+    int prefs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -178,6 +206,8 @@ static int check(int argc, char **argv) {
         } else if (!strcmp(a, "--max-tokens")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_u32(cmd, a, v, &p.max_tokens))
                 return CLI_USAGE;
+        } else if (!strcmp(a, "--preferences")) {
+            prefs = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
         } else if (file) {
@@ -190,6 +220,8 @@ static int check(int argc, char **argv) {
         return cli_usage(cmd, "check needs a JSONL file"), CLI_USAGE;
     if (!model && !(model = cli_default_model()))
         return cli_usage(cmd, "no model: give --model DIR or set OCELLUS_MODEL"), CLI_USAGE;
+    if (prefs)
+        return check_prefs(file, model, &p);
     oc_dataset *ds = NULL;
     oc_dataset_stats st;
     oc_status s = oc_dataset_open(file, model, &p, &ds);
