@@ -306,6 +306,281 @@ static void test_logprob_matches_inference(void **state) {
     oc_dataset_free(ds);
 }
 
+
+/* ---- preference files ------------------------------------------------------------- */
+
+static const char *pref_file(const char *dir, const char *name, const char *text) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write_text(path, text);
+    return path;
+}
+
+/* Labels cover the reply only; chosen and rejected share the prompt's tokens; the three
+ * ways of writing a pair (strings, messages, implicit prompt) encode the same tokens. */
+static void test_pref_formats(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-fmt");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s/a.png'", td("images/shapes_200x130.png"), dir);
+    assert_int_equal(system(cmd), 0);
+    const char *text =
+        "{\"prompt\": \"What colour is the star?\", \"chosen\": \"there is no star\", "
+        "\"rejected\": \"red\", \"images\": [\"a.png\"]}\n"
+        "\n"
+        "{\"prompt\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, {\"type\": "
+        "\"text\", \"text\": \"What colour is the star?\"}]}], \"chosen\": [{\"role\": "
+        "\"assistant\", \"content\": \"there is no star\"}], \"rejected\": [{\"role\": "
+        "\"assistant\", \"content\": \"red\"}], \"images\": [\"a.png\"]}\n"
+        "{\"chosen\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, {\"type\": "
+        "\"text\", \"text\": \"What colour is the star?\"}]}, {\"role\": \"assistant\", "
+        "\"content\": \"there is no star\"}], \"rejected\": [{\"role\": \"user\", \"content\": "
+        "[{\"type\": \"image\"}, {\"type\": \"text\", \"text\": \"What colour is the star?\"}]},"
+        " {\"role\": \"assistant\", \"content\": \"red\"}], \"images\": [\"a.png\"]}\n";
+    const char *path = pref_file(dir, "p.jsonl", text);
+    oc_pref_dataset *ds = NULL;
+    if (oc_pref_dataset_open(path, td("smolvlm-tiny"), NULL, &ds) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    assert_int_equal(oc_pref_dataset_size(ds), 3);
+    int32_t *ids0 = NULL, *lab0 = NULL;
+    size_t n0 = 0;
+    for (size_t i = 0; i < 3; i++) {
+        oc_pref_example e;
+        if (oc_pref_dataset_get(ds, i, &e) != OC_OK)
+            fail_msg("%s", oc_last_error());
+        const oc_train_example *c = &e.chosen, *r = &e.rejected;
+        assert_true(c->n_tiles > 0 && c->n_tiles == r->n_tiles);
+        /* the prompt: every position before the first label is the same in both */
+        size_t first = 0;
+        while (first < c->n_tokens && c->labels[first] == -100)
+            first++;
+        assert_true(first > 0 && first < c->n_tokens && first < r->n_tokens);
+        assert_memory_equal(c->input_ids, r->input_ids, first * sizeof(int32_t));
+        assert_int_equal(r->labels[first - 1], -100);
+        assert_true(r->labels[first] != -100);
+        /* labels: one run, the reply's tokens (and its end of turn) */
+        size_t t = first;
+        while (t < c->n_tokens && c->labels[t] != -100) {
+            assert_int_equal(c->labels[t], c->input_ids[t]);
+            t++;
+        }
+        for (; t < c->n_tokens; t++)
+            assert_int_equal(c->labels[t], -100);
+        if (i == 0) {
+            n0 = c->n_tokens;
+            ids0 = malloc(n0 * sizeof *ids0), lab0 = malloc(n0 * sizeof *lab0);
+            memcpy(ids0, c->input_ids, n0 * sizeof *ids0);
+            memcpy(lab0, c->labels, n0 * sizeof *lab0);
+        } else {
+            assert_int_equal(c->n_tokens, n0);
+            assert_memory_equal(c->input_ids, ids0, n0 * sizeof *ids0);
+            assert_memory_equal(c->labels, lab0, n0 * sizeof *lab0);
+        }
+    }
+    free(ids0);
+    free(lab0);
+    oc_pref_dataset_free(ds);
+}
+
+static void expect_error(const char *dir, const char *line, const char *want) {
+    char text[2048];
+    snprintf(text, sizeof text, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n%s\n",
+             line);
+    const char *path = pref_file(dir, "bad.jsonl", text);
+    oc_pref_dataset *ds = NULL;
+    oc_status s = oc_pref_dataset_open(path, td("smolvlm-tiny"), NULL, &ds);
+    assert_true(s != OC_OK && ds == NULL);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s:2: ", path);
+    const char *msg = oc_last_error();
+    if (strncmp(msg, prefix, strlen(prefix)) || !strstr(msg, want))
+        fail_msg("line %s: got \"%s\", expected \"%s%s\"", line, msg, prefix, want);
+}
+
+static void test_pref_errors(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-err");
+    expect_error(dir, "{\"prompt\": \"q\", \"chosen\": \"a\"}", "missing field \"rejected\"");
+    expect_error(dir, "{\"prompt\": \"q\", \"rejected\": \"a\"}", "missing field \"chosen\"");
+    expect_error(dir, "{\"chosen\": \"a\", \"rejected\": \"b\"}", "missing field \"prompt\"");
+    expect_error(dir, "{\"prompt\": \"q\", \"chosen\": \"same\", \"rejected\": \"same\"}",
+                 "\"chosen\" and \"rejected\" are the same reply");
+    expect_error(dir, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\", \"images\": "
+                 "[\"missing.png\"]}", "missing.png' not found");
+    expect_error(dir, "{\"prompt\": 7, \"chosen\": \"a\", \"rejected\": \"b\"}",
+                 "\"prompt\" must be a string or a list of messages");
+    expect_error(dir, "{\"prompt\": \"q\", \"chosen\": [{\"role\": \"user\", \"content\": "
+                 "\"x\"}], \"rejected\": \"b\"}", "\"chosen\" must be a string or a list of one "
+                 "assistant message");
+    expect_error(dir, "{\"prompt\": \"<image><image>q\", \"chosen\": \"a\", \"rejected\": "
+                 "\"b\"}", "2 \"<image>\" markers but there are 0 \"images\"");
+    expect_error(dir, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"",
+                 "invalid JSON");
+    expect_error(dir, "[1, 2]", "expected a JSON object");
+}
+
+/* The reference cache: written once, read back with the same values, recomputed when the
+ * data changes; a resumed run without the reference model reads it or says what to do. */
+static void test_reference_cache(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-ref");
+    char path[512], cache[512];
+    snprintf(path, sizeof path, "%s", pref_file(dir, "p.jsonl",
+             "{\"prompt\": \"How many objects are there?\", \"chosen\": \"2\", \"rejected\": "
+             "\"3\"}\n{\"prompt\": \"Hi\", \"chosen\": \"hello\", \"rejected\": \"go away\"}\n"));
+    snprintf(cache, sizeof cache, "%s/ckpt/ref_logprobs.safetensors", dir);
+    const char *model = td("smolvlm-tiny");
+    oc_pref_dataset *ds = NULL;
+    assert_int_equal(oc_pref_dataset_open(path, model, NULL, &ds), OC_OK);
+    int hit = -1;
+    if (oc_pref_reference(ds, model, cache, NULL, &hit) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    assert_int_equal(hit, 0);
+    oc_pref_example e;
+    assert_int_equal(oc_pref_dataset_get(ds, 1, &e), OC_OK);
+    double rc = e.ref_chosen, rr = e.ref_rejected;
+    assert_true(rc < 0 && rr < 0 && rc != rr);
+    /* the same numbers as a trainer on the model computes directly */
+    oc_trainer *tr = NULL;
+    assert_int_equal(oc_trainer_new(model, NULL, &tr), OC_OK);
+    oc_train_example two[2] = {e.chosen, e.rejected};
+    double lp[2];
+    assert_int_equal(oc_trainer_logprobs(tr, two, 2, lp, NULL), OC_OK);
+    assert_true(lp[0] == rc && lp[1] == rr);
+    oc_trainer_free(tr);
+    /* read back, also without naming the reference */
+    assert_int_equal(oc_pref_dataset_set_reference(ds, NULL), OC_OK);
+    assert_int_equal(oc_pref_reference(ds, model, cache, NULL, &hit), OC_OK);
+    assert_int_equal(hit, 1);
+    assert_int_equal(oc_pref_reference(ds, NULL, cache, NULL, &hit), OC_OK);
+    assert_int_equal(hit, 1);
+    assert_int_equal(oc_pref_dataset_get(ds, 1, &e), OC_OK);
+    assert_true(e.ref_chosen == rc && e.ref_rejected == rr);
+    oc_pref_dataset_free(ds);
+    /* another data file: the cache is stale */
+    pref_file(dir, "p.jsonl", "{\"prompt\": \"Hi\", \"chosen\": \"hello\", \"rejected\": "
+              "\"go away\"}\n");
+    assert_int_equal(oc_pref_dataset_open(path, model, NULL, &ds), OC_OK);
+    assert_int_equal(oc_pref_reference(ds, NULL, cache, NULL, &hit), OC_ERR_INVALID_ARG);
+    assert_non_null(strstr(oc_last_error(), "--ref"));
+    assert_int_equal(oc_pref_reference(ds, model, cache, NULL, &hit), OC_OK);
+    assert_int_equal(hit, 0);
+    assert_int_equal(oc_pref_dataset_get(ds, 0, &e), OC_OK);
+    assert_true(e.ref_chosen == rc && e.ref_rejected == rr);
+    oc_pref_dataset_free(ds);
+}
+
+/* ---- fit, resume, the CLI ----------------------------------------------------------- */
+
+static int stop_at_2(const oc_train_stats *st, void *user) {
+    (void)user;
+    return st->step == 2;
+}
+
+static float *read_weights(const char *dir, size_t *n) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    return load_f32(path, "model.text_model.embed_tokens.weight", n);
+}
+
+/* Four DPO steps straight, or two, a checkpoint, a resume and two more: the same bits. */
+static void test_resume_same_bits(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-resume");
+    char path[512], a[512], b[512];
+    snprintf(path, sizeof path, "%s", pref_file(dir, "p.jsonl",
+             "{\"prompt\": \"How many objects are there?\", \"chosen\": \"2\", \"rejected\": "
+             "\"3\"}\n{\"prompt\": \"Hi\", \"chosen\": \"hello\", \"rejected\": \"go away\"}\n"
+             "{\"prompt\": \"What colour is the star?\", \"chosen\": \"there is no star\", "
+             "\"rejected\": \"red\"}\n"));
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    const char *model = td("smolvlm-tiny");
+    const char *outs[2] = {a, b};
+    for (int run = 0; run < 2; run++) {
+        oc_train_params tp = oc_train_default_params();
+        tp.objective = OC_OBJECTIVE_DPO;
+        tp.steps = 4;
+        tp.batch = 2;
+        tp.lr = 1e-3;
+        tp.out_dir = outs[run];
+        tp.on_progress = run ? stop_at_2 : NULL;
+        char cache[600];
+        snprintf(cache, sizeof cache, "%s/ref_logprobs.safetensors", outs[run]);
+        oc_pref_dataset *ds = NULL;
+        assert_int_equal(oc_pref_dataset_open(path, model, NULL, &ds), OC_OK);
+        assert_int_equal(oc_pref_reference(ds, model, cache, &tp, NULL), OC_OK);
+        oc_trainer *tr = NULL;
+        assert_int_equal(oc_trainer_new(model, &tp, &tr), OC_OK);
+        oc_status s = oc_trainer_fit_pref(tr, oc_pref_dataset_next_batch, ds);
+        assert_int_equal(s, run ? OC_ERR_CANCELLED : OC_OK);
+        oc_trainer_free(tr);
+        oc_pref_dataset_free(ds);
+        if (run) {
+            /* the resumed run: the reference from the cache beside the checkpoint */
+            tp.on_progress = NULL;
+            assert_int_equal(oc_pref_dataset_open(path, model, NULL, &ds), OC_OK);
+            int hit = 0;
+            assert_int_equal(oc_pref_reference(ds, NULL, cache, &tp, &hit), OC_OK);
+            assert_int_equal(hit, 1);
+            assert_int_equal(oc_trainer_resume(b, &tp, &tr), OC_OK);
+            oc_pref_dataset_seek(ds, oc_trainer_get_info(tr).step * tp.batch);
+            assert_int_equal(oc_trainer_fit_pref(tr, oc_pref_dataset_next_batch, ds), OC_OK);
+            oc_trainer_free(tr);
+            oc_pref_dataset_free(ds);
+        }
+    }
+    size_t na, nb;
+    float *wa = read_weights(a, &na), *wb = read_weights(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(wa, wb, na * sizeof(float));
+    free(wa);
+    free(wb);
+}
+
+/* ocellus train --objective ...: per-step preference numbers, the cache reused. */
+static void test_cli(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-cli");
+    char path[512], cmd[2048], out[4096];
+    snprintf(path, sizeof path, "%s", pref_file(dir, "p.jsonl",
+             "{\"prompt\": \"Hi\", \"chosen\": \"hello\", \"rejected\": \"go away\"}\n"));
+    const char *objs[3] = {"dpo", "simpo", "orpo"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' train --objective %s --init '%s' --data '%s' --out "
+                 "'%s/%s' --steps 2 --threads 1 2>&1", OC_CLI_PATH, objs[k], td("smolvlm-tiny"),
+                 path, dir, objs[k]);
+        FILE *f = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof out - 1, f);
+        out[n] = 0;
+        assert_int_equal(pclose(f), 0);
+        assert_non_null(strstr(out, "step 2/2  loss "));
+        assert_non_null(strstr(out, "margin "));
+        assert_non_null(strstr(out, "acc "));
+        if (k == 0) {
+            assert_non_null(strstr(out, "step 1/2  loss 0.6931  margin 0.0000"));
+            assert_non_null(strstr(out, "written to"));
+            /* a resumed run reads the reference from the checkpoint folder */
+            snprintf(cmd, sizeof cmd, "'%s' train --objective dpo --resume '%s/dpo' --data '%s' "
+                     "--out '%s/dpo' --steps 3 --threads 1 2>&1", OC_CLI_PATH, dir, path, dir);
+            f = popen(cmd, "r");
+            n = fread(out, 1, sizeof out - 1, f);
+            out[n] = 0;
+            assert_int_equal(pclose(f), 0);
+            assert_non_null(strstr(out, "read from"));
+            assert_non_null(strstr(out, "step 3/3"));
+        }
+    }
+    /* usage errors */
+    snprintf(cmd, sizeof cmd, "'%s' train --objective simpo --ref x --init '%s' --data '%s' "
+             "--out '%s/x' 2>&1", OC_CLI_PATH, td("smolvlm-tiny"), path, dir);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    assert_int_not_equal(pclose(f), 0);
+    assert_non_null(strstr(out, "--ref is for --objective dpo"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpo_values),
@@ -317,6 +592,11 @@ int main(void) {
         cmocka_unit_test(test_gradients_orpo),
         cmocka_unit_test(test_dpo_starts_at_log2),
         cmocka_unit_test(test_logprob_matches_inference),
+        cmocka_unit_test(test_pref_formats),
+        cmocka_unit_test(test_pref_errors),
+        cmocka_unit_test(test_reference_cache),
+        cmocka_unit_test(test_resume_same_bits),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
