@@ -528,6 +528,8 @@ OC_API int oc_split_parse(const char *name);
  * "count_shape", "colour_of", "shape_of", "exists", "left_of", "above", "size_of",
  * "background"; NULL out of range. vqa.jsonl lines carry it as "type". */
 OC_API const char *oc_shapes_question_type(int t);
+/* oc_shapes_question_type(OC_SHAPES_QUESTION_TYPES) is "false_premise" (questions drawn at
+ * oc_shapes_params.false_premise, not by the weights). */
 
 /* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
  * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
@@ -550,6 +552,11 @@ typedef struct {
      * (see oc_shapes_write_dataset); 0: only the training files. */
     int write_exams;
     uint32_t mmlu_per_subject;    /* questions per subject in mmlu/SPLIT/; default 50 */
+    /* Rate (0..1) at which a question is replaced by one whose premise is false ("What
+     * colour is the star?" with no star, answered "there is no star"; type
+     * "false_premise", oc_shapes_question_type(OC_SHAPES_QUESTION_TYPES)). Default 0:
+     * none, and every file is as without the field. */
+    double false_premise;
 } oc_shapes_params;
 
 OC_API oc_shapes_params oc_shapes_default_params(void);

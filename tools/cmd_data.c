@@ -1,5 +1,6 @@
 /* ocellus data: make datasets (the built-in shapes world). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -60,7 +61,11 @@ static const char DATA_HELP[] =
     "                     how often each question type is drawn, relative to the others\n"
     "                     (default 1 each; 0 never, at most 1000). Types: count,\n"
     "                     count_colour, count_shape, colour_of, shape_of, exists, left_of,\n"
-    "                     above, size_of, background. E.g. left_of=4,above=4,background=0\n";
+    "                     above, size_of, background. E.g. left_of=4,above=4,background=0\n"
+    "  --false-premise P  replace each question with probability P by one whose premise\n"
+    "                     is false (\"What colour is the star?\" with no star), answered\n"
+    "                     in the world's grammar (\"there is no star\"); type\n"
+    "                     false_premise in vqa.jsonl and vqa10.jsonl (default 0: none)\n";
 
 /* "left_of=4,above=0": sets those types' weights; the others keep theirs. */
 static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
@@ -75,9 +80,9 @@ static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
             return cli_usage(cmd, "--question-weights: '%s' is not TYPE=W", item), 0;
         *eq = 0;
         int t = 0;
-        while (oc_shapes_question_type(t) && strcmp(oc_shapes_question_type(t), item) != 0)
+        while (t < OC_SHAPES_QUESTION_TYPES && strcmp(oc_shapes_question_type(t), item) != 0)
             t++;
-        if (!oc_shapes_question_type(t))
+        if (t == OC_SHAPES_QUESTION_TYPES)
             return cli_usage(cmd, "--question-weights: no question type '%s'", item), 0;
         if (!cli_u32(cmd, "--question-weights", eq + 1, &w[t]))
             return 0;
@@ -102,7 +107,8 @@ static int shapes(int argc, char **argv) {
         }
         static const char *const known[] = {"--split", "--n",         "--out", "--seed",
                                             "--size",  "--questions", "--mc",
-                                            "--question-weights", "--mmlu-questions"};
+                                            "--question-weights", "--mmlu-questions",
+                                            "--false-premise"};
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
             k++;
@@ -140,6 +146,11 @@ static int shapes(int argc, char **argv) {
         } else if (!strcmp(a, "--mmlu-questions")) {
             if (!cli_u32(cmd, a, v, &p.mmlu_per_subject))
                 return CLI_USAGE;
+        } else if (!strcmp(a, "--false-premise")) {
+            float f;
+            if (!cli_float(cmd, a, v, &f) || !(f >= 0 && f <= 1))
+                return cli_usage(cmd, "--false-premise must be a rate in [0, 1]"), CLI_USAGE;
+            p.false_premise = strtod(v, NULL);
         } else if (!strcmp(a, "--question-weights")) {
             if (!have_weights)
                 for (int t = 0; t < OC_SHAPES_QUESTION_TYPES; t++)
