@@ -912,6 +912,48 @@ OC_API oc_status oc_answer_logprob(const oc_model *model, const oc_image *const 
                             size_t n_images, const char *question, const char *answer,
                             double *logprob, size_t *n_tokens);
 
+/* ---- preference data from the model's own answers (issue 14) ---- */
+
+typedef struct {
+    size_t prompts;          /* items sampled */
+    size_t pairs;            /* pairs written */
+    size_t all_right;        /* items whose samples were all right (no pair) */
+    size_t none_right;       /* items whose samples were all wrong */
+    size_t from_reference;   /* pairs whose chosen reply is the reference answer */
+    size_t skipped;          /* items without a pair */
+    double mean_score;       /* mean judge score of all samples, in [0, 1] */
+} oc_pref_gen_stats;
+
+typedef struct {
+    uint32_t samples;        /* answers sampled per question; default 8 (2..1024) */
+    float temperature;       /* default 1.0 */
+    uint32_t max_tokens;     /* per answer; default 32 */
+    uint64_t seed;           /* of the sampling; each (item, sample) has its own stream */
+    size_t limit;            /* items of the file (0: all) */
+    int reference_fallback;  /* 1: when every sample is wrong, the reference answer is the
+                                chosen reply (against a wrong sample); 0 (default): no
+                                pair */
+    /* optional, after each item: return non-zero to stop (OC_ERR_CANCELLED, nothing
+     * written) */
+    int (*on_item)(size_t done, size_t total, const oc_pref_gen_stats *stats, void *user_data);
+    void *user_data;
+} oc_pref_gen_params;
+
+OC_API oc_pref_gen_params oc_pref_gen_default_params(void);
+
+/* For each question of a VQA file (the exam format: {"image" | "images", "question",
+ * "answer" | "answers", "type"}), samples params.samples answers from model, grades each
+ * with the judge (VQA accuracy against the item's reference answers, after the VQA
+ * normaliser; for the shapes world the references are the scene's truth, written by its
+ * rules) and writes the best and the worst graded answers as a pair to out_path, in the
+ * format oc_pref_dataset_open reads ({"prompt", "chosen", "rejected", "images", "scores",
+ * "type"}; images relative to out_path's folder when under it, else absolute). Items
+ * whose samples all score the same give no pair (see reference_fallback). out_path is
+ * written atomically. stats may be NULL. */
+OC_API oc_status oc_make_preferences(const oc_model *model, const char *data,
+                                     const oc_pref_gen_params *params, const char *out_path,
+                                     oc_pref_gen_stats *stats);
+
 /* ---- serving: conversations, encoded images, replies, the HTTP server ---------- */
 
 /* An image run through preprocessing, the vision encoder and the connector: the rows its

@@ -10,6 +10,17 @@
 static const char DATA_HELP[] =
     "usage: ocellus data shapes --split train|val|test --n N --out DIR [options]\n"
     "       ocellus data check FILE.jsonl --model DIR [--max-tokens N] [--preferences]\n"
+    "       ocellus data preferences --model DIR --data VQA.jsonl --out PAIRS.jsonl\n"
+    "                                [--samples N] [--temperature T] [options]\n"
+    "\n"
+    "data preferences: samples N answers (default 8, temperature default 1) to each\n"
+    "question of a VQA file ({\"image\", \"question\", \"answer\" | \"answers\"}, e.g. a\n"
+    "shapes vqa.jsonl), grades them with the judge (VQA accuracy against the reference\n"
+    "answers after the VQA normaliser: for the shapes world the scene's truth) and writes\n"
+    "the best and worst as {\"prompt\", \"chosen\", \"rejected\", \"images\"} for ocellus\n"
+    "train --objective dpo|simpo|orpo. Options: --max-tokens N (32), --seed S, --limit N\n"
+    "(first N questions), --reference-fallback (when every sample is wrong, the reference\n"
+    "answer is the chosen reply), --threads N.\n"
     "\n"
     "data check: reads a fine-tuning JSONL file (LLaVA \"conversations\", Hugging Face\n"
     "\"messages\", or pre-tokenized \"input_ids\"/\"labels\"), encodes every example for\n"
@@ -248,6 +259,89 @@ static int check(int argc, char **argv) {
     return 0;
 }
 
+static int pref_progress(size_t done, size_t total, const oc_pref_gen_stats *st, void *ud) {
+    (void)ud;
+    if (done % 25 == 0 || done == total)
+        fprintf(stderr, "ocellus data: %zu/%zu questions, %zu pairs, mean score %.3f\n", done,
+                total, st->pairs, st->mean_score / (double)(st->prompts ? st->prompts : 1));
+    return cli_interrupted;
+}
+
+static int preferences(int argc, char **argv) {
+    const char *cmd = "data", *v;
+    const char *data = NULL, *out = NULL;
+    cli_gen_opts g;
+    cli_gen_opts_init(&g);
+    oc_pref_gen_params p = oc_pref_gen_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(DATA_HELP, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--reference-fallback")) {
+            p.reference_fallback = 1;
+            continue;
+        }
+        static const char *const known[] = {"--model", "--data", "--out", "--samples",
+                                            "--temperature", "--max-tokens", "--seed",
+                                            "--limit", "--threads"};
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof known[0])
+            return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
+        if (!(v = cli_value(cmd, argc, argv, &i)))
+            return CLI_USAGE;
+        uint64_t u;
+        uint32_t t;
+        if (!strcmp(a, "--model"))
+            g.model = v;
+        else if (!strcmp(a, "--data"))
+            data = v;
+        else if (!strcmp(a, "--out"))
+            out = v;
+        else if (!strcmp(a, "--samples")) {
+            if (!cli_u32(cmd, a, v, &p.samples) || p.samples < 2 || p.samples > 1024)
+                return cli_usage(cmd, "--samples must be in 2..1024"), CLI_USAGE;
+        } else if (!strcmp(a, "--temperature")) {
+            if (!cli_float(cmd, a, v, &p.temperature) || !(p.temperature >= 0))
+                return cli_usage(cmd, "--temperature must be >= 0"), CLI_USAGE;
+        } else if (!strcmp(a, "--max-tokens")) {
+            if (!cli_u32(cmd, a, v, &p.max_tokens) || p.max_tokens == 0)
+                return cli_usage(cmd, "--max-tokens must be >= 1"), CLI_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            if (!cli_u64(cmd, a, v, &p.seed))
+                return CLI_USAGE;
+        } else if (!strcmp(a, "--limit")) {
+            if (!cli_u64(cmd, a, v, &u))
+                return CLI_USAGE;
+            p.limit = (size_t)u;
+        } else if (!strcmp(a, "--threads")) {
+            if (!cli_u32(cmd, a, v, &t))
+                return CLI_USAGE;
+            g.threads = (int)t;
+        }
+    }
+    if (!data || !out)
+        return cli_usage(cmd, "preferences needs --data and --out"), CLI_USAGE;
+    oc_model *m = NULL;
+    int rc = cli_load_model(cmd, &g, &m);
+    if (rc)
+        return rc;
+    p.on_item = pref_progress;
+    cli_install_sigint();
+    oc_pref_gen_stats st;
+    oc_status s = oc_make_preferences(m, data, &p, out, &st);
+    oc_model_free(m);
+    if (s != OC_OK)
+        return cli_fail(cmd, s);
+    fprintf(stderr, "ocellus data: %zu pairs from %zu questions to %s (all right %zu, all "
+            "wrong %zu, chosen = reference %zu; mean score %.3f)\n", st.pairs, st.prompts, out,
+            st.all_right, st.none_right, st.from_reference, st.mean_score);
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(DATA_HELP, argc < 2 ? stderr : stdout);
@@ -257,5 +351,8 @@ int cmd_data(int argc, char **argv) {
         return shapes(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))
         return check(argc - 1, argv + 1);
-    return cli_usage("data", "unknown subcommand '%s' (shapes, check)", argv[1]), CLI_USAGE;
+    if (!strcmp(argv[1], "preferences"))
+        return preferences(argc - 1, argv + 1);
+    return cli_usage("data", "unknown subcommand '%s' (shapes, check, preferences)", argv[1]),
+           CLI_USAGE;
 }
