@@ -581,6 +581,75 @@ static void test_cli(void **state) {
     assert_non_null(strstr(out, "--ref is for --objective dpo"));
 }
 
+/* ---- ocellus data preferences ------------------------------------------------------- */
+
+/* Sampled answers graded by the reference: pairs whose chosen reply scores higher, in the
+ * format the preference reader takes (images resolved from the pairs' folder). */
+static void test_make_preferences(void **state) {
+    (void)state;
+    const char *dir = tmpdir("pref-make");
+    char cmd[2048], data[512], out[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/img' && cp '%s' '%s/img/a.png'", dir,
+             td("images/shapes_200x130.png"), dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(data, sizeof data, "%s", pref_file(dir, "vqa.jsonl",
+             "{\"image\": \"img/a.png\", \"question\": \"How many objects are there?\", "
+             "\"answer\": \"2\", \"type\": \"count\"}\n"
+             "{\"image\": \"img/a.png\", \"question\": \"What colour is the star?\", "
+             "\"answers\": [\"there is no star\"], \"type\": \"false_premise\"}\n"));
+    snprintf(out, sizeof out, "%s/pairs/p.jsonl", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/pairs'", dir);
+    assert_int_equal(system(cmd), 0);
+    oc_model *m = NULL;
+    oc_model_params mp = oc_model_default_params();
+    mp.n_threads = 1;
+    assert_int_equal(oc_model_load(td("smolvlm-tiny"), &mp, &m), OC_OK);
+    oc_pref_gen_params gp = oc_pref_gen_default_params();
+    gp.samples = 3;
+    gp.max_tokens = 4;
+    gp.reference_fallback = 1; /* a random model is never right */
+    oc_pref_gen_stats st;
+    if (oc_make_preferences(m, data, &gp, out, &st) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    assert_int_equal(st.prompts, 2);
+    assert_int_equal(st.pairs + st.skipped, 2);
+    assert_true(st.pairs >= 1);
+    assert_int_equal(st.from_reference, st.none_right);
+    /* the same seed, the same file */
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s/pairs/q.jsonl", dir);
+    assert_int_equal(oc_make_preferences(m, data, &gp, out2, NULL), OC_OK);
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", out, out2);
+    assert_int_equal(system(cmd), 0);
+    /* readable as preference pairs, the chosen reply the reference */
+    oc_pref_dataset *ds = NULL;
+    if (oc_pref_dataset_open(out, td("smolvlm-tiny"), NULL, &ds) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    assert_int_equal(oc_pref_dataset_size(ds), st.pairs);
+    oc_pref_example e;
+    assert_int_equal(oc_pref_dataset_get(ds, 0, &e), OC_OK);
+    assert_true(e.chosen.n_tiles > 0);
+    oc_pref_dataset_free(ds);
+    FILE *f = fopen(out, "r");
+    char line[4096];
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_true(strstr(line, "\"chosen\": \"2\"") || strstr(line, "\"chosen\": \"there is no star\""));
+    assert_non_null(strstr(line, "\"images\": [\"")); /* absolute: img/ is not under pairs/ */
+    assert_non_null(strstr(line, "/img/a.png\"]"));
+    /* without the fallback, all-wrong items give no pair */
+    gp.reference_fallback = 0;
+    assert_int_equal(oc_make_preferences(m, data, &gp, out2, &st), OC_OK);
+    assert_int_equal(st.from_reference, 0);
+    assert_int_equal(st.pairs + st.none_right + st.all_right, 2);
+    /* a bad data file: FILE:LINE */
+    pref_file(dir, "bad.jsonl", "{\"image\": \"img/a.png\", \"question\": \"q\"}\n");
+    snprintf(data, sizeof data, "%s/bad.jsonl", dir);
+    assert_int_not_equal(oc_make_preferences(m, data, &gp, out2, NULL), OC_OK);
+    assert_non_null(strstr(oc_last_error(), "bad.jsonl:1"));
+    oc_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpo_values),
@@ -597,6 +666,7 @@ int main(void) {
         cmocka_unit_test(test_reference_cache),
         cmocka_unit_test(test_resume_same_bits),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_make_preferences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
