@@ -477,6 +477,7 @@ typedef struct {
     const void *data;
     int from_f32; /* data is float; convert to dtype when writing */
     size_t nbytes;
+    oc_st_fill_fn fill; /* or the values come from fill(data) */
 } wentry;
 
 struct oc_st_writer {
@@ -553,6 +554,17 @@ oc_status oc_st_writer_add(oc_st_writer *w, const char *name, oc_dtype dtype, in
     return writer_push(w, name, dtype, ndim, shape, data, 0);
 }
 
+oc_status oc_st_writer_add_generated(oc_st_writer *w, const char *name, oc_dtype dtype,
+                                     int ndim, const int64_t *shape, oc_st_fill_fn fill,
+                                     void *ctx) {
+    if (dtype != OC_DT_F32 && dtype != OC_DT_F16 && dtype != OC_DT_BF16)
+        return oc_err(OC_ERR_INVALID_ARG, "tensor '%s': cannot make %s", name,
+                      oc_dtype_name(dtype));
+    OC_TRY(writer_push(w, name, dtype, ndim, shape, ctx, 1));
+    w->e[w->n - 1].fill = fill;
+    return OC_OK;
+}
+
 oc_status oc_st_writer_add_f32_as(oc_st_writer *w, const char *name, oc_dtype dtype,
                                   int ndim, const int64_t *shape, const float *data) {
     if (dtype != OC_DT_F32 && dtype != OC_DT_F16 && dtype != OC_DT_BF16)
@@ -611,7 +623,28 @@ static char *writer_header(oc_st_writer *w, size_t *len) {
     return out;
 }
 
+/* A generated entry, chunk by chunk. */
+static oc_status write_generated(oc_out_file *f, const wentry *e) {
+    size_t es = oc_dtype_size(e->dtype), n = e->nbytes / es;
+    float v[4096];
+    uint16_t h[4096];
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        e->fill((void *)e->data, v, i, m);
+        if (e->dtype == OC_DT_F32) {
+            OC_TRY(oc_out_write(f, v, m * 4));
+            continue;
+        }
+        for (size_t k = 0; k < m; k++)
+            h[k] = e->dtype == OC_DT_BF16 ? oc_f32_to_bf16(v[k]) : oc_f32_to_f16(v[k]);
+        OC_TRY(oc_out_write(f, h, m * 2));
+    }
+    return OC_OK;
+}
+
 static oc_status write_entry(oc_out_file *f, const wentry *e) {
+    if (e->fill)
+        return write_generated(f, e);
     if (!e->from_f32)
         return oc_out_write(f, e->data, e->nbytes);
     const float *src = e->data;

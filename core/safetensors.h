@@ -83,6 +83,13 @@ oc_status oc_st_writer_add(oc_st_writer *w, const char *name, oc_dtype dtype, in
 /* Same, but data is F32 and is converted to dtype (F32/F16/BF16) at save time. */
 oc_status oc_st_writer_add_f32_as(oc_st_writer *w, const char *name, oc_dtype dtype,
                                   int ndim, const int64_t *shape, const float *data);
+/* A tensor whose values are made while the file is written, so that nothing is held in
+ * memory: fill(ctx, out, offset, n) gives elements offset..offset+n-1 as floats, called
+ * in order, converted to dtype (F32/F16/BF16). ctx must live until save. */
+typedef void (*oc_st_fill_fn)(void *ctx, float *out, size_t offset, size_t n);
+oc_status oc_st_writer_add_generated(oc_st_writer *w, const char *name, oc_dtype dtype,
+                                     int ndim, const int64_t *shape, oc_st_fill_fn fill,
+                                     void *ctx);
 /* A "__metadata__" string beside "format": "pt" (copied). */
 oc_status oc_st_writer_set_metadata(oc_st_writer *w, const char *key, const char *value);
 /* Writes atomically (output.h: temporary, fsync, rename). */

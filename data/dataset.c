@@ -76,6 +76,7 @@ static oc_status load_model_files(const char *dir, oc_data_model *out) {
     oc_data_model m;
     memset(&m, 0, sizeof m);
     OC_TRY(oc_config_load(dir, &m.cfg));
+    OC_TRY(oc_config_check_trainable(&m.cfg, dir));
     OC_TRY(load_processor(dir, &m));
     uint32_t S = m.cfg.vision.image_size;
     if (m.cfg.family == OC_FAMILY_SMOLVLM && m.smol.tile != S)

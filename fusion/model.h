@@ -6,6 +6,7 @@
 #include "llama.h"
 #include "ocellus.h"
 #include "preprocess.h"
+#include "qwen_vit.h"
 #include "safetensors.h"
 #include "tuner.h"
 #include "vit.h"
@@ -25,6 +26,14 @@ struct oc_model {
     /* LLaVA projector: linear_1 (C_text, C_vision) + act + linear_2 (C_text, C_text) */
     oc_weight mm1, mm2;
     const float *mm1_b, *mm2_b;
+    /* Qwen2.5-VL: processor and vision tower (patch merger included) */
+    oc_qwen_proc qwen_proc;
+    oc_qvit_weights qvit;
+    /* Gemma 3: processor; projector: mm_soft_emb_norm (C_vision, held as 1 + w) and
+     * mm_input_projection_weight transposed to (C_text, C_vision) */
+    oc_gemma_proc gemma_proc;
+    const float *gemma_norm;
+    oc_weight gemma_proj;
     uint32_t context;          /* positions a session may use */
     /* one thread or the pool, by measured speed, for its sessions (a hint shared by
      * them), one per kind of call (OC_TUNE_*) */
@@ -51,9 +60,14 @@ typedef struct {
     uint32_t rows, cols;
 } oc_image_feats;
 
-/* Preprocesses an image: pixels (n_tiles, 3, S, S), free with oc_free. */
+/* Preprocesses an image: pixels (n_tiles, 3, S, S), free with oc_free. Qwen2.5-VL: one
+ * "tile" of (rows * cols, patch values) patches, rows x cols the patch grid. Gemma 3:
+ * n_tiles = 1 + rows * cols pan-and-scan crops. */
 oc_status oc_model_preprocess(const oc_model *m, const oc_image *img, float **pixels,
                               uint32_t *n_tiles, uint32_t *rows, uint32_t *cols);
+/* Floats of pixel values of one image of n_tiles tiles with that grid (oc_model_preprocess's
+ * outputs). */
+size_t oc_model_pixel_count(const oc_model *m, uint32_t n_tiles, uint32_t rows, uint32_t cols);
 /* A progress callback and its user data (either may be NULL). */
 typedef struct {
     oc_progress_fn fn;
@@ -66,8 +80,18 @@ oc_status oc_progress_report(const oc_progress *p, oc_progress_stage stage, uint
 
 /* Encodes preprocessed pixels into text-space features.
  * feats (n_tiles * image_seq, C_text); vision_out (optional): (n_tiles, seq, C_vision)
- * of the vision tower output used (SmolVLM: post-layernorm; LLaVA: selected layer). */
+ * of the vision tower output used (SmolVLM, Gemma 3: post-layernorm; LLaVA: selected
+ * layer). Not for Qwen2.5-VL, whose images have their own sizes: oc_model_encode_image. */
 oc_status oc_model_encode_pixels(oc_exec *ex, const oc_model *m, const float *pixels,
                                  uint32_t n_tiles, float *feats, float *vision_out,
                                  const oc_progress *progress);
+/* Gemma 3's projector on one tile: vis (seq, C_vision) the tower's output (scratch, kept),
+ * feats (mm_tokens, C_text), tmp (mm_tokens, C_vision) scratch. */
+oc_status oc_gemma_project_tile(oc_exec *ex, const oc_model *m, const float *pixels,
+                                float *vis, float *feats, float *tmp);
+/* One image of any family, as oc_model_preprocess gave it (n_tiles, rows, cols):
+ * feats (image tokens, C_text); vision_out as above (NULL for Qwen2.5-VL). */
+oc_status oc_model_encode_image(oc_exec *ex, const oc_model *m, const float *pixels,
+                                uint32_t n_tiles, uint32_t rows, uint32_t cols, float *feats,
+                                float *vision_out, const oc_progress *progress);
 #endif

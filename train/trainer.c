@@ -174,6 +174,7 @@ static oc_status trainer_create(const char *dir, const oc_train_params *params,
     OC_TRY(check_params(&p));
     oc_model_config cfg;
     OC_TRY(oc_config_load(dir, &cfg));
+    OC_TRY(oc_config_check_trainable(&cfg, dir));
     /* Training runs in float32 whatever the checkpoint's dtype, so RoPE's frequencies
      * are float32 too (as in a model loaded with dtype=torch.float32). */
     cfg.text.rope_dtype = OC_DT_F32;
