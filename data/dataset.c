@@ -110,14 +110,7 @@ typedef struct {
     size_t line;     /* 1-based, for errors */
 } line_ref;
 
-/* An encoded example and the memory behind it. */
-typedef struct {
-    int32_t *ids, *labels;
-    size_t n;
-    float *pixels;
-    uint32_t n_tiles;
-    size_t n_images;
-} encoded;
+typedef oc_data_encoded encoded;
 
 struct oc_dataset {
     char *path, *base_dir;
@@ -153,6 +146,11 @@ static void encoded_free(encoded *e) {
     oc_free(e->labels);
     oc_free(e->pixels);
     memset(e, 0, sizeof *e);
+}
+
+void oc_data_encoded_free(oc_data_encoded *e) {
+    if (e)
+        encoded_free(e);
 }
 
 static void release_held(oc_dataset *ds) {
@@ -337,19 +335,20 @@ oc_status oc_dataset_open(const char *path, const char *model_dir,
 /* ---- encoding --------------------------------------------------------------------- */
 
 /* Appends the tiles of one image to *pixels (n_tiles so far). */
-static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float **pixels,
-                                 uint32_t *n_tiles, oc_tile_layout *layout) {
+static oc_status add_tiles(const oc_data_model *m, const oc_dataset_params *p,
+                           const char *path, float **pixels, uint32_t *n_tiles,
+                           oc_tile_layout *layout) {
     oc_image *img = NULL;
-    OC_TRY(oc_image_load(path, &ds->params.image_limits, &img));
+    OC_TRY(oc_image_load(path, &p->image_limits, &img));
     float *px = NULL;
     uint32_t tiles = 1, rows = 0, cols = 0;
-    oc_status s = ds->model.cfg.family == OC_FAMILY_SMOLVLM
-                      ? oc_idefics3_preprocess(&ds->model.smol, img, ds->params.max_tiles, &px,
-                                               &tiles, &rows, &cols)
-                      : oc_clip_preprocess(&ds->model.clip, img, &px);
+    oc_status s = m->cfg.family == OC_FAMILY_SMOLVLM
+                      ? oc_idefics3_preprocess(&m->smol, img, p->max_tiles, &px, &tiles, &rows,
+                                               &cols)
+                      : oc_clip_preprocess(&m->clip, img, &px);
     oc_image_free(img);
     OC_TRY(s);
-    size_t per = (size_t)3 * ds->tile * ds->tile;
+    size_t per = (size_t)3 * m->cfg.vision.image_size * m->cfg.vision.image_size;
     float *all = oc_realloc(*pixels, ((size_t)*n_tiles + tiles) * per * sizeof *all);
     if (!all) {
         oc_free(px);
@@ -364,18 +363,28 @@ static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float *
     return OC_OK;
 }
 
-static oc_status encode_chat(const oc_dataset *ds, const oc_data_line *l, encoded *e) {
+static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float **pixels,
+                                 uint32_t *n_tiles, oc_tile_layout *layout) {
+    return add_tiles(&ds->model, &ds->params, path, pixels, n_tiles, layout);
+}
+
+oc_status oc_data_encode_chat(const oc_data_model *m, const oc_dataset_params *p,
+                              const oc_data_line *l, oc_data_encoded *e) {
     oc_tile_layout *layouts = oc_calloc(l->n_images + 1, sizeof *layouts);
     if (!layouts)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     oc_status s = OC_OK;
     for (size_t i = 0; i < l->n_images && s == OC_OK; i++)
-        s = add_image_tiles(ds, l->images[i], &e->pixels, &e->n_tiles, &layouts[i]);
+        s = add_tiles(m, p, l->images[i], &e->pixels, &e->n_tiles, &layouts[i]);
     if (s == OC_OK)
-        s = oc_prompt_encode(&ds->model.cfg, ds->model.tok, l->turns, l->n_turns, layouts,
-                             l->n_images, 0, &e->ids, &e->labels, &e->n);
+        s = oc_prompt_encode(&m->cfg, m->tok, l->turns, l->n_turns, layouts, l->n_images, 0,
+                             &e->ids, &e->labels, &e->n);
     oc_free(layouts);
     return s;
+}
+
+static oc_status encode_chat(const oc_dataset *ds, const oc_data_line *l, encoded *e) {
+    return oc_data_encode_chat(&ds->model, &ds->params, l, e);
 }
 
 static oc_status encode_tokens(const oc_dataset *ds, oc_data_line *l, encoded *e) {

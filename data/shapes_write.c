@@ -48,6 +48,9 @@ static oc_status check_params(const oc_shapes_params *p) {
     if (p->mmlu_per_subject > MAX_MMLU)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d MMLU questions per subject",
                       MAX_MMLU);
+    if (!(p->false_premise >= 0 && p->false_premise <= 1))
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: false_premise %g is outside [0, 1]",
+                      p->false_premise);
     for (int t = 0; t < OC_N_QTYPES; t++)
         if (p->question_weights[t] > MAX_WEIGHT)
             return oc_err(OC_ERR_INVALID_ARG, "shapes: weight %u of %s questions is over %d",
@@ -195,6 +198,27 @@ static oc_status write_lines(oc_out_file **f, oc_strbuf *b, const oc_shapes_para
     oc_scene_caption(s, t.caption);
     oc_stream qr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 1);
     t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, weights(p), t.qa);
+    /* false premises replace questions at their rate, from a stream of their own: a rate
+     * of 0 leaves every other line as it was */
+    if (p->false_premise > 0) {
+        oc_stream fr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 6);
+        for (size_t i = 0; i < t.n_qa; i++) {
+            if (!((double)oc_stream_below(&fr, 1u << 30) < p->false_premise * (double)(1u << 30)))
+                continue;
+            /* a question the scene does not ask already (a few draws; else it stays) */
+            for (int tries = 0; tries < 16; tries++) {
+                oc_scene_qa fp;
+                oc_scene_false_premise(s, &fr, &fp);
+                int dup = 0;
+                for (size_t j = 0; j < t.n_qa; j++)
+                    dup |= j != i && !strcmp(t.qa[j].question, fp.question);
+                if (!dup) {
+                    t.qa[i] = fp;
+                    break;
+                }
+            }
+        }
+    }
 
     line_start(b, image);
     line_field(b, "caption", t.caption);
@@ -264,6 +288,8 @@ static oc_status write_info(const oc_shapes_params *p, oc_out_dir *d) {
     if (p->write_exams)
         oc_sb_printf(&b, ",\n  \"exams\": true,\n  \"mmlu_per_subject\": %u",
                      p->mmlu_per_subject);
+    if (p->false_premise > 0)
+        oc_sb_printf(&b, ",\n  \"false_premise\": %.17g", p->false_premise);
     if (weights(p)) {
         oc_sb_puts(&b, ",\n  \"question_weights\": {");
         for (int t = 0; t < OC_N_QTYPES; t++)

@@ -358,6 +358,15 @@ typedef struct {
                                 parameters, counts; waits for slower ranks included); 0
                                 alone */
     int ranks;               /* processes the step ran on (1 alone) */
+    /* preference steps (oc_trainer_pref_step; 0 for SFT steps), means over the step's
+     * pairs: loss is then the preference loss, labelled the replies' tokens */
+    uint64_t pairs;          /* pairs in this step */
+    double reward_chosen;    /* the implicit reward of the chosen replies (DPO: beta *
+                                (log pi - log ref); SimPO: beta * mean log pi per token;
+                                ORPO: lambda * mean log pi per token) */
+    double reward_rejected;  /* the same of the rejected replies */
+    double reward_margin;    /* reward_chosen - reward_rejected */
+    double pref_accuracy;    /* fraction of pairs whose chosen reward is the larger */
 } oc_train_stats;
 
 /* Called after every step; return non-zero to ask oc_trainer_fit to stop. */
@@ -368,6 +377,17 @@ typedef enum {
     OC_SCHED_LINEAR = 1,     /* get_linear_schedule_with_warmup */
     OC_SCHED_CONSTANT = 2,   /* get_constant_schedule_with_warmup */
 } oc_lr_schedule;
+
+/* What a step optimises. SFT: next-token cross-entropy (oc_trainer_step). The others
+ * learn from pairs of replies to one prompt, one preferred (oc_trainer_pref_step):
+ * DPO against a frozen reference model's log-probabilities; SimPO and ORPO need none. */
+typedef enum {
+    OC_OBJECTIVE_SFT = 0,
+    OC_OBJECTIVE_DPO = 1,    /* -log sigmoid(beta * ((pc - rc) - (pr - rr))) */
+    OC_OBJECTIVE_SIMPO = 2,  /* -log sigmoid(beta * (pc / nc - pr / nr) - gamma) */
+    OC_OBJECTIVE_ORPO = 3,   /* -pc / nc - lambda * log sigmoid(log odds(pc / nc) -
+                                log odds(pr / nr)), odds(a) = exp(a) / (1 - exp(a)) */
+} oc_objective;
 
 typedef struct {
     double lr;               /* peak learning rate; default 1e-3 */
@@ -399,6 +419,13 @@ typedef struct {
     int dist_alone;          /* 1: train in this process alone even when the job has several
                                 (oc_dist_init); default 0: data-parallel over all of them
                                 (one rung of a scaling ladder per rank uses 1) */
+    /* preference optimisation (p, r: summed log-probabilities of the chosen and rejected
+     * replies under the policy, rc, rr under the reference; nc, nr their token counts) */
+    oc_objective objective;  /* default OC_OBJECTIVE_SFT */
+    double pref_beta;        /* DPO's and SimPO's beta; 0 (default): 0.1 for DPO, 2.0
+                                for SimPO */
+    double simpo_gamma;      /* SimPO's target margin gamma; default 0.5 */
+    double orpo_lambda;      /* ORPO's weight of the odds-ratio term; default 0.1 */
 } oc_train_params;
 
 OC_API oc_train_params oc_train_default_params(void);
@@ -489,6 +516,39 @@ OC_API oc_status oc_trainer_fit_parts(oc_trainer *tr, oc_train_part_fn next_part
 
 OC_API void oc_trainer_free(oc_trainer *tr);
 
+/* ---- preference optimisation: DPO, SimPO, ORPO ---- */
+
+/* One preference pair: two replies to the same prompt and images, encoded as training
+ * examples whose labels cover the reply only (its text and end-of-turn token). */
+typedef struct {
+    oc_train_example chosen, rejected;
+    double ref_chosen, ref_rejected; /* DPO: the reference model's summed log-probability
+                                        of each reply (oc_trainer_logprobs); unused by
+                                        SimPO and ORPO */
+} oc_pref_example;
+
+/* logp[i] = sum over the labelled positions t of example i of log p(labels[t] | tokens
+ * before t): the log-probability of its labelled tokens under the current weights, by
+ * the same forward pass training runs (natural log; double sums of float terms).
+ * n_tokens (optional) receives each example's labelled count. Updates nothing. */
+OC_API oc_status oc_trainer_logprobs(oc_trainer *tr, const oc_train_example *examples,
+                                     size_t n, double *logp, size_t *n_tokens);
+
+/* One optimizer step of params.objective (DPO, SimPO or ORPO) on n pairs (params.batch *
+ * params.grad_accum, typically): micro-batches of params.batch pairs, both replies of a
+ * pair packed into the same one; the loss is the mean over the pairs. Clipping, the
+ * schedule and AdamW as for oc_trainer_step; stats gets the loss, the mean rewards, the
+ * margin and the preference accuracy. On failure the parameters are unchanged. */
+OC_API oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                                      oc_train_stats *stats);
+
+/* Fills pairs[0..n) for the next step (arrays valid until the next call). */
+typedef oc_status (*oc_pref_batch_fn)(oc_pref_example *pairs, size_t n, void *user_data);
+
+/* oc_trainer_fit for preference objectives: batch * grad_accum pairs per step. */
+OC_API oc_status oc_trainer_fit_pref(oc_trainer *tr, oc_pref_batch_fn next_batch,
+                                     void *user_data);
+
 /* ---- data: synthetic scenes and datasets ---- */
 
 typedef enum { OC_SPLIT_TRAIN = 0, OC_SPLIT_VAL = 1, OC_SPLIT_TEST = 2 } oc_split;
@@ -503,6 +563,8 @@ OC_API int oc_split_parse(const char *name);
  * "count_shape", "colour_of", "shape_of", "exists", "left_of", "above", "size_of",
  * "background"; NULL out of range. vqa.jsonl lines carry it as "type". */
 OC_API const char *oc_shapes_question_type(int t);
+/* oc_shapes_question_type(OC_SHAPES_QUESTION_TYPES) is "false_premise" (questions drawn at
+ * oc_shapes_params.false_premise, not by the weights). */
 
 /* The built-in shapes world: scenes of 1-4 objects (circle, square, triangle, star,
  * cross; red, green, blue, yellow, purple, orange; small or large) on a white, grey or
@@ -525,6 +587,11 @@ typedef struct {
      * (see oc_shapes_write_dataset); 0: only the training files. */
     int write_exams;
     uint32_t mmlu_per_subject;    /* questions per subject in mmlu/SPLIT/; default 50 */
+    /* Rate (0..1) at which a question is replaced by one whose premise is false ("What
+     * colour is the star?" with no star, answered "there is no star"; type
+     * "false_premise", oc_shapes_question_type(OC_SHAPES_QUESTION_TYPES)). Default 0:
+     * none, and every file is as without the field. */
+    double false_premise;
 } oc_shapes_params;
 
 OC_API oc_shapes_params oc_shapes_default_params(void);
@@ -630,6 +697,51 @@ typedef struct {
 
 /* Encodes every example once: a full check of the file (images decode, lengths fit). */
 OC_API oc_status oc_dataset_check(oc_dataset *ds, oc_dataset_stats *stats);
+
+/* ---- preference data (issue 14) ---- */
+
+/* Preference pairs in the format TRL's DPOTrainer reads: one JSON object a line,
+ *     {"prompt": "What colour is the star?", "chosen": "there is no star",
+ *      "rejected": "red", "images": ["img/0001.png"]}
+ * "prompt" a string or a list of chat messages ({"role", "content"}, content a string or
+ * parts [{"type": "image"}, {"type": "text", "text": ...}] as in the messages format);
+ * "chosen" and "rejected" a string or a list of one assistant message. A string prompt's
+ * images go before its text, or where it says "<image>". Without "prompt", chosen and
+ * rejected are whole conversations and the messages they begin with are the prompt
+ * (TRL's implicit prompt). Image paths are relative to the file's folder. Each pair is
+ * encoded as two training examples (the prompt with each reply, the model's chat format)
+ * labelled on the reply only. Every line is checked at open; the first bad one fails it:
+ * "prefs.jsonl:7: missing field \"rejected\"", "... \"chosen\" and \"rejected\" are the
+ * same reply", "... image 'img/9.png' not found". */
+typedef struct oc_pref_dataset oc_pref_dataset;
+
+OC_API oc_status oc_pref_dataset_open(const char *path, const char *model_dir,
+                                      const oc_dataset_params *params, oc_pref_dataset **out);
+OC_API void oc_pref_dataset_free(oc_pref_dataset *ds);
+OC_API size_t oc_pref_dataset_size(const oc_pref_dataset *ds);
+/* Pair i (file order), encoded; arrays as for oc_dataset_get. ref_chosen and
+ * ref_rejected come from oc_pref_dataset_set_reference (0 before). */
+OC_API oc_status oc_pref_dataset_get(oc_pref_dataset *ds, size_t i, oc_pref_example *out);
+/* Attaches reference log-probabilities: logp (size, 2), chosen then rejected of each pair
+ * in file order (copied); NULL detaches them. */
+OC_API oc_status oc_pref_dataset_set_reference(oc_pref_dataset *ds, const double *logp);
+/* The next n pairs in a seeded order, as oc_dataset_next_batch (type oc_pref_batch_fn). */
+OC_API oc_status oc_pref_dataset_next_batch(oc_pref_example *pairs, size_t n, void *dataset);
+OC_API uint64_t oc_pref_dataset_position(const oc_pref_dataset *ds);
+OC_API void oc_pref_dataset_seek(oc_pref_dataset *ds, uint64_t position);
+/* A 64-bit hash of the file's bytes (FNV-1a), which the reference cache is keyed by. */
+OC_API uint64_t oc_pref_dataset_fingerprint(const oc_pref_dataset *ds);
+
+/* DPO's reference: the log-probability of every reply of ds under the model of ref_dir,
+ * computed once (a forward pass per pair, params->batch pairs at a time, params's
+ * threads) and attached to ds. cache_path (optional) keeps them: a cache written for the
+ * same data file (fingerprint) and reference weights is read instead of computing; a
+ * missing or stale one is (re)written, atomically. ref_dir NULL: the cache must hold them
+ * (a resumed run whose reference is no longer named). *from_cache (optional) says which
+ * happened. */
+OC_API oc_status oc_pref_reference(oc_pref_dataset *ds, const char *ref_dir,
+                                   const char *cache_path, const oc_train_params *params,
+                                   int *from_cache);
 
 /* ---- evaluation: exams and benchmarks ---- */
 
@@ -843,6 +955,48 @@ OC_API oc_status oc_mmlu_prompt(oc_mcq_format format, const char *subject,
 OC_API oc_status oc_answer_logprob(const oc_model *model, const oc_image *const *images,
                             size_t n_images, const char *question, const char *answer,
                             double *logprob, size_t *n_tokens);
+
+/* ---- preference data from the model's own answers (issue 14) ---- */
+
+typedef struct {
+    size_t prompts;          /* items sampled */
+    size_t pairs;            /* pairs written */
+    size_t all_right;        /* items whose samples were all right (no pair) */
+    size_t none_right;       /* items whose samples were all wrong */
+    size_t from_reference;   /* pairs whose chosen reply is the reference answer */
+    size_t skipped;          /* items without a pair */
+    double mean_score;       /* mean judge score of all samples, in [0, 1] */
+} oc_pref_gen_stats;
+
+typedef struct {
+    uint32_t samples;        /* answers sampled per question; default 8 (2..1024) */
+    float temperature;       /* default 1.0 */
+    uint32_t max_tokens;     /* per answer; default 32 */
+    uint64_t seed;           /* of the sampling; each (item, sample) has its own stream */
+    size_t limit;            /* items of the file (0: all) */
+    int reference_fallback;  /* 1: when every sample is wrong, the reference answer is the
+                                chosen reply (against a wrong sample); 0 (default): no
+                                pair */
+    /* optional, after each item: return non-zero to stop (OC_ERR_CANCELLED, nothing
+     * written) */
+    int (*on_item)(size_t done, size_t total, const oc_pref_gen_stats *stats, void *user_data);
+    void *user_data;
+} oc_pref_gen_params;
+
+OC_API oc_pref_gen_params oc_pref_gen_default_params(void);
+
+/* For each question of a VQA file (the exam format: {"image" | "images", "question",
+ * "answer" | "answers", "type"}), samples params.samples answers from model, grades each
+ * with the judge (VQA accuracy against the item's reference answers, after the VQA
+ * normaliser; for the shapes world the references are the scene's truth, written by its
+ * rules) and writes the best and the worst graded answers as a pair to out_path, in the
+ * format oc_pref_dataset_open reads ({"prompt", "chosen", "rejected", "images", "scores",
+ * "type"}; images relative to out_path's folder when under it, else absolute). Items
+ * whose samples all score the same give no pair (see reference_fallback). out_path is
+ * written atomically. stats may be NULL. */
+OC_API oc_status oc_make_preferences(const oc_model *model, const char *data,
+                                     const oc_pref_gen_params *params, const char *out_path,
+                                     oc_pref_gen_stats *stats);
 
 /* ---- serving: conversations, encoded images, replies, the HTTP server ---------- */
 

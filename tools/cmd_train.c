@@ -51,6 +51,14 @@ static const char TRAIN_HELP[] =
     "                        lr, grad_norm, tokens, seconds, comm_seconds, ranks, ...)\n"
     "  --comm-timeout S      under MPI: seconds an exchange between ranks may wait before\n"
     "                        the job is ended, naming the rank (default 600)\n"
+    "  --objective O         sft (default); dpo, simpo or orpo: --data holds preference\n"
+    "                        pairs (TRL's format: prompt, chosen, rejected, images)\n"
+    "  --beta X              DPO's and SimPO's beta (default 0.1 for DPO, 2 for SimPO)\n"
+    "  --ref DIR             DPO's reference model (default: the --init model); its\n"
+    "                        log-probabilities of every pair are computed once and kept\n"
+    "                        in OUT/ref_logprobs.safetensors (reused on --resume)\n"
+    "  --gamma X             SimPO's target margin (default 0.5)\n"
+    "  --lambda X            ORPO's weight of the odds-ratio term (default 0.1)\n"
     "  --config-file F       a JSON object of these options without dashes, e.g.\n"
     "                        {\"steps\": 2000, \"lr\": 0.002, \"betas\": \"0.9,0.98\"};\n"
     "                        command-line options override it\n"
@@ -61,7 +69,7 @@ static const char TRAIN_HELP[] =
     "and --resume works with any rank count (docs/DISTRIBUTED.md).\n";
 
 typedef struct {
-    const char *init, *config, *resume, *data, *val, *out, *dump;
+    const char *init, *config, *resume, *data, *val, *out, *dump, *ref;
     uint32_t val_every, threads;
     int json, rank0;
     double comm_timeout;
@@ -172,7 +180,28 @@ static int apply(train_opts *o, const char *name, const char *v) {
             tp->schedule = OC_SCHED_CONSTANT;
         else
             return cli_usage("train", "--schedule is cosine, linear or constant");
-    } else if (!strcmp(name, "no-decay-1d"))
+    } else if (!strcmp(name, "objective")) {
+        if (!strcmp(v, "sft"))
+            tp->objective = OC_OBJECTIVE_SFT;
+        else if (!strcmp(v, "dpo"))
+            tp->objective = OC_OBJECTIVE_DPO;
+        else if (!strcmp(v, "simpo"))
+            tp->objective = OC_OBJECTIVE_SIMPO;
+        else if (!strcmp(v, "orpo"))
+            tp->objective = OC_OBJECTIVE_ORPO;
+        else
+            return cli_usage("train", "--objective is sft, dpo, simpo or orpo");
+    } else if (!strcmp(name, "beta")) {
+        if (!parse_double("--beta", v, &tp->pref_beta) || !(tp->pref_beta > 0))
+            return cli_usage("train", "--beta must be positive");
+    } else if (!strcmp(name, "gamma"))
+        return parse_double("--gamma", v, &tp->simpo_gamma);
+    else if (!strcmp(name, "lambda")) {
+        if (!parse_double("--lambda", v, &tp->orpo_lambda) || !(tp->orpo_lambda >= 0))
+            return cli_usage("train", "--lambda must be >= 0");
+    } else if (!strcmp(name, "ref"))
+        o->ref = v;
+    else if (!strcmp(name, "no-decay-1d"))
         tp->no_decay_1d = strcmp(v, "false") && strcmp(v, "0");
     else
         return -1;
@@ -310,12 +339,81 @@ static int on_progress(const oc_train_stats *st, void *user) {
     double tps = st->seconds > 0 ? (double)st->tokens / st->seconds : 0;
     if (o->json)
         print_step_json(st, tps);
-    fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
-            (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, st->lr,
-            st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+    char pref[160] = "";
+    if (st->pairs)
+        snprintf(pref, sizeof pref, "  margin %.4f  acc %.3f  (chosen %.4f rejected %.4f)",
+                 st->reward_margin, st->pref_accuracy, st->reward_chosen, st->reward_rejected);
+    fprintf(stderr, "step %llu/%llu  loss %.4f%s  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
+            (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, pref,
+            st->lr, st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60),
+            (int)fmod(eta, 60));
     if (val)
         validate(o, st);
     return cli_interrupted;
+}
+
+/* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref. */
+static int train_pref(train_opts *o, const char *model_dir) {
+    const char *cmd = "train";
+    if (o->val || o->tokens)
+        return cli_usage(cmd, "--val and --tokens are for --objective sft"), CLI_USAGE;
+    int dpo = o->tp.objective == OC_OBJECTIVE_DPO;
+    if (o->ref && !dpo)
+        return cli_usage(cmd, "--ref is for --objective dpo (SimPO and ORPO need no "
+                         "reference)"), CLI_USAGE;
+    if (dpo && o->config && !o->ref)
+        return cli_usage(cmd, "--objective dpo from random weights (--config) needs --ref"),
+               CLI_USAGE;
+    oc_dataset_params dp = oc_dataset_default_params();
+    dp.seed = o->tp.seed;
+    oc_pref_dataset *ds = NULL;
+    oc_status s = oc_pref_dataset_open(o->data, model_dir, &dp, &ds);
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s/ref_logprobs.safetensors", o->out);
+    if (s == OC_OK && dpo) {
+        /* the reference: --ref, else the model training starts from; a resumed run reads
+         * the cache its first run wrote */
+        const char *ref = o->ref ? o->ref : o->init;
+        int cached = 0;
+        double t0 = now_s();
+        s = oc_pref_reference(ds, ref, cache, &o->tp, &cached);
+        if (s == OC_OK)
+            fprintf(stderr, "ocellus train: reference log-probabilities of %zu pairs %s %s "
+                    "(%.1f s)\n", oc_pref_dataset_size(ds), cached ? "read from" : "written to",
+                    cache, now_s() - t0);
+    }
+    if (s == OC_OK && o->init)
+        s = oc_trainer_new(o->init, &o->tp, &o->tr);
+    else if (s == OC_OK && o->config)
+        s = oc_trainer_new_from_config(o->config, &o->tp, &o->tr);
+    else if (s == OC_OK)
+        s = oc_trainer_resume(o->resume, &o->tp, &o->tr);
+    if (s == OC_OK) {
+        oc_trainer_info info = oc_trainer_get_info(o->tr);
+        o->first_step = info.step;
+        oc_pref_dataset_seek(ds, info.step * o->tp.batch * o->tp.grad_accum);
+        static const char *const names[] = {"sft", "dpo", "simpo", "orpo"};
+        fprintf(stderr, "ocellus train: %s, %zu parameters, %zu pairs, step %llu of %llu\n",
+                names[o->tp.objective], info.n_params, oc_pref_dataset_size(ds),
+                (unsigned long long)info.step, (unsigned long long)o->tp.steps);
+        cli_install_sigint();
+        o->t_start = now_s();
+        s = oc_trainer_fit_pref(o->tr, oc_pref_dataset_next_batch, ds);
+        unsigned long long at = (unsigned long long)oc_trainer_get_info(o->tr).step;
+        if (s == OC_ERR_CANCELLED)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; checkpoint saved to %s\n",
+                    at, o->out);
+        else if (s != OC_OK && cli_interrupted)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; the checkpoint could not "
+                    "be saved (%s keeps the last one that was):\n", at, o->out);
+        else if (s == OC_OK)
+            fprintf(stderr, "ocellus train: done; model saved to %s\n", o->out);
+    }
+    int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
+    oc_pref_dataset_free(ds);
+    oc_trainer_free(o->tr);
+    o->tr = NULL;
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -384,6 +482,19 @@ int cmd_train(int argc, char **argv) {
     }
 
     const char *model_dir = o.init ? o.init : o.config ? o.config : o.resume;
+    if (o.tp.objective != OC_OBJECTIVE_SFT) {
+        int rc = job.size > 1 ? (cli_usage(cmd, "--objective dpo, simpo and orpo run in one "
+                                                "process (not under an MPI launcher) yet"),
+                                 CLI_USAGE)
+                              : train_pref(&o, model_dir);
+        oc_dist_finalize();
+        return rc;
+    }
+    if (o.ref) {
+        cli_usage(cmd, "--ref is for --objective dpo");
+        oc_dist_finalize();
+        return CLI_USAGE;
+    }
     oc_dataset_params dp = oc_dataset_default_params();
     dp.seed = o.tp.seed;
     oc_dataset *ds = NULL;

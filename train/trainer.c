@@ -25,6 +25,7 @@
 #include "optim.h"
 #include "output.h"
 #include "params.h"
+#include "pref_loss.h"
 #include "rng.h"
 #include "tuner.h"
 #include "trainer_internal.h"
@@ -82,6 +83,9 @@ oc_train_params oc_train_default_params(void) {
     p.clip = 1.0;
     p.batch = 1;
     p.grad_accum = 1;
+    p.objective = OC_OBJECTIVE_SFT;
+    p.simpo_gamma = 0.5;
+    p.orpo_lambda = 0.1;
     return p;
 }
 
@@ -95,6 +99,11 @@ static oc_status check_params(const oc_train_params *p) {
         return oc_err(OC_ERR_INVALID_ARG, "training: batch and grad_accum must be >= 1");
     if ((unsigned)p->schedule > OC_SCHED_CONSTANT)
         return oc_err(OC_ERR_INVALID_ARG, "training: unknown schedule %d", (int)p->schedule);
+    if ((unsigned)p->objective > OC_OBJECTIVE_ORPO)
+        return oc_err(OC_ERR_INVALID_ARG, "training: unknown objective %d", (int)p->objective);
+    if (!(p->pref_beta >= 0 && p->pref_beta < 1e6) || !isfinite(p->simpo_gamma) ||
+        !(p->orpo_lambda >= 0 && p->orpo_lambda < 1e6))
+        return oc_err(OC_ERR_INVALID_ARG, "training: beta, gamma or lambda out of range");
     return OC_OK;
 }
 
@@ -469,6 +478,7 @@ typedef struct {
     float *dfin, *dx;  /* (T, E) */
     float *dfeats;     /* (NT*M, E) */
     float *dvis;       /* (NT*N, C) */
+    float *rloss, *rscale; /* (R) per-row cross-entropy and gradient scale (preferences) */
     float *scratch;
 } mb_ws;
 
@@ -490,6 +500,8 @@ static size_t mb_carve(mb_ws *w, const oc_exec *ex, const oc_model_config *c, fl
     w->dx = oc_carve(&cv, T * E);
     w->dfeats = oc_carve(&cv, NT * M * E);
     w->dvis = oc_carve(&cv, NT * N * C);
+    w->rloss = oc_carve(&cv, R);
+    w->rscale = oc_carve(&cv, R);
     size_t sc = oc_llama_scratch_size(ex, &c->text, T, w->maxn), k;
     if (NT && (k = oc_vit_scratch_size(ex, &c->vision, NT)) > sc)
         sc = k;
@@ -562,18 +574,25 @@ static oc_status grow(void **buf, size_t *cap, size_t need, size_t elem) {
     return OC_OK;
 }
 
-/* Forward (and, when train, backward) of examples packed into one micro-batch.
- * loss_sum += the summed cross-entropy; gradients += d(scale * that sum). */
-static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex,
-                             size_t n, float scale, int train, double *loss_sum) {
+/* A micro-batch between its forward and backward pass. */
+typedef struct {
+    mb_ws w;
+    oc_t_seqs seqs;
+    size_t *rows;      /* (R) packed position of each labelled row, in sequence order */
+    int32_t *targets;  /* (R) */
+} mb_state;
+
+/* Forward of examples packed into one micro-batch, up to the final hidden states of the
+ * labelled rows (m->w.xr). */
+static oc_status mb_forward(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex,
+                            size_t n, mb_state *m) {
     const oc_model_config *c = &tr->params.cfg;
     const oc_tp_tensors *P = &tr->params.t;
-    oc_tp_tensors *G = &tr->g;
     size_t S = c->vision.image_size, C = c->vision.hidden, s = c->scale_factor,
-           g = oc_vit_grid(&c->vision), E = c->text.hidden, H = c->text.heads,
-           V = c->text.vocab;
-    mb_ws w;
-    memset(&w, 0, sizeof w);
+           g = oc_vit_grid(&c->vision), E = c->text.hidden, H = c->text.heads;
+    mb_ws *wp = &m->w;
+    memset(wp, 0, sizeof *wp);
+    mb_ws w = *wp;
     for (size_t i = 0; i < n; i++) {
         size_t k = ex[i].n_tokens;
         w.NT += ex[i].n_tiles;
@@ -590,8 +609,10 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
     OC_TRY(grow((void **)&tr->ws, &tr->ws_cap, mb_carve(&w, &full, c, NULL), sizeof(float)));
     mb_carve(&w, &full, c, tr->ws);
     size_t *seq_off = tr->ibuf, *att_off = tr->ibuf + n + 1, *rows = tr->ibuf + 2 * (n + 1);
-    oc_t_seqs seqs = {n, seq_off, att_off, 0};
+    m->seqs = (oc_t_seqs){n, seq_off, att_off, 0};
     int32_t *targets = tr->tbuf;
+    m->rows = rows;
+    m->targets = targets;
 
     /* rows: packed position t predicts labels[t+1] of its own sequence */
     size_t t0 = 0, r = 0;
@@ -635,27 +656,33 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
         t0 += ex[i].n_tokens;
     }
 
-    oc_llama_train_forward(xc, &w.la, &c->text, P, w.x, &seqs);
+    oc_llama_train_forward(xc, &w.la, &c->text, P, w.x, &m->seqs);
     for (size_t k = 0; k < w.R; k++)
         memcpy(w.xr + k * E, w.la.fin + rows[k] * E, E * sizeof(float));
-    oc_t_lmhead_ce(xc, loss_sum, train ? w.dxr : NULL, G->lm_head, w.xr, targets,
-                   P->lm_head, w.R, E, V, scale, w.scratch);
-    if (!train)
-        return OC_OK;
+    *wp = w;
+    return OC_OK;
+}
 
-    /* backward */
-    memset(w.dfin, 0, w.T * E * sizeof(float));
-    for (size_t k = 0; k < w.R; k++)
-        memcpy(w.dfin + rows[k] * E, w.dxr + k * E, E * sizeof(float));
-    oc_llama_train_backward(xc, &w.la, &c->text, P, G, w.dfin, w.dx, &seqs, w.scratch);
-    f = 0;
-    t0 = 0;
+/* Backward of a micro-batch whose gradient at the labelled rows is in m->w.dxr. */
+static void mb_backward(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex, size_t n,
+                        mb_state *m) {
+    const oc_model_config *c = &tr->params.cfg;
+    const oc_tp_tensors *P = &tr->params.t;
+    oc_tp_tensors *G = &tr->g;
+    size_t C = c->vision.hidden, s = c->scale_factor, g = oc_vit_grid(&c->vision),
+           E = c->text.hidden;
+    mb_ws *w = &m->w;
+    memset(w->dfin, 0, w->T * E * sizeof(float));
+    for (size_t k = 0; k < w->R; k++)
+        memcpy(w->dfin + m->rows[k] * E, w->dxr + k * E, E * sizeof(float));
+    oc_llama_train_backward(xc, &w->la, &c->text, P, G, w->dfin, w->dx, &m->seqs, w->scratch);
+    size_t f = 0, t0 = 0;
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < ex[i].n_tokens; t++) {
             int32_t id = ex[i].input_ids[t];
-            const float *d = w.dx + (t0 + t) * E;
+            const float *d = w->dx + (t0 + t) * E;
             if (id == c->image_token_id) {
-                memcpy(w.dfeats + (f++) * E, d, E * sizeof(float));
+                memcpy(w->dfeats + (f++) * E, d, E * sizeof(float));
             } else if (id != tr->pad_id) {
                 float *ge = G->embed + (size_t)id * E;
                 for (size_t j = 0; j < E; j++)
@@ -664,11 +691,52 @@ static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example
         }
         t0 += ex[i].n_tokens;
     }
-    if (w.NT) {
-        oc_connector_train_backward(xc, w.dvis, G->proj_w, w.dfeats, w.shuf, P->proj_w,
-                                    w.scratch, w.NT, g, C, s, E);
-        oc_vit_train_backward(xc, &w.va, &c->vision, P, G, w.dvis, w.NT, w.scratch);
+    if (w->NT) {
+        oc_connector_train_backward(xc, w->dvis, G->proj_w, w->dfeats, w->shuf, P->proj_w,
+                                    w->scratch, w->NT, g, C, s, E);
+        oc_vit_train_backward(xc, &w->va, &c->vision, P, G, w->dvis, w->NT, w->scratch);
     }
+}
+
+/* Forward (and, when train, backward) of examples packed into one micro-batch.
+ * loss_sum += the summed cross-entropy; gradients += d(scale * that sum). */
+static oc_status micro_batch(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex,
+                             size_t n, float scale, int train, double *loss_sum) {
+    const oc_model_config *c = &tr->params.cfg;
+    mb_state m;
+    OC_TRY(mb_forward(tr, xc, ex, n, &m));
+    oc_t_lmhead_ce(xc, loss_sum, train ? m.w.dxr : NULL, tr->g.lm_head, m.w.xr, m.targets,
+                   tr->params.t.lm_head, m.w.R, c->text.hidden, c->text.vocab, scale,
+                   m.w.scratch);
+    if (train)
+        mb_backward(tr, xc, ex, n, &m);
+    return OC_OK;
+}
+
+/* Summed log-probability of each example's labelled tokens (logp (n)), from the per-row
+ * cross-entropies of a forward pass (rows are in sequence order). */
+static void seq_logprobs(const oc_train_example *ex, size_t n, const float *rloss,
+                         double *logp, size_t *counts) {
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = n_labelled(&ex[i]);
+        double sum = 0;
+        for (size_t j = 0; j < k; j++)
+            sum -= rloss[r + j];
+        r += k;
+        logp[i] = sum;
+        if (counts)
+            counts[i] = k;
+    }
+}
+
+/* Forward of a micro-batch up to the per-row losses, without gradients. */
+static oc_status mb_row_losses(oc_trainer *tr, oc_exec *xc, const oc_train_example *ex,
+                               size_t n, mb_state *m) {
+    const oc_model_config *c = &tr->params.cfg;
+    OC_TRY(mb_forward(tr, xc, ex, n, m));
+    oc_t_lmhead_ce_rows(xc, m->w.rloss, NULL, NULL, m->w.xr, m->targets, tr->params.t.lm_head,
+                        m->w.R, c->text.hidden, c->text.vocab, NULL, m->w.scratch);
     return OC_OK;
 }
 
@@ -751,6 +819,89 @@ void oc_trainer_part(const oc_trainer *tr, size_t n, size_t *first, size_t *coun
         *count = hi - lo;
 }
 
+/* The rest of a step once this rank's gradient is in tr->grad and st holds the step's
+ * loss, counts (and preference numbers): on several ranks the gradient's reduce-scatter,
+ * then the norm, the first step's dump, clipping, AdamW on this rank's shard, the
+ * parameters' allgather; counters and the progress callback. flops: the whole step's. */
+static oc_status finish_step(oc_trainer *tr, oc_exec *xc, int pool, double t_start,
+                             double comm0, double flops, oc_train_stats *st,
+                             oc_train_stats *stats) {
+    const oc_params *pp = &tr->params;
+    oc_status s = OC_OK;
+    st->threads = oc_pool_size(xc->pool);
+    st->ranks = tr->ranks;
+    size_t lo = tr->lo, own = tr->hi - tr->lo;
+    if (tr->ranks > 1) {
+        /* this rank's shard of the summed gradient */
+        OC_TRY(oc_dist_reduce_scatter_f32(tr->grad, tr->shard, "the gradient exchange"));
+        double sq = oc_grad_sumsq(xc, tr->grad + lo, own);
+        OC_TRY(oc_dist_sum(&sq, 1));
+        st->grad_norm = sqrt(sq);
+    } else {
+        st->grad_norm = oc_grad_norm(xc, tr->grad, pp->numel);
+    }
+    if (!isfinite(st->grad_norm))
+        return shared_err(tr, oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is "
+                                     "not finite at step %llu (loss %g); the weights are left "
+                                     "as they were (a lower learning rate may help)",
+                                     (unsigned long long)tr->step + 1, st->loss));
+    float *raw = NULL;
+    int dump = tr->dump_path && !tr->dumped;
+    if (dump && tr->ranks > 1) /* the whole summed gradient, for the dump */
+        OC_TRY(oc_dist_allgather_f32(tr->grad, tr->shard, "the gradient dump"));
+    if (dump && !(raw = oc_malloc(pp->numel * sizeof(float))))
+        s = oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
+    OC_TRY(agree(tr, s));
+
+    if (dump)
+        memcpy(raw, tr->grad, pp->numel * sizeof(float));
+    if (tr->p.clip > 0)
+        oc_clip_grads(xc, tr->grad + lo, own, st->grad_norm, tr->p.clip);
+
+    /* the schedule's value at the number of steps already taken (0 for the first) */
+    st->lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
+                                     tr->p.steps);
+    for (size_t i = 0; i < pp->n_tensors; i++) {
+        const oc_tp_info *e = &pp->info[i];
+        /* the tensor's part in this rank's shard (all of it alone) */
+        size_t a = e->offset > lo ? e->offset : lo,
+               z = e->offset + e->numel < tr->hi ? e->offset + e->numel : tr->hi;
+        if (a >= z)
+            continue;
+        oc_adamw_hparams h = {st->lr * tr->lr_scale[i], tr->p.beta1, tr->p.beta2, tr->p.eps,
+                              tr->p.weight_decay};
+        oc_adamw_update(xc, pp->mem + a, tr->grad + a, tr->m + (a - lo), tr->v + (a - lo),
+                        z - a, &h, tr->step + 1, tr->decay[i] ? h.weight_decay : 0.0);
+    }
+    if (tr->ranks > 1 &&
+        (s = oc_dist_allgather_f32(pp->mem, tr->shard, "the exchange of the parameters")) !=
+            OC_OK) {
+        oc_free(raw);
+        return s;
+    }
+    tr->step++;
+    tr->total_flops += flops;
+
+    st->step = tr->step;
+    st->total_steps = tr->p.steps;
+    st->flops = flops;
+    st->total_flops = tr->total_flops;
+    st->seconds = now_s() - t_start;
+    st->comm_seconds = oc_dist_comm_seconds() - comm0;
+    oc_tuner_record(&tr->tune, pool, st->seconds - st->comm_seconds, flops);
+    if (dump) {
+        tr->dumped = 1;
+        if (tr->rank == 0)
+            s = dump_step(tr, raw, st);
+        oc_free(raw);
+    }
+    if (stats)
+        *stats = *st;
+    if (tr->p.on_progress && tr->p.on_progress(st, tr->p.user_data))
+        tr->stop = 1;
+    return s;
+}
+
 /* One optimizer step on this rank's part ex[0..count) of a step of n examples (all of
  * them alone). */
 static oc_status step_part(oc_trainer *tr, const oc_train_example *ex, size_t count, size_t n,
@@ -785,88 +936,18 @@ static oc_status step_part(oc_trainer *tr, const oc_train_example *ex, size_t co
         s = micro_batch(tr, xc, ex + i, count - i < b ? count - i : b, scale, 1, &sum);
     double flops = oc_exec_flops(xc) - flops0;
     OC_TRY(agree(tr, s));
-
-    oc_train_stats st;
-    memset(&st, 0, sizeof st);
-    st.threads = oc_pool_size(xc->pool);
-    st.ranks = tr->ranks;
-    size_t lo = tr->lo, own = tr->hi - tr->lo;
-    if (tr->ranks > 1) {
-        /* this rank's shard of the summed gradient; the loss and FLOPs of every rank */
+    if (tr->ranks > 1) { /* the loss and FLOPs of every rank */
         double d[2] = {sum, flops};
         OC_TRY(oc_dist_sum(d, 2));
         sum = d[0];
         flops = d[1];
-        OC_TRY(oc_dist_reduce_scatter_f32(tr->grad, tr->shard, "the gradient exchange"));
-        double sq = oc_grad_sumsq(xc, tr->grad + lo, own);
-        OC_TRY(oc_dist_sum(&sq, 1));
-        st.grad_norm = sqrt(sq);
-    } else {
-        st.grad_norm = oc_grad_norm(xc, tr->grad, pp->numel);
     }
+    oc_train_stats st;
+    memset(&st, 0, sizeof st);
     st.loss = sum / (double)labelled;
-    if (!isfinite(st.grad_norm))
-        return shared_err(tr, oc_err(OC_ERR_INVALID_ARG, "training diverged: the gradient is "
-                                     "not finite at step %llu (loss %g); the weights are left "
-                                     "as they were (a lower learning rate may help)",
-                                     (unsigned long long)tr->step + 1, st.loss));
-    float *raw = NULL;
-    int dump = tr->dump_path && !tr->dumped;
-    if (dump && tr->ranks > 1) /* the whole summed gradient, for the dump */
-        OC_TRY(oc_dist_allgather_f32(tr->grad, tr->shard, "the gradient dump"));
-    if (dump && !(raw = oc_malloc(pp->numel * sizeof(float))))
-        s = oc_err(OC_ERR_NOMEM, "out of memory for the gradient dump");
-    OC_TRY(agree(tr, s));
-
-    if (dump)
-        memcpy(raw, tr->grad, pp->numel * sizeof(float));
-    if (tr->p.clip > 0)
-        oc_clip_grads(xc, tr->grad + lo, own, st.grad_norm, tr->p.clip);
-
-    /* the schedule's value at the number of steps already taken (0 for the first) */
-    st.lr = tr->p.lr * oc_lr_lambda((int)tr->p.schedule, tr->step, tr->p.warmup_steps,
-                                    tr->p.steps);
-    for (size_t i = 0; i < pp->n_tensors; i++) {
-        const oc_tp_info *e = &pp->info[i];
-        /* the tensor's part in this rank's shard (all of it alone) */
-        size_t a = e->offset > lo ? e->offset : lo,
-               z = e->offset + e->numel < tr->hi ? e->offset + e->numel : tr->hi;
-        if (a >= z)
-            continue;
-        oc_adamw_hparams h = {st.lr * tr->lr_scale[i], tr->p.beta1, tr->p.beta2, tr->p.eps,
-                              tr->p.weight_decay};
-        oc_adamw_update(xc, pp->mem + a, tr->grad + a, tr->m + (a - lo), tr->v + (a - lo),
-                        z - a, &h, tr->step + 1, tr->decay[i] ? h.weight_decay : 0.0);
-    }
-    if (tr->ranks > 1 &&
-        (s = oc_dist_allgather_f32(pp->mem, tr->shard, "the exchange of the parameters")) !=
-            OC_OK) {
-        oc_free(raw);
-        return s;
-    }
-    tr->step++;
-    tr->total_flops += flops;
-
-    st.step = tr->step;
-    st.total_steps = tr->p.steps;
     st.tokens = tokens;
     st.labelled = labelled;
-    st.flops = flops;
-    st.total_flops = tr->total_flops;
-    st.seconds = now_s() - t_start;
-    st.comm_seconds = oc_dist_comm_seconds() - comm0;
-    oc_tuner_record(&tr->tune, pool, st.seconds - st.comm_seconds, flops);
-    if (dump) {
-        tr->dumped = 1;
-        if (tr->rank == 0)
-            s = dump_step(tr, raw, &st);
-        oc_free(raw);
-    }
-    if (stats)
-        *stats = st;
-    if (tr->p.on_progress && tr->p.on_progress(&st, tr->p.user_data))
-        tr->stop = 1;
-    return s;
+    return finish_step(tr, xc, pool, t_start, comm0, flops, &st, stats);
 }
 
 oc_status oc_trainer_step(oc_trainer *tr, const oc_train_example *ex, size_t n,
@@ -1011,10 +1092,11 @@ oc_status oc_trainer_save(oc_trainer *tr, const char *dir) {
 }
 
 /* Where a run's examples come from: each rank asks for all n of a step (whole) or for
- * its part (part). */
+ * its part (part); or n preference pairs a step (pref, one process). */
 typedef struct {
     oc_train_batch_fn whole;
     oc_train_part_fn part;
+    oc_pref_batch_fn pref;
     void *user_data;
 } batch_source;
 
@@ -1022,7 +1104,9 @@ static oc_status fit(oc_trainer *tr, const batch_source *src) {
     size_t n = (size_t)tr->p.batch * tr->p.grad_accum, first = 0, count = n;
     if (src->part)
         oc_trainer_part(tr, n, &first, &count);
-    oc_train_example *ex = oc_calloc(src->part ? (count ? count : 1) : n, sizeof *ex);
+    size_t n_ex = src->part ? (count ? count : 1) : n;
+    size_t elem = src->pref ? sizeof(oc_pref_example) : sizeof(oc_train_example);
+    void *ex = oc_calloc(n_ex, elem);
     oc_status s = ex ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
     /* a second run writing the same folder fails now, not at its first save; in a job of
      * several ranks rank 0 alone writes */
@@ -1031,13 +1115,16 @@ static oc_status fit(oc_trainer *tr, const batch_source *src) {
     s = agree(tr, s);
     tr->stop = 0;
     while (s == OC_OK && tr->step < tr->p.steps && !tr->stop) {
-        if (src->part) {
-            memset(ex, 0, (count ? count : 1) * sizeof *ex);
+        memset(ex, 0, n_ex * elem);
+        if (src->pref) {
+            s = src->pref(ex, n, src->user_data);
+            if (s == OC_OK)
+                s = oc_trainer_pref_step(tr, ex, n, NULL);
+        } else if (src->part) {
             s = agree(tr, src->part(ex, n, first, count, src->user_data));
             if (s == OC_OK)
                 s = step_part(tr, ex, count, n, NULL);
         } else {
-            memset(ex, 0, n * sizeof *ex);
             s = agree(tr, src->whole(ex, n, src->user_data));
             if (s == OC_OK)
                 s = oc_trainer_step(tr, ex, n, NULL);
@@ -1066,13 +1153,159 @@ static oc_status fit(oc_trainer *tr, const batch_source *src) {
 oc_status oc_trainer_fit(oc_trainer *tr, oc_train_batch_fn next_batch, void *user_data) {
     if (!tr || !next_batch)
         return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit: NULL argument");
-    batch_source src = {next_batch, NULL, user_data};
+    batch_source src = {next_batch, NULL, NULL, user_data};
     return fit(tr, &src);
 }
 
 oc_status oc_trainer_fit_parts(oc_trainer *tr, oc_train_part_fn next_part, void *user_data) {
     if (!tr || !next_part)
         return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit_parts: NULL argument");
-    batch_source src = {NULL, next_part, user_data};
+    batch_source src = {NULL, next_part, NULL, user_data};
     return fit(tr, &src);
+}
+
+oc_status oc_trainer_fit_pref(oc_trainer *tr, oc_pref_batch_fn next_batch, void *user_data) {
+    if (!tr || !next_batch)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_fit_pref: NULL argument");
+    batch_source src = {NULL, NULL, next_batch, user_data};
+    return fit(tr, &src);
+}
+
+/* ---- preference optimisation ------------------------------------------------------- */
+
+oc_status oc_trainer_logprobs(oc_trainer *tr, const oc_train_example *ex, size_t n,
+                              double *logp, size_t *n_tokens) {
+    if (!tr || !logp)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_logprobs: NULL argument");
+    size_t labelled, tokens;
+    OC_TRY(check_examples(tr, ex, n, &labelled, &tokens));
+    size_t b = tr->p.batch;
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
+    for (size_t i = 0; i < n; i += b) {
+        size_t k = n - i < b ? n - i : b;
+        mb_state m;
+        OC_TRY(mb_row_losses(tr, xc, ex + i, k, &m));
+        seq_logprobs(ex + i, k, m.w.rloss, logp + i, n_tokens ? n_tokens + i : NULL);
+    }
+    return OC_OK;
+}
+
+/* The objective's hyperparameters with the defaults filled in. */
+static void pref_hparams(const oc_train_params *p, double *beta, double *gamma,
+                         double *lambda) {
+    *beta = p->pref_beta > 0 ? p->pref_beta : p->objective == OC_OBJECTIVE_SIMPO ? 2.0 : 0.1;
+    *gamma = p->simpo_gamma;
+    *lambda = p->orpo_lambda;
+}
+
+/* Sums over a step's pairs. */
+typedef struct {
+    double loss, rc, rr;
+    size_t correct;
+} pref_sums;
+
+/* One micro-batch of np pairs, packed as chosen0, rejected0, chosen1, ...: forward, the
+ * pairs' losses and their derivatives with respect to each reply's log-probability, then
+ * the cross-entropy's gradient at every row scaled by its reply's derivative / n_total
+ * (the step's mean over pairs), and backward. */
+static oc_status pref_micro_batch(oc_trainer *tr, oc_exec *xc, const oc_pref_example *pairs,
+                                  size_t np, size_t n_total, oc_train_example *seqs,
+                                  pref_sums *acc) {
+    const oc_model_config *c = &tr->params.cfg;
+    for (size_t i = 0; i < np; i++) {
+        seqs[2 * i] = pairs[i].chosen;
+        seqs[2 * i + 1] = pairs[i].rejected;
+    }
+    mb_state m;
+    OC_TRY(mb_row_losses(tr, xc, seqs, 2 * np, &m));
+    double beta, gamma, lambda;
+    pref_hparams(&tr->p, &beta, &gamma, &lambda);
+    size_t r = 0;
+    for (size_t i = 0; i < np; i++) {
+        double lp[2];
+        size_t cnt[2];
+        seq_logprobs(seqs + 2 * i, 2, m.w.rloss + r, lp, cnt);
+        oc_pref_pair in = {lp[0], lp[1], pairs[i].ref_chosen, pairs[i].ref_rejected, cnt[0],
+                           cnt[1]};
+        oc_pref_pair_out out;
+        oc_pref_pair_loss((int)tr->p.objective, beta, gamma, lambda, &in, &out);
+        acc->loss += out.loss;
+        acc->rc += out.reward_c;
+        acc->rr += out.reward_r;
+        acc->correct += out.reward_c > out.reward_r;
+        /* log p = -sum of the rows' cross-entropies: d loss / d ce_row = -d loss / d log p */
+        for (int k = 0; k < 2; k++) {
+            float sc = (float)(-(k ? out.dpr : out.dpc) / (double)n_total);
+            for (size_t j = 0; j < cnt[k]; j++)
+                m.w.rscale[r + j] = sc;
+            r += cnt[k];
+        }
+    }
+    oc_t_lmhead_ce_rows(xc, NULL, m.w.dxr, tr->g.lm_head, m.w.xr, m.targets,
+                        tr->params.t.lm_head, m.w.R, c->text.hidden, c->text.vocab,
+                        m.w.rscale, m.w.scratch);
+    mb_backward(tr, xc, seqs, 2 * np, &m);
+    return OC_OK;
+}
+
+static oc_status check_pairs(const oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                             oc_train_example *seqs, size_t *labelled, size_t *tokens) {
+    for (size_t i = 0; i < n; i++) {
+        seqs[2 * i] = pairs[i].chosen;
+        seqs[2 * i + 1] = pairs[i].rejected;
+    }
+    OC_TRY(check_examples(tr, seqs, 2 * n, labelled, tokens));
+    for (size_t i = 0; i < 2 * n; i++)
+        if (n_labelled(&seqs[i]) == 0)
+            return oc_err(OC_ERR_INVALID_ARG, "preference pair %zu: the %s reply has no "
+                          "labelled tokens", i / 2, i % 2 ? "rejected" : "chosen");
+    if (tr->p.objective == OC_OBJECTIVE_DPO)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(pairs[i].ref_chosen) || !isfinite(pairs[i].ref_rejected))
+                return oc_err(OC_ERR_INVALID_ARG, "preference pair %zu: the reference "
+                              "log-probabilities are not finite", i);
+    return OC_OK;
+}
+
+oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                               oc_train_stats *stats) {
+    if (!tr || !pairs || n == 0)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_pref_step: no pairs");
+    if (tr->p.objective == OC_OBJECTIVE_SFT)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_pref_step: the objective is SFT "
+                      "(set params.objective to DPO, SimPO or ORPO)");
+    if (tr->ranks > 1)
+        return shared_err(tr, oc_err(OC_ERR_UNSUPPORTED, "preference optimisation on %d "
+                                     "ranks is not supported yet; run it in one process",
+                                     tr->ranks));
+    double t_start = now_s(), comm0 = oc_dist_comm_seconds();
+    oc_train_example *seqs = oc_malloc(2 * n * sizeof *seqs);
+    if (!seqs)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    size_t labelled = 0, tokens = 0;
+    oc_status s = check_pairs(tr, pairs, n, seqs, &labelled, &tokens);
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
+    double flops0 = oc_exec_flops(xc);
+    pref_sums acc = {0, 0, 0, 0};
+    if (s == OC_OK)
+        oc_t_zero(xc, tr->grad, tr->params.numel);
+    size_t b = tr->p.batch;
+    for (size_t i = 0; i < n && s == OC_OK; i += b)
+        s = pref_micro_batch(tr, xc, pairs + i, n - i < b ? n - i : b, n, seqs, &acc);
+    oc_free(seqs);
+    if (s != OC_OK)
+        return s;
+    oc_train_stats st;
+    memset(&st, 0, sizeof st);
+    st.loss = acc.loss / (double)n;
+    st.tokens = tokens;
+    st.labelled = labelled;
+    st.pairs = n;
+    st.reward_chosen = acc.rc / (double)n;
+    st.reward_rejected = acc.rr / (double)n;
+    st.reward_margin = st.reward_chosen - st.reward_rejected;
+    st.pref_accuracy = (double)acc.correct / (double)n;
+    return finish_step(tr, xc, pool, t_start, comm0, oc_exec_flops(xc) - flops0, &st, stats);
 }
