@@ -542,6 +542,12 @@ OC_API oc_status oc_trainer_logprobs(oc_trainer *tr, const oc_train_example *exa
 OC_API oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
                                       oc_train_stats *stats);
 
+/* The preference loss, mean rewards, margin and accuracy of n pairs under the current
+ * weights (stats->pairs, loss, reward_*, pref_accuracy, tokens, labelled, step), without
+ * updating anything: validation. */
+OC_API oc_status oc_trainer_pref_eval(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                                      oc_train_stats *stats);
+
 /* Fills pairs[0..n) for the next step (arrays valid until the next call). */
 typedef oc_status (*oc_pref_batch_fn)(oc_pref_example *pairs, size_t n, void *user_data);
 

@@ -242,13 +242,21 @@ static void test_dpo_starts_at_log2(void **state) {
     assert_int_equal(oc_trainer_logprobs(tr, fb.ex, 4, lp, NULL), OC_OK);
     oc_pref_example pairs[2] = {{fb.ex[0], fb.ex[1], lp[0], lp[1]},
                                 {fb.ex[2], fb.ex[3], lp[2], lp[3]}};
-    oc_train_stats st;
+    oc_train_stats st, ev;
+    assert_int_equal(oc_trainer_pref_eval(tr, pairs, 2, &ev), OC_OK);
+    assert_true(fabs(ev.loss - log(2.0)) < 1e-12 && ev.pairs == 2);
     assert_int_equal(oc_trainer_pref_step(tr, pairs, 2, &st), OC_OK);
     assert_true(fabs(st.loss - log(2.0)) < 1e-12);
     assert_true(st.reward_margin == 0 && st.pref_accuracy == 0);
+    /* eval after the step: the loss the next step starts from, nothing changed by it */
+    oc_train_stats ev2;
+    assert_int_equal(oc_trainer_pref_eval(tr, pairs, 2, &ev), OC_OK);
+    assert_int_equal(oc_trainer_pref_eval(tr, pairs, 2, &ev2), OC_OK);
+    assert_true(ev.loss == ev2.loss && ev.loss < log(2.0) && ev.reward_margin > 0);
     /* the step moved the policy towards the chosen replies */
     assert_int_equal(oc_trainer_pref_step(tr, pairs, 2, &st), OC_OK);
     assert_true(st.loss < log(2.0) && st.reward_margin > 0);
+    assert_true(st.loss == ev.loss); /* the step's forward pass is the eval's */
     /* SFT trainers refuse pairs */
     oc_trainer_free(tr);
     tp.objective = OC_OBJECTIVE_SFT;
@@ -547,9 +555,9 @@ static void test_cli(void **state) {
              "{\"prompt\": \"Hi\", \"chosen\": \"hello\", \"rejected\": \"go away\"}\n"));
     const char *objs[3] = {"dpo", "simpo", "orpo"};
     for (int k = 0; k < 3; k++) {
-        snprintf(cmd, sizeof cmd, "'%s' train --objective %s --init '%s' --data '%s' --out "
-                 "'%s/%s' --steps 2 --threads 1 2>&1", OC_CLI_PATH, objs[k], td("smolvlm-tiny"),
-                 path, dir, objs[k]);
+        snprintf(cmd, sizeof cmd, "'%s' train --objective %s --init '%s' --data '%s' --val "
+                 "'%s' --out '%s/%s' --steps 2 --threads 1 2>&1", OC_CLI_PATH, objs[k],
+                 td("smolvlm-tiny"), path, path, dir, objs[k]);
         FILE *f = popen(cmd, "r");
         size_t n = fread(out, 1, sizeof out - 1, f);
         out[n] = 0;
@@ -557,6 +565,7 @@ static void test_cli(void **state) {
         assert_non_null(strstr(out, "step 2/2  loss "));
         assert_non_null(strstr(out, "margin "));
         assert_non_null(strstr(out, "acc "));
+        assert_non_null(strstr(out, "step 2  validation loss "));
         if (k == 0) {
             assert_non_null(strstr(out, "step 1/2  loss 0.6931  margin 0.0000"));
             assert_non_null(strstr(out, "written to"));

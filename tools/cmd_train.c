@@ -21,6 +21,7 @@ static const char TRAIN_HELP[] =
     "  --resume DIR          continue a checkpoint written by ocellus train\n"
     "  --data FILE           training examples (JSONL)\n"
     "  --val FILE            validation examples; loss printed every --val-every steps\n"
+    "                        (preference objectives: pairs; loss, margin and accuracy)\n"
     "  --val-every N         default 100\n"
     "  --out DIR             checkpoint folder (config.json, model.safetensors, tokenizer,\n"
     "                        optimizer state), each written whole beside DIR and put in\n"
@@ -75,6 +76,7 @@ typedef struct {
     double comm_timeout;
     oc_train_params tp;
     oc_dataset *val_ds;
+    oc_pref_dataset *val_pref; /* --val with a preference objective */
     oc_trainer *tr;
     double t_start;
     uint64_t first_step;
@@ -349,14 +351,34 @@ static int on_progress(const oc_train_stats *st, void *user) {
             (int)fmod(eta, 60));
     if (val)
         validate(o, st);
+    if (o->val_pref && o->val_every && (st->step % o->val_every == 0 ||
+                                        st->step == st->total_steps)) {
+        size_t n = oc_pref_dataset_size(o->val_pref), cnt = 0;
+        double loss = 0, margin = 0, acc = 0;
+        for (size_t i = 0; i < n; i++) {
+            oc_pref_example e;
+            oc_train_stats v;
+            if (oc_pref_dataset_get(o->val_pref, i, &e) != OC_OK ||
+                oc_trainer_pref_eval(o->tr, &e, 1, &v) != OC_OK)
+                break;
+            loss += v.loss;
+            margin += v.reward_margin;
+            acc += v.pref_accuracy;
+            cnt++;
+        }
+        if (cnt)
+            fprintf(stderr, "step %llu  validation loss %.4f  margin %.4f  acc %.3f (%zu "
+                    "pairs)\n", (unsigned long long)st->step, loss / (double)cnt,
+                    margin / (double)cnt, acc / (double)cnt, cnt);
+    }
     return cli_interrupted;
 }
 
 /* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref. */
 static int train_pref(train_opts *o, const char *model_dir) {
     const char *cmd = "train";
-    if (o->val || o->tokens)
-        return cli_usage(cmd, "--val and --tokens are for --objective sft"), CLI_USAGE;
+    if (o->tokens)
+        return cli_usage(cmd, "--tokens is for --objective sft"), CLI_USAGE;
     int dpo = o->tp.objective == OC_OBJECTIVE_DPO;
     if (o->ref && !dpo)
         return cli_usage(cmd, "--ref is for --objective dpo (SimPO and ORPO need no "
@@ -381,6 +403,14 @@ static int train_pref(train_opts *o, const char *model_dir) {
             fprintf(stderr, "ocellus train: reference log-probabilities of %zu pairs %s %s "
                     "(%.1f s)\n", oc_pref_dataset_size(ds), cached ? "read from" : "written to",
                     cache, now_s() - t0);
+    }
+    if (s == OC_OK && o->val) {
+        /* validation pairs: in file order, with their own cached reference */
+        dp.shuffle = 0;
+        s = oc_pref_dataset_open(o->val, model_dir, &dp, &o->val_pref);
+        snprintf(cache, sizeof cache, "%s/ref_logprobs_val.safetensors", o->out);
+        if (s == OC_OK && dpo)
+            s = oc_pref_reference(o->val_pref, o->ref ? o->ref : o->init, cache, &o->tp, NULL);
     }
     if (s == OC_OK && o->init)
         s = oc_trainer_new(o->init, &o->tp, &o->tr);
@@ -411,6 +441,8 @@ static int train_pref(train_opts *o, const char *model_dir) {
     }
     int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
     oc_pref_dataset_free(ds);
+    oc_pref_dataset_free(o->val_pref);
+    o->val_pref = NULL;
     oc_trainer_free(o->tr);
     o->tr = NULL;
     return rc;

@@ -1211,7 +1211,7 @@ typedef struct {
  * (the step's mean over pairs), and backward. */
 static oc_status pref_micro_batch(oc_trainer *tr, oc_exec *xc, const oc_pref_example *pairs,
                                   size_t np, size_t n_total, oc_train_example *seqs,
-                                  pref_sums *acc) {
+                                  int train, pref_sums *acc) {
     const oc_model_config *c = &tr->params.cfg;
     for (size_t i = 0; i < np; i++) {
         seqs[2 * i] = pairs[i].chosen;
@@ -1242,6 +1242,8 @@ static oc_status pref_micro_batch(oc_trainer *tr, oc_exec *xc, const oc_pref_exa
             r += cnt[k];
         }
     }
+    if (!train)
+        return OC_OK;
     oc_t_lmhead_ce_rows(xc, NULL, m.w.dxr, tr->g.lm_head, m.w.xr, m.targets,
                         tr->params.t.lm_head, m.w.R, c->text.hidden, c->text.vocab,
                         m.w.rscale, m.w.scratch);
@@ -1293,7 +1295,7 @@ oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, siz
         oc_t_zero(xc, tr->grad, tr->params.numel);
     size_t b = tr->p.batch;
     for (size_t i = 0; i < n && s == OC_OK; i += b)
-        s = pref_micro_batch(tr, xc, pairs + i, n - i < b ? n - i : b, n, seqs, &acc);
+        s = pref_micro_batch(tr, xc, pairs + i, n - i < b ? n - i : b, n, seqs, 1, &acc);
     oc_free(seqs);
     if (s != OC_OK)
         return s;
@@ -1308,4 +1310,37 @@ oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, siz
     st.reward_margin = st.reward_chosen - st.reward_rejected;
     st.pref_accuracy = (double)acc.correct / (double)n;
     return finish_step(tr, xc, pool, t_start, comm0, oc_exec_flops(xc) - flops0, &st, stats);
+}
+
+oc_status oc_trainer_pref_eval(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
+                               oc_train_stats *stats) {
+    if (!tr || !pairs || n == 0 || !stats)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_pref_eval: no pairs");
+    if (tr->p.objective == OC_OBJECTIVE_SFT)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_pref_eval: the objective is SFT");
+    oc_train_example *seqs = oc_malloc(2 * n * sizeof *seqs);
+    if (!seqs)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    size_t labelled = 0, tokens = 0;
+    oc_status s = check_pairs(tr, pairs, n, seqs, &labelled, &tokens);
+    int pool;
+    oc_exec *xc = step_exec(tr, &pool);
+    pref_sums acc = {0, 0, 0, 0};
+    size_t b = tr->p.batch;
+    for (size_t i = 0; i < n && s == OC_OK; i += b)
+        s = pref_micro_batch(tr, xc, pairs + i, n - i < b ? n - i : b, n, seqs, 0, &acc);
+    oc_free(seqs);
+    if (s != OC_OK)
+        return s;
+    memset(stats, 0, sizeof *stats);
+    stats->step = tr->step;
+    stats->loss = acc.loss / (double)n;
+    stats->tokens = tokens;
+    stats->labelled = labelled;
+    stats->pairs = n;
+    stats->reward_chosen = acc.rc / (double)n;
+    stats->reward_rejected = acc.rr / (double)n;
+    stats->reward_margin = stats->reward_chosen - stats->reward_rejected;
+    stats->pref_accuracy = (double)acc.correct / (double)n;
+    return OC_OK;
 }
