@@ -203,6 +203,15 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
     return OC_OK;
 }
 
+oc_status oc_config_from_json(const cJSON *config, const cJSON *generation, const char *file,
+                              oc_model_config *out) {
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(config))
+        return oc_err(OC_ERR_FORMAT, "%s: not a JSON object", file);
+    OC_TRY(parse_config(config, file, out));
+    return generation ? parse_eos(generation, file, out) : OC_OK;
+}
+
 oc_status oc_config_load(const char *dir, oc_model_config *out) {
     memset(out, 0, sizeof *out);
     char *path = oc_path_join(dir, "config.json");

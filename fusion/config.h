@@ -4,6 +4,7 @@
 #define OC_CONFIG_H
 #include <stdint.h>
 
+#include "json.h"
 #include "llama.h"
 #include "vit.h"
 
@@ -35,6 +36,10 @@ static inline uint32_t oc_config_image_seq(const oc_model_config *c) {
     return g * g + (uint32_t)c->feature_keep_cls;
 }
 
+/* The same from parsed config.json and generation_config.json (NULL: none) objects
+ * (GGUF models build them from their metadata); file names them in errors. */
+oc_status oc_config_from_json(const cJSON *config, const cJSON *generation, const char *file,
+                              oc_model_config *out);
 /* Reads dir/config.json and dir/generation_config.json (optional). */
 oc_status oc_config_load(const char *dir, oc_model_config *out);
 #endif
