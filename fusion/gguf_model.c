@@ -101,8 +101,8 @@ int oc_gguf_model_is(const char *path) {
     return found;
 }
 
-/* The GGUF files of a folder: the one text model and the one mmproj among them
- * (either may be left NULL when want_text / want_mmproj is 0). */
+/* The GGUF files of a folder: the one text model (when want_text) and the one mmproj
+ * (when mmproj is not NULL) among them. */
 static oc_status scan_folder(const char *dir, int want_text, char **text, char **mmproj) {
     DIR *d = opendir(dir);
     if (!d)
@@ -124,13 +124,12 @@ static oc_status scan_folder(const char *dir, int want_text, char **text, char *
         }
         int mm = is_mmproj(f);
         oc_gguf_close(f);
-        char **slot = mm ? mmproj : text;
+        char **slot = mm ? mmproj : want_text ? text : NULL;
         size_t *count = mm ? &n_mm : &n_text;
-        if (++*count == 1 && (mm || want_text)) {
+        if (++*count == 1 && slot)
             *slot = p;
-        } else {
+        else
             oc_free(p);
-        }
     }
     closedir(d);
     if (s != OC_OK)
@@ -140,7 +139,7 @@ static oc_status scan_folder(const char *dir, int want_text, char **text, char *
                       n_text ? "%s: %zu text GGUF files: pass the one to load with --model FILE"
                              : "%s: no text GGUF file (only %zu mmproj)", dir,
                       n_text ? n_text : n_mm);
-    if (n_mm != 1)
+    if (mmproj && n_mm != 1)
         return oc_err(n_mm ? OC_ERR_INVALID_ARG : OC_ERR_IO,
                       n_mm ? "%s: %zu mmproj GGUF files: pass the one to use with --mmproj FILE"
                            : "%s: no mmproj GGUF file (the vision encoder and projector): pass "
