@@ -21,6 +21,7 @@
 #include "gguf_model.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,6 +581,9 @@ static oc_status convert(oc_gguf_model *g, oc_st_tensor *t, uint32_t type) {
         const unsigned char *in = (const unsigned char *)t->data + r * src_rb;
         float *f = q8 ? row : (float *)(dst + r * dst_rb);
         s = oc_ggml_dequantize(type, in, f, (size_t)cols);
+        for (size_t i = 0; s == OC_OK && i < (size_t)cols; i++)
+            if (!isfinite(f[i])) /* a scale of NaN or infinity */
+                s = oc_err(OC_ERR_FORMAT, "row %zu holds NaN or infinite values", r);
         if (s == OC_OK && q8)
             oc_quantize_q8_0(dst + r * dst_rb, f, (size_t)cols);
     }

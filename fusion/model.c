@@ -127,6 +127,10 @@ static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w
     if (!f32)
         return oc_err(OC_ERR_NOMEM, "%s: out of memory converting '%s'", t->file, t->name);
     oc_status s = oc_st_to_f32(t, f32, n);
+    for (size_t i = 0; s == OC_OK && want == OC_DT_Q8_0 && i < n; i++)
+        if (!isfinite(f32[i])) /* Q8_0's scale would be NaN */
+            s = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' holds NaN or infinite values (element "
+                       "%zu is %g)", t->file, t->name, i, (double)f32[i]);
     void *out = f32;
     if (s == OC_OK && want != OC_DT_F32) {
         size_t bytes = want == OC_DT_BF16 ? n * 2 : n / OC_Q8_BLOCK * OC_Q8_BYTES;
