@@ -5,13 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ocellus.h" /* oc_free is public: its OC_API declaration comes first */
+
 void *oc_malloc(size_t n);
 void *oc_calloc(size_t count, size_t size); /* zeroed; NULL on overflow */
 void *oc_realloc(void *p, size_t n);
 char *oc_strdup(const char *s);
 char *oc_strndup(const char *s, size_t n);
-/* oc_free is public (ocellus.h). */
-void oc_free(void *p);
 
 /* n * m into *out; 0 on overflow. */
 static inline int oc_mul_ok(size_t n, size_t m, size_t *out) {

@@ -146,28 +146,102 @@ static void add_rows_task(void *ctx, size_t task, int thread) {
             j->out[t * j->C + i] += j->inp[i];
 }
 
+static void glu_task(void *ctx, size_t task, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    size_t i0, i1;
+    span(j, task, &i0, &i1);
+    j->kr->act(j->out + i0, j->inp + i0, i1 - i0, j->act);
+    for (size_t i = i0; i < i1; i++)
+        j->out[i] *= j->x2[i];
+}
+
+void oc_glu(oc_exec *ex, float *out, const float *gate, const float *up, size_t n, oc_act act) {
+    if (act == OC_ACT_SILU) {
+        oc_swiglu(ex, out, gate, up, n);
+        return;
+    }
+    ew_job j = {.out = out, .inp = gate, .x2 = up, .n = n, .act = (int)act,
+                .kr = oc_kern_get()};
+    oc_pool_run(ex->pool, flat_tasks(&j), glu_task, &j);
+}
+
+static void scale_task(void *ctx, size_t task, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    size_t i0, i1;
+    span(j, task, &i0, &i1);
+    j->kr->scale(j->out + i0, j->eps, i1 - i0);
+}
+
+void oc_scale(oc_exec *ex, float *x, float a, size_t n) {
+    ew_job j = {.out = x, .n = n, .eps = a, .kr = oc_kern_get()};
+    oc_pool_run(ex->pool, flat_tasks(&j), scale_task, &j);
+}
+
+static void softcap_task(void *ctx, size_t task, int thread) {
+    (void)thread;
+    const ew_job *j = ctx;
+    size_t i0, i1;
+    span(j, task, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        j->out[i] = tanhf(j->out[i] / j->eps) * j->eps;
+}
+
+void oc_softcap(oc_exec *ex, float *x, size_t n, float cap) {
+    ew_job j = {.out = x, .n = n, .eps = cap};
+    oc_pool_run(ex->pool, flat_tasks(&j), softcap_task, &j);
+}
+
 void oc_add_rows(oc_exec *ex, float *x, const float *b, size_t T, size_t C) {
     ew_job j = {.out = x, .inp = b, .T = T, .C = C};
     oc_pool_run(ex->pool, row_tasks(&j), add_rows_task, &j);
+}
+
+/* Frequency i of RoPE over D dimensions, as transformers computes it in float32. */
+static float inv_freq_at(size_t i, size_t D, float theta, float factor, oc_dtype dtype) {
+    float f = 1.0f / powf(theta, (float)(2 * i) / (float)D);
+    if (factor != 1.0f)
+        f /= factor;
+    /* transformers keeps inv_freq as a buffer that follows the model's dtype, so a
+     * model loaded in BF16/F16 rotates by rounded frequencies. */
+    if (dtype == OC_DT_BF16)
+        f = oc_bf16_to_f32(oc_f32_to_bf16(f));
+    else if (dtype == OC_DT_F16)
+        f = oc_f16_to_f32(oc_f32_to_f16(f));
+    return f;
+}
+
+void oc_rope_inv_freq(float *inv, size_t half, size_t D, float theta, float factor,
+                      oc_dtype dtype) {
+    for (size_t i = 0; i < half; i++)
+        inv[i] = inv_freq_at(i, D, theta, factor, dtype);
 }
 
 void oc_rope_tables(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
                     float theta, oc_dtype inv_freq_dtype) {
     size_t half = D / 2;
     for (size_t i = 0; i < half; i++) {
-        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)D);
-        /* transformers keeps inv_freq as a buffer that follows the model's dtype, so a
-         * model loaded in BF16/F16 rotates by rounded frequencies. */
-        if (inv_freq_dtype == OC_DT_BF16)
-            inv_freq = oc_bf16_to_f32(oc_f32_to_bf16(inv_freq));
-        else if (inv_freq_dtype == OC_DT_F16)
-            inv_freq = oc_f16_to_f32(oc_f32_to_f16(inv_freq));
+        float inv_freq = inv_freq_at(i, D, theta, 1.0f, inv_freq_dtype);
         for (size_t p = 0; p < n_pos; p++) {
             float ang = (float)(pos0 + p) * inv_freq;
             cos_t[p * half + i] = cosf(ang);
             sin_t[p * half + i] = sinf(ang);
         }
     }
+}
+
+void oc_rope_tables_pos(float *cos_t, float *sin_t, const float *inv, size_t half,
+                        const int32_t *pos, size_t T, const uint32_t *sections,
+                        size_t n_sections) {
+    size_t i = 0;
+    for (size_t k = 0; k < n_sections; k++)
+        for (uint32_t c = 0; c < sections[k] && i < half; c++, i++)
+            for (size_t t = 0; t < T; t++) {
+                float ang = (float)pos[k * T + t] * inv[i];
+                cos_t[t * half + i] = cosf(ang);
+                sin_t[t * half + i] = sinf(ang);
+            }
 }
 
 typedef struct {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,25 +11,35 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "io.h"
+
+/* Regular files, and for reads also pipes: never a device (/dev/zero is not an image). */
+static oc_status check_kind(const char *path, const struct stat *st, int allow_pipe) {
+    if (S_ISREG(st->st_mode) || (allow_pipe && S_ISFIFO(st->st_mode)))
+        return OC_OK;
+    if (S_ISDIR(st->st_mode))
+        return oc_err(OC_ERR_IO, "%s: is a folder, not a file", path);
+    return oc_err(OC_ERR_IO, "%s: not a regular file", path);
+}
 
 oc_status oc_map_file(const char *path, oc_mapped_file *out) {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = oc_io_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return oc_err(OC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    oc_status s = fstat(fd, &st) != 0 ? oc_err(OC_ERR_IO, "%s: cannot stat: %s", path,
+                                               strerror(errno))
+                                      : check_kind(path, &st, 0);
+    if (s != OC_OK || st.st_size == 0) {
         close(fd);
-        return oc_err(OC_ERR_IO, "%s: not a regular file", path);
+        return s;
     }
-    if (st.st_size == 0) {
-        close(fd);
-        return OC_OK;
-    }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
+    void *p = oc_io_mmap((size_t)st.st_size, fd, path);
+    int e = errno;
+    close(fd); /* the mapping stays valid */
     if (p == MAP_FAILED)
-        return oc_err(OC_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+        return oc_err(OC_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     out->data = p;
     out->size = (size_t)st.st_size;
     out->mapped = 1;
@@ -45,88 +56,95 @@ void oc_unmap_file(oc_mapped_file *f) {
     memset(f, 0, sizeof *f);
 }
 
-oc_status oc_read_file(const char *path, size_t max_size, char **data, size_t *size) {
-    int is_stdin = strcmp(path, "-") == 0;
-    FILE *fp = is_stdin ? stdin : fopen(path, "rb");
-    if (!fp)
-        return oc_err(OC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = oc_malloc(cap);
+void oc_release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p, e = a + n;
+    uintptr_t lo = (a + page - 1) / page * page, hi = e / page * page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_PAGEOUT); /* advice: a failure changes nothing */
+#else
+    (void)p, (void)n;
+#endif
+}
+
+static oc_status too_large(const char *path, size_t max_size) {
+    return oc_err(OC_ERR_LIMIT, "%s: file is larger than the limit of %zu bytes", path,
+                  max_size);
+}
+
+/* Reads fd to the end into *buf: never more than max_size + 1 bytes (the one that shows
+ * the limit is passed), in a buffer that grows to at most max_size + 2. */
+static oc_status read_all(int fd, const char *path, size_t max_size, size_t hint, char **buf,
+                          size_t *size) {
+    if (max_size > SIZE_MAX - 2)
+        max_size = SIZE_MAX - 2;
+    size_t cap = hint < max_size ? hint + 2 : max_size + 2, n = 0;
+    if (cap < 2)
+        cap = 2;
+    char *b = oc_malloc(cap);
+    if (!b)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
     oc_status s = OC_OK;
-    if (!buf)
-        s = oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    while (s == OC_OK) {
-        if (n + 1 >= cap) {
-            if (cap > max_size + 1) {
-                s = oc_err(OC_ERR_LIMIT, "%s: file is larger than the limit of %zu bytes",
-                           path, max_size);
+    for (;;) {
+        if (n + 1 == cap) { /* full: grow, but not past the limit */
+            if (n > max_size) {
+                s = too_large(path, max_size);
                 break;
             }
-            char *nb = oc_realloc(buf, cap * 2);
+            size_t nc = cap <= (max_size + 2) / 2 ? 2 * cap : max_size + 2;
+            char *nb = oc_realloc(b, nc);
             if (!nb) {
                 s = oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
                 break;
             }
-            buf = nb;
-            cap *= 2;
+            b = nb;
+            cap = nc;
         }
-        size_t got = fread(buf + n, 1, cap - 1 - n, fp);
-        n += got;
-        if (got == 0) {
-            if (ferror(fp))
-                s = oc_err(OC_ERR_IO, "%s: read error", path);
+        ssize_t got = oc_io_read(fd, b + n, cap - 1 - n, path);
+        if (got < 0) {
+            s = oc_err(OC_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > max_size) {
+            s = too_large(path, max_size);
             break;
         }
     }
-    if (s == OC_OK && n > max_size)
-        s = oc_err(OC_ERR_LIMIT, "%s: file is larger than the limit of %zu bytes", path,
-                   max_size);
-    if (!is_stdin)
-        fclose(fp);
     if (s != OC_OK) {
-        oc_free(buf);
+        oc_free(b);
         return s;
     }
-    buf[n] = 0;
-    *data = buf;
+    b[n] = 0;
+    *buf = b;
     *size = n;
     return OC_OK;
 }
 
-oc_status oc_write_file_atomic(const char *path, const void *data, size_t size) {
-    size_t len = strlen(path);
-    char *tmp = oc_malloc(len + 16);
-    if (!tmp)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, len + 16, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        oc_status s = oc_err(OC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        oc_free(tmp);
-        return s;
+oc_status oc_read_file(const char *path, size_t max_size, char **data, size_t *size) {
+    int is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : oc_io_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return oc_err(OC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    size_t hint = 1 << 16;
+    oc_status s = OC_OK;
+    if (fstat(fd, &st) != 0)
+        s = oc_err(OC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!is_stdin)
+        s = check_kind(path, &st, 1);
+    if (s == OC_OK && S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > (uint64_t)max_size)
+            s = too_large(path, max_size);
+        hint = (size_t)st.st_size;
     }
-    const unsigned char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    int ok = left == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        oc_status s = oc_err(OC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        oc_free(tmp);
-        return s;
-    }
-    oc_free(tmp);
-    return OC_OK;
+    if (s == OC_OK)
+        s = read_all(fd, is_stdin ? "<stdin>" : path, max_size, hint, data, size);
+    if (!is_stdin)
+        close(fd); /* read-only: nothing to lose */
+    return s;
 }
 
 char *oc_path_join(const char *dir, const char *name) {

@@ -75,10 +75,7 @@ void oc_pack_b_panel(const oc_kern *kr, float *bp, const float *B, size_t ldb, i
         }
         return;
     }
-    for (size_t k = 0; k < K; k++) {
-        memcpy(bp + k * NR, B + k * ldb + j, n * sizeof(float));
-        memset(bp + k * NR + n, 0, (NR - n) * sizeof(float));
-    }
+    (kr->pack_bn ? kr->pack_bn : oc_kern_ref.pack_bn)(bp, B, ldb, j, n, K, NR);
 }
 
 /* B panel q of the column block: bp[k*NR + j] = op(B)[k][j0 + q*NR + j], columns past

@@ -31,14 +31,19 @@ typedef void (*oc_sgemm_ukr)(size_t kc, const float *a, size_t lda, size_t astep
  * and kc multiples of 32): bp[k*NR + j] = B[j0 + j][k0 + k] as a float. */
 typedef void (*oc_pack_bt_fn)(float *bp, const void *B, oc_dtype dt, size_t ldb, size_t j0,
                               size_t n, size_t k0, size_t kc, size_t NR);
+/* The same from B stored (K, N) (not transposed), F32: bp[k*NR + j] = B[k][j0 + j]. */
+typedef void (*oc_pack_bn_fn)(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                              size_t K, size_t NR);
 
 /* Decode-sized products reading a weight once: for rows r in [r0, r1) of w (K columns,
- * dtype F32, F16, BF16 or Q8_0, rows stored back to back), out[t*ldo + r] = dot(w row r,
- * x + t*ldx) for t < T (T <= OC_GEMV_MAX_T), in F32: Q8_0 quants are converted, not the
- * activations (decoding is bound by memory, so the exact products cost nothing). */
+ * dtype F32, F16, BF16 with rows ldw elements apart, or Q8_0 with rows of whole blocks
+ * back to back), out[t*ldo + r] = dot(w row r, x + t*ldx) for t < T (T <= OC_GEMV_MAX_T),
+ * in F32: Q8_0 quants are converted, not the activations (decoding is bound by memory, so
+ * the exact products cost nothing). Attention's scores use it too, on K's rows. */
 #define OC_GEMV_MAX_T 4
 typedef void (*oc_gemv_fn)(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                           const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1);
+                           const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
+                           size_t r1);
 
 /* Q8_0 of activations, as llama.cpp quantizes them for its Q8_0 products: per block of 32,
  * xs = max|x| / 127, xq = round(x / xs) (xq: K bytes, xs: K/32 scales). */
@@ -65,6 +70,7 @@ typedef struct {
     /* dst (n / 2 pairs) = src (n floats, n even) rounded to BF16 pairs */
     void (*to_bf16_pairs)(uint32_t *dst, const float *src, size_t n);
     oc_pack_bt_fn pack_bt;
+    oc_pack_bn_fn pack_bn;
     oc_gemv_fn gemv;
     oc_quant_q8_fn quant_q8;
     /* dot (n) and y += a * x (n), for attention's per-query paths */
@@ -72,6 +78,10 @@ typedef struct {
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* x (n) = exp(x - m); returns the sum */
     float (*exp_sum)(float *x, size_t n, float m);
+    /* decoding attention: out (nh, D) = p (nh, n) @ v (n, D) for nh <= 4 heads; rows of out
+     * ldo apart, of p ldp apart, of v ldv apart; out overwritten */
+    void (*attn_pv)(float *out, size_t ldo, const float *p, size_t ldp, size_t nh,
+                    const float *v, size_t ldv, size_t n, size_t D);
     /* max of x (n >= 1); x (n) *= a */
     float (*vmax)(const float *x, size_t n);
     void (*scale)(float *x, float a, size_t n);

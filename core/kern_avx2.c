@@ -128,12 +128,12 @@ static void gemv_q8_avx2(float *out, size_t ldo, const float *x, size_t ldx, siz
 }
 
 static void gemv_avx2(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                      const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
+                      const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
     if (dt == OC_DT_Q8_0) {
         gemv_q8_avx2(out, ldo, x, ldx, T, w, K, r0, r1);
         return;
     }
-    size_t es = dt == OC_DT_F32 ? 4 : 2, ldw = K;
+    size_t es = dt == OC_DT_F32 ? 4 : 2;
     const char *wb = (const char *)w;
     for (size_t r = r0; r < r1; r += 2) {
         size_t nr = r1 - r < 2 ? 1 : 2;
@@ -266,6 +266,32 @@ static float exp_sum_avx2(float *x, size_t n, float m) {
     return s;
 }
 
+/* 16 columns of V at a time (2 registers per head), the tail by the reference. */
+static void attn_pv_avx2(float *out, size_t ldo, const float *p, size_t ldp, size_t nh,
+                         const float *v, size_t ldv, size_t n, size_t D) {
+    size_t d0 = 0;
+    for (; d0 + 16 <= D; d0 += 16) {
+        __m256 acc[4][2];
+        for (int h = 0; h < 4; h++)
+            acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            const float *vj = v + j * ldv + d0;
+            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            for (size_t h = 0; h < nh; h++) {
+                __m256 ph = _mm256_set1_ps(p[h * ldp + j]);
+                acc[h][0] = _mm256_fmadd_ps(ph, v0, acc[h][0]);
+                acc[h][1] = _mm256_fmadd_ps(ph, v1, acc[h][1]);
+            }
+        }
+        for (size_t h = 0; h < nh; h++) {
+            _mm256_storeu_ps(out + h * ldo + d0, acc[h][0]);
+            _mm256_storeu_ps(out + h * ldo + d0 + 8, acc[h][1]);
+        }
+    }
+    if (d0 < D)
+        oc_kern_ref.attn_pv(out + d0, ldo, p, ldp, nh, v + d0, ldv, n, D - d0);
+}
+
 static float vmax_avx2(const float *x, size_t n) {
     __m256 m = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
@@ -388,11 +414,13 @@ const oc_kern oc_kern_avx2 = {
     .sgemm = sgemm_6x16,
     .to_bf16_pairs = NULL,
     .pack_bt = pack_bt_avx2,
+    .pack_bn = NULL, /* the reference loop vectorizes well enough at this level */
     .gemv = gemv_avx2,
     .quant_q8 = quant_q8_avx2,
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .exp_sum = exp_sum_avx2,
+    .attn_pv = attn_pv_avx2,
     .vmax = vmax_avx2,
     .scale = scale_avx2,
     .act = act_avx2,

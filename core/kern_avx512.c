@@ -158,6 +158,20 @@ static void pack_bt_avx512(float *bp, const void *B, oc_dtype dt, size_t ldb, si
     }
 }
 
+/* Rows of B copied into the panel 16 columns at a time, masked past n. */
+static void pack_bn_avx512(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                           size_t K, size_t nr) {
+    for (size_t k = 0; k < K; k++) {
+        const float *src = B + k * ldb + j0;
+        float *dst = bp + k * nr;
+        for (size_t j = 0; j < nr; j += 16) {
+            size_t w = n > j ? n - j : 0;
+            __mmask16 m = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+            _mm512_store_ps(dst + j, _mm512_maskz_loadu_ps(m, src + j));
+        }
+    }
+}
+
 /* Horizontal sums of 4 vectors into one 128-bit vector (s0, s1, s2, s3). */
 static inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
     __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
@@ -265,12 +279,13 @@ static void gemv_q8_avx512(float *out, size_t ldo, const float *x, size_t ldx, s
 
 /* Four weight rows against T <= 4 input rows; partial rows (r1 - r < 4) repeat the last. */
 static void gemv_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                        const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
+                        const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
+                        size_t r1) {
     if (dt == OC_DT_Q8_0) {
         gemv_q8_avx512(out, ldo, x, ldx, T, w, K, r0, r1);
         return;
     }
-    size_t es = dt == OC_DT_F32 ? 4 : 2, ldw = K;
+    size_t es = dt == OC_DT_F32 ? 4 : 2;
     const char *wb = (const char *)w;
     for (size_t r = r0; r < r1; r += 4) {
         size_t nr = r1 - r < 4 ? r1 - r : 4;
@@ -439,6 +454,36 @@ static float exp_sum_avx512(float *x, size_t n, float m) {
     return _mm512_reduce_add_ps(acc);
 }
 
+/* 64 columns of V at a time: per key, 4 loads and nh x 4 FMAs into 16 registers. */
+static void attn_pv_avx512(float *out, size_t ldo, const float *p, size_t ldp, size_t nh,
+                           const float *v, size_t ldv, size_t n, size_t D) {
+    for (size_t d0 = 0; d0 < D; d0 += 64) {
+        __mmask16 m[4];
+        for (int c = 0; c < 4; c++) {
+            size_t lo = d0 + 16 * (size_t)c, w = D > lo ? D - lo : 0;
+            m[c] = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+        }
+        __m512 acc[4][4];
+        for (int h = 0; h < 4; h++)
+            for (int c = 0; c < 4; c++)
+                acc[h][c] = _mm512_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            const float *vj = v + j * ldv + d0;
+            __m512 vv[4];
+            for (int c = 0; c < 4; c++)
+                vv[c] = _mm512_maskz_loadu_ps(m[c], vj + 16 * c);
+            for (size_t h = 0; h < nh; h++) {
+                __m512 ph = _mm512_set1_ps(p[h * ldp + j]);
+                for (int c = 0; c < 4; c++)
+                    acc[h][c] = _mm512_fmadd_ps(ph, vv[c], acc[h][c]);
+            }
+        }
+        for (size_t h = 0; h < nh; h++)
+            for (int c = 0; c < 4; c++)
+                _mm512_mask_storeu_ps(out + h * ldo + d0 + 16 * c, m[c], acc[h][c]);
+    }
+}
+
 static float vmax_avx512(const float *x, size_t n) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     size_t i = 0;
@@ -582,11 +627,13 @@ const oc_kern oc_kern_avx512 = {
     .sgemm_bf16 = sgemm_bf16_6x64,
     .to_bf16_pairs = to_bf16_pairs_avx512,
     .pack_bt = pack_bt_avx512,
+    .pack_bn = pack_bn_avx512,
     .gemv = gemv_avx512,
     .quant_q8 = quant_q8_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .exp_sum = exp_sum_avx512,
+    .attn_pv = attn_pv_avx512,
     .vmax = vmax_avx512,
     .scale = scale_avx512,
     .act = act_avx512,

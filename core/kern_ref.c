@@ -57,13 +57,20 @@ static void pack_bt_ref(float *bp, const void *B, oc_dtype dt, size_t ldb, size_
             bp[k * NR + j] = j < n ? weight_at(B, dt, ldb, ldb, j0 + j, k0 + k) : 0.0f;
 }
 
+static void pack_bn_ref(float *bp, const float *B, size_t ldb, size_t j0, size_t n,
+                        size_t K, size_t NR) {
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < NR; j++)
+            bp[k * NR + j] = j < n ? B[k * ldb + j0 + j] : 0.0f;
+}
+
 static void gemv_ref(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
-                     const void *w, oc_dtype dt, size_t K, size_t r0, size_t r1) {
+                     const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; r++)
         for (size_t t = 0; t < T; t++) {
             float s = 0;
             for (size_t k = 0; k < K; k++)
-                s += weight_at(w, dt, K, K, r, k) * x[t * ldx + k];
+                s += weight_at(w, dt, ldw, K, r, k) * x[t * ldx + k];
             out[t * ldo + r] = s;
         }
 }
@@ -101,6 +108,17 @@ static float exp_sum_ref(float *x, size_t n, float m) {
         s += x[i];
     }
     return s;
+}
+
+static void attn_pv_ref(float *out, size_t ldo, const float *p, size_t ldp, size_t nh,
+                        const float *v, size_t ldv, size_t n, size_t D) {
+    for (size_t h = 0; h < nh; h++)
+        for (size_t d = 0; d < D; d++) {
+            float s = 0;
+            for (size_t j = 0; j < n; j++)
+                s += p[h * ldp + j] * v[j * ldv + d];
+            out[h * ldo + d] = s;
+        }
 }
 
 static float vmax_ref(const float *x, size_t n) {
@@ -190,11 +208,13 @@ const oc_kern oc_kern_ref = {
     .sgemm = sgemm_ref,
     .to_bf16_pairs = to_bf16_pairs_ref,
     .pack_bt = pack_bt_ref,
+    .pack_bn = pack_bn_ref,
     .gemv = gemv_ref,
     .quant_q8 = quant_q8_ref,
     .dot = dot_ref,
     .axpy = axpy_ref,
     .exp_sum = exp_sum_ref,
+    .attn_pv = attn_pv_ref,
     .vmax = vmax_ref,
     .scale = scale_ref,
     .act = act_ref,

@@ -108,6 +108,13 @@ void oc_activate(oc_exec *ex, float *out, const float *inp, size_t n, oc_act act
 void oc_swiglu(oc_exec *ex, float *out, const float *gate, const float *up, size_t n);
 /* x (n) += y (n). */
 void oc_add(oc_exec *ex, float *x, const float *y, size_t n);
+/* out (n) = act(gate (n)) * up (n), the gated MLPs (SwiGLU with silu: oc_swiglu's bits;
+ * GeGLU with gelu_tanh); out may equal gate. */
+void oc_glu(oc_exec *ex, float *out, const float *gate, const float *up, size_t n, oc_act act);
+/* x (n) *= a. */
+void oc_scale(oc_exec *ex, float *x, float a, size_t n);
+/* x (n) = tanh(x / cap) * cap (Gemma's logit soft-capping), in that order as torch does. */
+void oc_softcap(oc_exec *ex, float *x, size_t n, float cap);
 /* x (T, C) += b (C) on every row. */
 void oc_add_rows(oc_exec *ex, float *x, const float *b, size_t T, size_t C);
 
@@ -118,6 +125,20 @@ void oc_add_rows(oc_exec *ex, float *x, const float *b, size_t T, size_t C);
  * inv_freq_dtype (BF16/F16) first when the model was loaded in that dtype. */
 void oc_rope_tables(float *cos_t, float *sin_t, size_t pos0, size_t n_pos, size_t D,
                     float theta, oc_dtype inv_freq_dtype);
+/* inv (half) = 1 / theta^(2i/D) / factor (linear scaling; factor 1: none), computed in
+ * float32 and then rounded to dtype (BF16/F16: the model's dtype, as above). The
+ * frequencies oc_rope_tables uses, for tables of other positions. */
+void oc_rope_inv_freq(float *inv, size_t half, size_t D, float theta, float factor,
+                      oc_dtype dtype);
+/* Tables of explicit positions: cos, sin (T, half), column i of row t at angle
+ * pos[k*T + t] * inv[i], where column i belongs to section k (sections (n_sections) are
+ * consecutive column counts summing to half). One section of positions 0..T-1 is plain
+ * RoPE; Qwen2.5-VL's M-RoPE has three (temporal, height, width: mrope_section) over its
+ * frequencies; its vision tower two (row, column) over the first half of the frequencies
+ * repeated (inv holds them twice). */
+void oc_rope_tables_pos(float *cos_t, float *sin_t, const float *inv, size_t half,
+                        const int32_t *pos, size_t T, const uint32_t *sections,
+                        size_t n_sections);
 /* x (T, H, D) rotated in place with rotate_half pairing (i, i + D/2); sign -1 applies the
  * transpose (the backward pass). Row t of x uses row t of the tables. */
 void oc_rope_apply(oc_exec *ex, float *x, const float *cos_t, const float *sin_t, size_t T,
@@ -135,6 +156,15 @@ void oc_unfold_patches(float *cols, const float *pixels, size_t NT, size_t ch, s
 void oc_pixel_shuffle(float *out, const float *in, size_t NT, size_t g, size_t C, size_t s);
 /* The inverse permutation: in (NT, N, C) = (overwritten) from out (NT, M, C*s*s). */
 void oc_pixel_unshuffle(float *in, const float *out, size_t NT, size_t g, size_t C, size_t s);
+/* Groups of rows moved by an index (n) of groups (a permutation of 0..n-1), each group
+ * `width` floats: dst[i] = src[idx[i]], or with inverse dst[idx[i]] = src[i]. dst and src
+ * must not overlap. Qwen2.5-VL's window order and its inverse. */
+void oc_permute_groups(float *dst, const float *src, const size_t *idx, size_t n,
+                       size_t width, int inverse);
+/* nn.AvgPool2d(k, stride k) over a g x g grid of C channels: out ((g/k)^2, C) from in
+ * (g*g, C), positions row-major; each output the sum of its k x k inputs in row-major
+ * order divided by k*k (Gemma 3's projector). g must be a multiple of k. */
+void oc_avg_pool_grid(float *out, const float *in, size_t g, size_t C, size_t k);
 
 /* ---- softmax and attention --------------------------------------------------------- */
 
@@ -153,6 +183,11 @@ typedef struct {
     size_t kv_stride;
     int causal;
     float scale;            /* 0: 1/sqrt(D) */
+    /* Optional, (T) each: query t sees keys kv_lo[t] <= j < kv_hi[t] (0 <= lo < hi <= S)
+     * instead of the causal or full range. Every mask the families need is one interval
+     * per query: a sliding window, a causal range widened to a bidirectional span (Gemma
+     * 3's image tokens), a window of a reordered image (Qwen2.5-VL's vision tower). */
+    const size_t *kv_lo, *kv_hi;
 } oc_attn_shape;
 
 void oc_attention(oc_exec *ex, float *out, float *probs, const float *q, const float *k,

@@ -1,5 +1,6 @@
 /* Data movement shared by inference and training: patch unfolding (a stride-p conv as a
- * matrix product) and Idefics3's pixel shuffle. */
+ * matrix product), Idefics3's pixel shuffle, Qwen2.5-VL's window reordering and Gemma 3's
+ * average pooling of the patch grid. */
 #include <string.h>
 
 #include "kernels.h"
@@ -47,4 +48,29 @@ void oc_pixel_shuffle(float *out, const float *in, size_t NT, size_t g, size_t C
 
 void oc_pixel_unshuffle(float *in, const float *out, size_t NT, size_t g, size_t C, size_t s) {
     shuffle((float *)out, in, NT, g, C, s, 1);
+}
+
+void oc_permute_groups(float *dst, const float *src, const size_t *idx, size_t n,
+                       size_t width, int inverse) {
+    for (size_t i = 0; i < n; i++) {
+        float *d = dst + (inverse ? idx[i] : i) * width;
+        const float *s = src + (inverse ? i : idx[i]) * width;
+        memcpy(d, s, width * sizeof(float));
+    }
+}
+
+void oc_avg_pool_grid(float *out, const float *in, size_t g, size_t C, size_t k) {
+    size_t go = g / k;
+    float div = (float)(k * k);
+    for (size_t oy = 0; oy < go; oy++)
+        for (size_t ox = 0; ox < go; ox++) {
+            float *o = out + (oy * go + ox) * C;
+            for (size_t c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (size_t y = 0; y < k; y++)
+                    for (size_t x = 0; x < k; x++)
+                        s += in[((oy * k + y) * g + ox * k + x) * C + c];
+                o[c] = s / div;
+            }
+        }
 }

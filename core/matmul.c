@@ -58,7 +58,7 @@ static void gemv_task(void *ctx, size_t t, int thread) {
     size_t OC = (size_t)g->w->rows, IC = (size_t)g->w->cols;
     size_t r0 = t * g->rows_per_task, r1 = r0 + g->rows_per_task;
     r1 = r1 > OC ? OC : r1;
-    g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, r0, r1);
+    g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, IC, r0, r1);
 }
 
 static int self_thread(void) {

@@ -1,17 +1,15 @@
 #include "safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "gguf.h"
 #include "json.h"
+#include "output.h"
 
 #define MAX_HEADER (100u << 20) /* as the reference implementation: 100 MB */
 
@@ -106,6 +104,39 @@ static oc_status parse_entry(const char *path, const cJSON *e, const unsigned ch
     return OC_OK;
 }
 
+static int cmp_tensor_begin(const void *a, const void *b) {
+    const oc_st_tensor *x = *(const oc_st_tensor *const *)a, *y = *(const oc_st_tensor *const *)b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* No two tensors may share a byte (the reference implementation refuses that too): a
+ * write through one would change the other, and a file that says so is corrupt. */
+static oc_status check_overlaps(const oc_st_file *f, const unsigned char *data) {
+    if (f->n < 2)
+        return OC_OK;
+    const oc_st_tensor **by = oc_calloc(f->n, sizeof *by);
+    if (!by)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", f->path);
+    size_t m = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->tensors[i].nbytes)
+            by[m++] = &f->tensors[i];
+    qsort(by, m, sizeof *by, cmp_tensor_begin);
+    oc_status s = OC_OK;
+    for (size_t i = 1; i < m && s == OC_OK; i++) {
+        const oc_st_tensor *a = by[i - 1], *b = by[i];
+        if ((const unsigned char *)a->data + a->nbytes > (const unsigned char *)b->data) {
+            size_t ab = (size_t)((const unsigned char *)a->data - data),
+                   bb = (size_t)((const unsigned char *)b->data - data);
+            s = oc_err(OC_ERR_FORMAT, "%s: tensors '%s' (bytes %zu-%zu) and '%s' (bytes "
+                       "%zu-%zu) overlap", f->path, a->name, ab, ab + a->nbytes, b->name, bb,
+                       bb + b->nbytes);
+        }
+    }
+    oc_free(by);
+    return s;
+}
+
 static oc_status parse_header(oc_st_file *f) {
     const char *path = f->path;
     if (f->map.size < 8)
@@ -143,7 +174,7 @@ static oc_status parse_header(oc_st_file *f) {
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0)
             return oc_err(OC_ERR_FORMAT, "%s: tensor '%s' appears twice", path,
                           f->tensors[i].name);
-    return OC_OK;
+    return check_overlaps(f, data);
 }
 
 oc_status oc_st_open(const char *path, oc_st_file **out) {
@@ -171,6 +202,11 @@ void oc_st_close(oc_st_file *f) {
     oc_free(f->tensors);
     oc_free(f->path);
     oc_free(f);
+}
+
+const char *oc_st_metadata(const oc_st_file *f, const char *key) {
+    const cJSON *m = oc_json_get(oc_json_get(f->header, "__metadata__"), key);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
 }
 
 size_t oc_st_count(const oc_st_file *f) { return f->n; }
@@ -444,11 +480,14 @@ typedef struct {
     const void *data;
     int from_f32; /* data is float; convert to dtype when writing */
     size_t nbytes;
+    oc_st_fill_fn fill; /* or the values come from fill(data) */
 } wentry;
 
 struct oc_st_writer {
     wentry *e;
     size_t n, cap;
+    char **meta; /* key, value, key, value, ... */
+    size_t n_meta;
 };
 
 oc_status oc_st_writer_new(oc_st_writer **out) {
@@ -461,10 +500,27 @@ void oc_st_writer_free(oc_st_writer *w) {
         return;
     for (size_t i = 0; i < w->n; i++)
         oc_free(w->e[i].name);
+    for (size_t i = 0; i < 2 * w->n_meta; i++)
+        oc_free(w->meta[i]);
+    oc_free(w->meta);
     oc_free(w->e);
     oc_free(w);
 }
 
+oc_status oc_st_writer_set_metadata(oc_st_writer *w, const char *key, const char *value) {
+    if (!strcmp(key, "format"))
+        return oc_err(OC_ERR_INVALID_ARG, "safetensors: \"format\" is always \"pt\"");
+    char **nm = oc_realloc(w->meta, (2 * w->n_meta + 2) * sizeof *nm);
+    if (!nm)
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    w->meta = nm;
+    nm[2 * w->n_meta] = oc_strdup(key);
+    nm[2 * w->n_meta + 1] = oc_strdup(value);
+    w->n_meta++;
+    if (!nm[2 * w->n_meta - 2] || !nm[2 * w->n_meta - 1])
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    return OC_OK;
+}
 static oc_status writer_push(oc_st_writer *w, const char *name, oc_dtype dtype, int ndim,
                              const int64_t *shape, const void *data, int from_f32) {
     if (ndim < 0 || ndim > OC_MAX_DIMS)
@@ -501,6 +557,17 @@ oc_status oc_st_writer_add(oc_st_writer *w, const char *name, oc_dtype dtype, in
     return writer_push(w, name, dtype, ndim, shape, data, 0);
 }
 
+oc_status oc_st_writer_add_generated(oc_st_writer *w, const char *name, oc_dtype dtype,
+                                     int ndim, const int64_t *shape, oc_st_fill_fn fill,
+                                     void *ctx) {
+    if (dtype != OC_DT_F32 && dtype != OC_DT_F16 && dtype != OC_DT_BF16)
+        return oc_err(OC_ERR_INVALID_ARG, "tensor '%s': cannot make %s", name,
+                      oc_dtype_name(dtype));
+    OC_TRY(writer_push(w, name, dtype, ndim, shape, ctx, 1));
+    w->e[w->n - 1].fill = fill;
+    return OC_OK;
+}
+
 oc_status oc_st_writer_add_f32_as(oc_st_writer *w, const char *name, oc_dtype dtype,
                                   int ndim, const int64_t *shape, const float *data) {
     if (dtype != OC_DT_F32 && dtype != OC_DT_F16 && dtype != OC_DT_BF16)
@@ -513,25 +580,37 @@ static int cmp_wentry(const void *a, const void *b) {
     return strcmp(((const wentry *)a)->name, ((const wentry *)b)->name);
 }
 
-/* The JSON header, padded with spaces to a multiple of 8 bytes. */
+static int add_num(cJSON *arr, double v) {
+    cJSON *x = cJSON_CreateNumber(v);
+    if (!x || !cJSON_AddItemToArray(arr, x)) {
+        cJSON_Delete(x);
+        return 0;
+    }
+    return 1;
+}
+
+/* The JSON header, padded with spaces to a multiple of 8 bytes; NULL when out of memory
+ * (every cJSON call is checked: a header missing an entry would misplace the data). */
 static char *writer_header(oc_st_writer *w, size_t *len) {
     cJSON *h = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
-    cJSON_AddStringToObject(meta, "format", "pt");
+    int ok = meta && cJSON_AddStringToObject(meta, "format", "pt");
+    for (size_t i = 0; ok && i < w->n_meta; i++)
+        ok = cJSON_AddStringToObject(meta, w->meta[2 * i], w->meta[2 * i + 1]) != NULL;
     size_t off = 0;
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = 0; ok && i < w->n; i++) {
         wentry *e = &w->e[i];
         cJSON *o = cJSON_AddObjectToObject(h, e->name);
-        cJSON_AddStringToObject(o, "dtype", oc_dtype_name(e->dtype));
-        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; d < e->ndim; d++)
-            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
-        cJSON *offs = cJSON_AddArrayToObject(o, "data_offsets");
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + e->nbytes)));
+        ok = o && cJSON_AddStringToObject(o, "dtype", oc_dtype_name(e->dtype));
+        cJSON *shape = ok ? cJSON_AddArrayToObject(o, "shape") : NULL;
+        for (int d = 0; shape && ok && d < e->ndim; d++)
+            ok = add_num(shape, (double)e->shape[d]);
+        cJSON *offs = shape && ok ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
+        ok = ok && offs;
+        ok = ok && add_num(offs, (double)off) && add_num(offs, (double)(off + e->nbytes));
         off += e->nbytes;
     }
-    char *text = cJSON_PrintUnformatted(h);
+    char *text = ok ? cJSON_PrintUnformatted(h) : NULL;
     cJSON_Delete(h);
     if (!text)
         return NULL;
@@ -547,24 +626,30 @@ static char *writer_header(oc_st_writer *w, size_t *len) {
     return out;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return 0;
+/* A generated entry, chunk by chunk. */
+static oc_status write_generated(oc_out_file *f, const wentry *e) {
+    size_t es = oc_dtype_size(e->dtype), n = e->nbytes / es;
+    float v[4096];
+    uint16_t h[4096];
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        e->fill((void *)e->data, v, i, m);
+        if (e->dtype == OC_DT_F32) {
+            OC_TRY(oc_out_write(f, v, m * 4));
+            continue;
         }
-        b += k;
-        n -= (size_t)k;
+        for (size_t k = 0; k < m; k++)
+            h[k] = e->dtype == OC_DT_BF16 ? oc_f32_to_bf16(v[k]) : oc_f32_to_f16(v[k]);
+        OC_TRY(oc_out_write(f, h, m * 2));
     }
-    return 1;
+    return OC_OK;
 }
 
-static int write_entry(int fd, const wentry *e) {
+static oc_status write_entry(oc_out_file *f, const wentry *e) {
+    if (e->fill)
+        return write_generated(f, e);
     if (!e->from_f32)
-        return write_all(fd, e->data, e->nbytes);
+        return oc_out_write(f, e->data, e->nbytes);
     const float *src = e->data;
     size_t n = e->nbytes / 2;
     uint16_t buf[4096];
@@ -573,44 +658,36 @@ static int write_entry(int fd, const wentry *e) {
         for (size_t j = 0; j < m; j++)
             buf[j] = e->dtype == OC_DT_BF16 ? oc_f32_to_bf16(src[i + j])
                                             : oc_f32_to_f16(src[i + j]);
-        if (!write_all(fd, buf, m * 2))
-            return 0;
+        OC_TRY(oc_out_write(f, buf, m * 2));
     }
-    return 1;
+    return OC_OK;
 }
 
-oc_status oc_st_writer_save(oc_st_writer *w, const char *path) {
+oc_status oc_st_writer_write(oc_st_writer *w, oc_out_file *f) {
     qsort(w->e, w->n, sizeof *w->e, cmp_wentry);
     size_t hlen;
     char *header = writer_header(w, &hlen);
     if (!header)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    size_t plen = strlen(path) + 32;
-    char *tmp = oc_malloc(plen);
-    if (!tmp) {
-        oc_free(header);
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    oc_status s = OC_OK;
-    if (fd < 0) {
-        s = oc_err(OC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
-        unsigned char len8[8];
-        for (int i = 0; i < 8; i++)
-            len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-        int ok = write_all(fd, len8, 8) && write_all(fd, header, hlen);
-        for (size_t i = 0; ok && i < w->n; i++)
-            ok = write_entry(fd, &w->e[i]);
-        ok = ok && fsync(fd) == 0;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0) {
-            s = oc_err(OC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-            unlink(tmp);
-        }
-    }
-    oc_free(tmp);
+        return oc_err(OC_ERR_NOMEM, "safetensors header: out of memory");
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    oc_status s = oc_out_write(f, len8, 8);
+    if (s == OC_OK)
+        s = oc_out_write(f, header, hlen);
+    for (size_t i = 0; s == OC_OK && i < w->n; i++)
+        s = write_entry(f, &w->e[i]);
     oc_free(header);
     return s;
+}
+
+oc_status oc_st_writer_save(oc_st_writer *w, const char *path) {
+    oc_out_file *f;
+    OC_TRY(oc_out_open(path, &f));
+    oc_status s = oc_st_writer_write(w, f);
+    if (s != OC_OK) {
+        oc_out_abort(f);
+        return s;
+    }
+    return oc_out_commit(f);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "file.h"
+#include "output.h"
 #include "ocellus.h"
 
 #define OC_MAX_DIMS 8
@@ -44,12 +45,15 @@ typedef struct {
 typedef struct oc_st_file oc_st_file;
 
 /* Opens and validates one .safetensors file: header length, JSON, dtypes, shapes,
- * element counts (overflow-checked) and offsets against the file size. */
+ * element counts (overflow-checked), offsets against the file size, and that no two
+ * tensors overlap. */
 oc_status oc_st_open(const char *path, oc_st_file **out);
 void oc_st_close(oc_st_file *f);
 size_t oc_st_count(const oc_st_file *f);
 const oc_st_tensor *oc_st_at(const oc_st_file *f, size_t i);
 const oc_st_tensor *oc_st_find(const oc_st_file *f, const char *name);
+/* A string of the header's "__metadata__" (owned by f), or NULL. */
+const char *oc_st_metadata(const oc_st_file *f, const char *key);
 
 /* All tensors of a model folder: model.safetensors, or the shards listed in
  * model.safetensors.index.json. */
@@ -79,6 +83,17 @@ oc_status oc_st_writer_add(oc_st_writer *w, const char *name, oc_dtype dtype, in
 /* Same, but data is F32 and is converted to dtype (F32/F16/BF16) at save time. */
 oc_status oc_st_writer_add_f32_as(oc_st_writer *w, const char *name, oc_dtype dtype,
                                   int ndim, const int64_t *shape, const float *data);
-/* Writes atomically (temp file, fsync, rename). */
+/* A tensor whose values are made while the file is written, so that nothing is held in
+ * memory: fill(ctx, out, offset, n) gives elements offset..offset+n-1 as floats, called
+ * in order, converted to dtype (F32/F16/BF16). ctx must live until save. */
+typedef void (*oc_st_fill_fn)(void *ctx, float *out, size_t offset, size_t n);
+oc_status oc_st_writer_add_generated(oc_st_writer *w, const char *name, oc_dtype dtype,
+                                     int ndim, const int64_t *shape, oc_st_fill_fn fill,
+                                     void *ctx);
+/* A "__metadata__" string beside "format": "pt" (copied). */
+oc_status oc_st_writer_set_metadata(oc_st_writer *w, const char *key, const char *value);
+/* Writes atomically (output.h: temporary, fsync, rename). */
 oc_status oc_st_writer_save(oc_st_writer *w, const char *path);
+/* Writes the file's bytes to f (the caller commits or aborts f). */
+oc_status oc_st_writer_write(oc_st_writer *w, oc_out_file *f);
 #endif

@@ -76,6 +76,7 @@ static oc_status load_model_files(const char *dir, oc_data_model *out) {
     oc_data_model m;
     memset(&m, 0, sizeof m);
     OC_TRY(oc_config_load(dir, &m.cfg));
+    OC_TRY(oc_config_check_trainable(&m.cfg, dir));
     OC_TRY(load_processor(dir, &m));
     uint32_t S = m.cfg.vision.image_size;
     if (m.cfg.family == OC_FAMILY_SMOLVLM && m.smol.tile != S)
@@ -109,14 +110,7 @@ typedef struct {
     size_t line;     /* 1-based, for errors */
 } line_ref;
 
-/* An encoded example and the memory behind it. */
-typedef struct {
-    int32_t *ids, *labels;
-    size_t n;
-    float *pixels;
-    uint32_t n_tiles;
-    size_t n_images;
-} encoded;
+typedef oc_data_encoded encoded;
 
 struct oc_dataset {
     char *path, *base_dir;
@@ -152,6 +146,11 @@ static void encoded_free(encoded *e) {
     oc_free(e->labels);
     oc_free(e->pixels);
     memset(e, 0, sizeof *e);
+}
+
+void oc_data_encoded_free(oc_data_encoded *e) {
+    if (e)
+        encoded_free(e);
 }
 
 static void release_held(oc_dataset *ds) {
@@ -336,19 +335,20 @@ oc_status oc_dataset_open(const char *path, const char *model_dir,
 /* ---- encoding --------------------------------------------------------------------- */
 
 /* Appends the tiles of one image to *pixels (n_tiles so far). */
-static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float **pixels,
-                                 uint32_t *n_tiles, oc_tile_layout *layout) {
+static oc_status add_tiles(const oc_data_model *m, const oc_dataset_params *p,
+                           const char *path, float **pixels, uint32_t *n_tiles,
+                           oc_tile_layout *layout) {
     oc_image *img = NULL;
-    OC_TRY(oc_image_load(path, &ds->params.image_limits, &img));
+    OC_TRY(oc_image_load(path, &p->image_limits, &img));
     float *px = NULL;
     uint32_t tiles = 1, rows = 0, cols = 0;
-    oc_status s = ds->model.cfg.family == OC_FAMILY_SMOLVLM
-                      ? oc_idefics3_preprocess(&ds->model.smol, img, ds->params.max_tiles, &px,
-                                               &tiles, &rows, &cols)
-                      : oc_clip_preprocess(&ds->model.clip, img, &px);
+    oc_status s = m->cfg.family == OC_FAMILY_SMOLVLM
+                      ? oc_idefics3_preprocess(&m->smol, img, p->max_tiles, &px, &tiles, &rows,
+                                               &cols)
+                      : oc_clip_preprocess(&m->clip, img, &px);
     oc_image_free(img);
     OC_TRY(s);
-    size_t per = (size_t)3 * ds->tile * ds->tile;
+    size_t per = (size_t)3 * m->cfg.vision.image_size * m->cfg.vision.image_size;
     float *all = oc_realloc(*pixels, ((size_t)*n_tiles + tiles) * per * sizeof *all);
     if (!all) {
         oc_free(px);
@@ -363,18 +363,28 @@ static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float *
     return OC_OK;
 }
 
-static oc_status encode_chat(const oc_dataset *ds, const oc_data_line *l, encoded *e) {
+static oc_status add_image_tiles(const oc_dataset *ds, const char *path, float **pixels,
+                                 uint32_t *n_tiles, oc_tile_layout *layout) {
+    return add_tiles(&ds->model, &ds->params, path, pixels, n_tiles, layout);
+}
+
+oc_status oc_data_encode_chat(const oc_data_model *m, const oc_dataset_params *p,
+                              const oc_data_line *l, oc_data_encoded *e) {
     oc_tile_layout *layouts = oc_calloc(l->n_images + 1, sizeof *layouts);
     if (!layouts)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     oc_status s = OC_OK;
     for (size_t i = 0; i < l->n_images && s == OC_OK; i++)
-        s = add_image_tiles(ds, l->images[i], &e->pixels, &e->n_tiles, &layouts[i]);
+        s = add_tiles(m, p, l->images[i], &e->pixels, &e->n_tiles, &layouts[i]);
     if (s == OC_OK)
-        s = oc_prompt_encode(&ds->model.cfg, ds->model.tok, l->turns, l->n_turns, layouts,
-                             l->n_images, 0, &e->ids, &e->labels, &e->n);
+        s = oc_prompt_encode(&m->cfg, m->tok, l->turns, l->n_turns, layouts, l->n_images, 0,
+                             &e->ids, &e->labels, &e->n);
     oc_free(layouts);
     return s;
+}
+
+static oc_status encode_chat(const oc_dataset *ds, const oc_data_line *l, encoded *e) {
+    return oc_data_encode_chat(&ds->model, &ds->params, l, e);
 }
 
 static oc_status encode_tokens(const oc_dataset *ds, oc_data_line *l, encoded *e) {
@@ -487,6 +497,36 @@ oc_status oc_dataset_next_batch(oc_train_example *examples, size_t n, void *data
         ds->position = start;
     }
     return s;
+}
+
+oc_status oc_dataset_next_part(oc_train_example *examples, size_t n, size_t first,
+                               size_t count, void *dataset) {
+    oc_dataset *ds = dataset;
+    if (!ds || (count && !examples))
+        return oc_err(OC_ERR_INVALID_ARG, "oc_dataset_next_part: NULL argument");
+    if (first > n || count > n - first)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_dataset_next_part: examples [%zu, %zu) of %zu",
+                      first, first + count, n);
+    OC_TRY(hold(ds, count));
+    oc_status s = OC_OK;
+    /* the same examples, in the same order, as the n of oc_dataset_next_batch */
+    for (size_t k = 0; k < count && s == OC_OK; k++) {
+        uint64_t at = ds->position + first + k, epoch = at / ds->n;
+        if (epoch != ds->order_epoch)
+            s = make_order(ds, epoch);
+        if (s == OC_OK)
+            s = encode(ds, ds->order[at % ds->n], &ds->held[k]);
+        if (s == OC_OK) {
+            ds->n_held = k + 1;
+            to_example(&ds->held[k], &examples[k]);
+        }
+    }
+    if (s != OC_OK) { /* nothing handed out: the same call can be retried */
+        release_held(ds);
+        return s;
+    }
+    ds->position += n;
+    return OC_OK;
 }
 
 uint64_t oc_dataset_position(const oc_dataset *ds) { return ds ? ds->position : 0; }

@@ -78,4 +78,20 @@ oc_status oc_data_line_parse(const char *text, size_t len, const char *file, siz
                              const char *base_dir, const oc_data_line_limits *limits,
                              oc_data_line *out);
 void oc_data_line_free(oc_data_line *l);
+
+/* An encoded example and the memory behind it. */
+typedef struct {
+    int32_t *ids, *labels;
+    size_t n;
+    float *pixels;
+    uint32_t n_tiles;
+    size_t n_images;
+} oc_data_encoded;
+
+void oc_data_encoded_free(oc_data_encoded *e); /* the arrays; NULL allowed */
+/* A parsed conversation line (kind OC_DATA_CHAT) encoded for m: its images decoded and
+ * preprocessed (p's limits and tiles), the chat laid out and tokenized, labels on the
+ * assistant's tokens. On failure e holds what was allocated: free it. */
+oc_status oc_data_encode_chat(const oc_data_model *m, const oc_dataset_params *p,
+                              const oc_data_line *l, oc_data_encoded *e);
 #endif

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "ocellus.h"
+#include "output.h"
 #include "rng.h"
 
 #define OC_SHAPES_MAX_OBJECTS 4
@@ -151,10 +152,15 @@ typedef enum {
 
 _Static_assert(OC_N_QTYPES == OC_SHAPES_QUESTION_TYPES, "public count of question types");
 
+/* A question whose premise is false (it names an object the scene lacks), drawn at the
+ * rate oc_shapes_params.false_premise and not by the weights; its name is
+ * oc_shapes_question_type(OC_Q_FALSE_PREMISE), "false_premise". */
+#define OC_Q_FALSE_PREMISE OC_N_QTYPES
+
 typedef struct {
-    uint8_t type; /* oc_qtype */
+    uint8_t type; /* oc_qtype, or OC_Q_FALSE_PREMISE */
     char question[OC_SCENE_TEXT_MAX];
-    char answer[16];
+    char answer[48]; /* one word, or "there is no ..." */
 } oc_scene_qa;
 
 /* Every question the scene answers unambiguously (an object named by "colour shape" is
@@ -167,6 +173,14 @@ size_t oc_scene_questions(const oc_scene *s, oc_scene_qa *out);
  * so that "yes" and "no", or 0 and 2, come equally often. */
 size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k,
                                const uint32_t weight[OC_N_QTYPES], oc_scene_qa *out);
+
+/* A question about an object the scene does not have, answered in the world's grammar:
+ * "What colour is the star?" -> "there is no star"; "What shape is the red object?" ->
+ * "there is no red object"; "What size is the red star?" -> "there is no red star";
+ * "Is the red circle to the left of the blue square?" (or "above"; one of the two present
+ * and named uniquely, the other absent) -> "there is no blue square". The kind is drawn
+ * uniformly among those the scene allows, then the absent object uniformly. */
+void oc_scene_false_premise(const oc_scene *s, oc_stream *rng, oc_scene_qa *out);
 
 /* A multiple-choice item: 4 choices, one right. Kinds: which caption describes the image
  * (distractors differ from the true caption in one colour, shape, size, the background,
@@ -223,12 +237,13 @@ size_t oc_scene_pope(const oc_scene *s, const uint8_t *popular_rank, oc_stream *
  * receives object indices, most frequent first (ties to the smaller index). */
 oc_status oc_shapes_popularity(oc_split split, uint64_t seed, size_t n, uint8_t *rank);
 
-/* An MMLU-layout folder of text-only questions about the world's rules: dir/dev/
+/* An MMLU-layout folder of text-only questions about the world's rules, written as the
+ * subfolder dir of the folder output d: dir/dev/
  * SUBJECT_dev.csv (5 each, the same for every split of a seed) and dir/SPLIT/
  * SUBJECT_SPLIT.csv (per_subject each; "val" for the val split), subjects
  * shapes_geometry (sides, corners and points of the shapes), shapes_rules (which colours,
  * shapes, sizes, backgrounds and how many objects the world has), shapes_captions
  * (reading a caption of a scene of the split: how many objects, which colours) and
  * shapes_relations (where one object of a caption is relative to another). */
-oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, const char *dir);
+oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, oc_out_dir *d, const char *dir);
 #endif

@@ -4,6 +4,7 @@
  * functions of (split, seed, index), like the scenes. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "error.h"
 #include "exam.h"
 #include "file.h"
+#include "output.h"
 #include "shapes.h"
 
 #define N_OBJECTS (OC_N_COLOURS * OC_N_SHAPES)
@@ -363,14 +365,16 @@ static oc_status make_item(int subject, oc_split split, uint64_t seed, uint64_t 
     return OC_OK;
 }
 
-static oc_status write_csv(const char *path, int subject, oc_split split, uint64_t seed,
-                           uint32_t n, uint64_t tag) {
-    char *tmp = oc_malloc(strlen(path) + 32);
-    if (!tmp)
-        return oc_err(OC_ERR_NOMEM, "out of memory");
-    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    oc_status s = f ? OC_OK : oc_err(OC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+/* One subject's CSV (n items) as the folder output's file name. The rows are built in
+ * memory (open_memstream) and written whole through the output layer. */
+static oc_status write_csv(oc_out_dir *d, const char *name, int subject, oc_split split,
+                           uint64_t seed, uint32_t n, uint64_t tag) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
+    oc_status s = OC_OK;
     for (uint32_t i = 0; s == OC_OK && i < n; i++) {
         mmlu_item it;
         s = make_item(subject, split, seed, i, tag, &it);
@@ -378,51 +382,34 @@ static oc_status write_csv(const char *path, int subject, oc_split split, uint64
         const char *row[6] = {it.question, it.choices[0], it.choices[1], it.choices[2],
                               it.choices[3], letter};
         if (s == OC_OK && !oc_csv_write_row(f, row, 6))
-            s = oc_err(OC_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+            s = oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
     }
-    if (f) {
-        int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = fclose(f) == 0 && ok;
-        if (s == OC_OK && (!ok || rename(tmp, path) != 0))
-            s = oc_err(OC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        if (s != OC_OK)
-            unlink(tmp);
-    }
-    oc_free(tmp);
+    if (fclose(f) != 0 && s == OC_OK)
+        s = oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
+    if (s == OC_OK)
+        s = oc_out_dir_write(d, name, buf, len);
+    free(buf);
     return s;
 }
 
-static oc_status make_dir(const char *path) {
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return oc_err(OC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    return OC_OK;
-}
-
-oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, const char *dir) {
+oc_status oc_shapes_write_mmlu(const oc_shapes_params *p, oc_out_dir *d, const char *dir) {
     const char *split = p->split == OC_SPLIT_TEST ? "test" : p->split == OC_SPLIT_VAL ? "val"
                                                                                       : "train";
-    char *dev = oc_path_join(dir, "dev"), *sd = oc_path_join(dir, split);
-    oc_status s = dev && sd ? make_dir(dir) : oc_err(OC_ERR_NOMEM, "out of memory");
-    if (s == OC_OK)
-        s = make_dir(dev);
-    if (s == OC_OK)
-        s = make_dir(sd);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/dev", dir);
+    OC_TRY(oc_out_dir_mkdir(d, dir));
+    OC_TRY(oc_out_dir_mkdir(d, sub));
+    snprintf(sub, sizeof sub, "%s/%s", dir, split);
+    OC_TRY(oc_out_dir_mkdir(d, sub));
+    oc_status s = OC_OK;
     for (int k = 0; s == OC_OK && k < N_SUBJECTS; k++) {
-        char name[96];
+        char name[384];
         /* dev: 5 per subject from the val split's stream, the same whatever is written */
-        snprintf(name, sizeof name, "%s_dev.csv", SUBJECTS[k]);
-        char *path = oc_path_join(dev, name);
-        s = path ? write_csv(path, k, OC_SPLIT_VAL, p->seed, 5, 200)
-                 : oc_err(OC_ERR_NOMEM, "out of memory");
-        oc_free(path);
-        snprintf(name, sizeof name, "%s_%s.csv", SUBJECTS[k], split);
-        path = s == OC_OK ? oc_path_join(sd, name) : NULL;
+        snprintf(name, sizeof name, "%s/dev/%s_dev.csv", dir, SUBJECTS[k]);
+        s = write_csv(d, name, k, OC_SPLIT_VAL, p->seed, 5, 200);
+        snprintf(name, sizeof name, "%s/%s/%s_%s.csv", dir, split, SUBJECTS[k], split);
         if (s == OC_OK)
-            s = path ? write_csv(path, k, p->split, p->seed, p->mmlu_per_subject, 100)
-                     : oc_err(OC_ERR_NOMEM, "out of memory");
-        oc_free(path);
+            s = write_csv(d, name, k, p->split, p->seed, p->mmlu_per_subject, 100);
     }
-    oc_free(dev);
-    oc_free(sd);
     return s;
 }

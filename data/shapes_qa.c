@@ -28,10 +28,11 @@ static void add(qa_list *l, oc_qtype type, const char *answer, const char *fmt, 
 }
 
 const char *oc_shapes_question_type(int type) {
-    static const char *const names[OC_N_QTYPES] = {
+    static const char *const names[OC_N_QTYPES + 1] = {
         "count",  "count_colour", "count_shape", "colour_of", "shape_of",
-        "exists", "left_of",      "above",       "size_of",   "background"};
-    return type >= 0 && type < OC_N_QTYPES ? names[type] : NULL;
+        "exists", "left_of",      "above",       "size_of",   "background",
+        "false_premise"};
+    return type >= 0 && type <= OC_Q_FALSE_PREMISE ? names[type] : NULL;
 }
 
 static const char *count_word(uint32_t n) {
@@ -172,6 +173,70 @@ size_t oc_scene_pick_questions(const oc_scene *s, oc_stream *rng, size_t k,
         out[got++] = all[i];
     }
     return got;
+}
+
+/* ---- false premises ---------------------------------------------------------------- */
+
+/* An absent (colour, shape) drawn uniformly; colour or shape fixed when >= 0. */
+static void absent_object(const oc_scene *s, oc_stream *rng, int *colour, int *shape) {
+    int cs[OC_N_COLOURS * OC_N_SHAPES][2], n = 0;
+    for (int c = 0; c < OC_N_COLOURS; c++)
+        for (int k = 0; k < OC_N_SHAPES; k++)
+            if (count_of(s, c, k) == 0)
+                cs[n][0] = c, cs[n][1] = k, n++;
+    /* at most 4 of the 30 objects are present: n >= 26 */
+    int i = (int)oc_stream_below(rng, (uint64_t)n);
+    *colour = cs[i][0];
+    *shape = cs[i][1];
+}
+
+void oc_scene_false_premise(const oc_scene *s, oc_stream *rng, oc_scene_qa *out) {
+    qa_list l = {out, 0};
+    /* objects named uniquely: the present side of a relation */
+    uint32_t named[OC_SHAPES_MAX_OBJECTS], n_named = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (named_uniquely(s, i))
+            named[n_named++] = i;
+    int kinds = n_named ? 5 : 3;
+    int kind = (int)oc_stream_below(rng, (uint64_t)kinds);
+    char absent[32];
+    if (kind == 0) { /* colour of an absent shape */
+        int shapes[OC_N_SHAPES], n = 0;
+        for (int k = 0; k < OC_N_SHAPES; k++)
+            if (count_of(s, -1, k) == 0)
+                shapes[n++] = k;
+        int k = shapes[oc_stream_below(rng, (uint64_t)n)]; /* n >= 1: 5 shapes, <= 4 objects */
+        snprintf(absent, sizeof absent, "%s", oc_shape_name(k));
+        add(&l, OC_Q_FALSE_PREMISE, "", "What colour is the %s?", absent);
+    } else if (kind == 1) { /* shape of an absent colour */
+        int colours[OC_N_COLOURS], n = 0;
+        for (int c = 0; c < OC_N_COLOURS; c++)
+            if (count_of(s, c, -1) == 0)
+                colours[n++] = c;
+        int c = colours[oc_stream_below(rng, (uint64_t)n)];
+        snprintf(absent, sizeof absent, "%s object", oc_colour_name(c));
+        add(&l, OC_Q_FALSE_PREMISE, "", "What shape is the %s?", absent);
+    } else if (kind == 2) { /* size of an absent object */
+        int c, k;
+        absent_object(s, rng, &c, &k);
+        snprintf(absent, sizeof absent, "%s %s", oc_colour_name(c), oc_shape_name(k));
+        add(&l, OC_Q_FALSE_PREMISE, "", "What size is the %s?", absent);
+    } else { /* a relation between a present object and an absent one, either way round */
+        const oc_shape_obj *o = &s->obj[named[oc_stream_below(rng, n_named)]];
+        int c, k;
+        absent_object(s, rng, &c, &k);
+        snprintf(absent, sizeof absent, "%s %s", oc_colour_name(c), oc_shape_name(k));
+        char present[32];
+        snprintf(present, sizeof present, "%s %s", oc_colour_name(o->colour),
+                 oc_shape_name(o->shape));
+        int absent_first = (int)oc_stream_below(rng, 2);
+        const char *a = absent_first ? absent : present, *b = absent_first ? present : absent;
+        if (kind == 3)
+            add(&l, OC_Q_FALSE_PREMISE, "", "Is the %s to the left of the %s?", a, b);
+        else
+            add(&l, OC_Q_FALSE_PREMISE, "", "Is the %s above the %s?", a, b);
+    }
+    snprintf(out->answer, sizeof out->answer, "there is no %s", absent);
 }
 
 /* ---- multiple choice --------------------------------------------------------------- */

@@ -1,15 +1,13 @@
 /* Writing a shapes dataset folder (images, captions, VQA, multiple choice, LLaVA-style
  * conversations), and single scenes in memory. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "file.h"
 #include "image.h"
+#include "output.h"
 #include "png_write.h"
 #include "shapes.h"
 #include "strbuf.h"
@@ -50,6 +48,9 @@ static oc_status check_params(const oc_shapes_params *p) {
     if (p->mmlu_per_subject > MAX_MMLU)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: at most %d MMLU questions per subject",
                       MAX_MMLU);
+    if (!(p->false_premise >= 0 && p->false_premise <= 1))
+        return oc_err(OC_ERR_INVALID_ARG, "shapes: false_premise %g is outside [0, 1]",
+                      p->false_premise);
     for (int t = 0; t < OC_N_QTYPES; t++)
         if (p->question_weights[t] > MAX_WEIGHT)
             return oc_err(OC_ERR_INVALID_ARG, "shapes: weight %u of %s questions is over %d",
@@ -57,92 +58,23 @@ static oc_status check_params(const oc_shapes_params *p) {
     return OC_OK;
 }
 
-/* mkdir -p */
-static oc_status make_dirs(const char *path) {
-    char *p = oc_strdup(path);
-    if (!p)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    for (char *q = p + 1;; q++) {
-        char c = *q;
-        if (c != '/' && c != 0)
-            continue;
-        *q = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            oc_status s = oc_err(OC_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-            oc_free(p);
-            return s;
-        }
-        *q = c;
-        if (!c)
-            break;
-    }
-    oc_free(p);
-    if (!oc_is_dir(path))
-        return oc_err(OC_ERR_IO, "%s: not a directory", path);
-    return OC_OK;
-}
+/* The dataset is one folder output (core/output.h): written whole beside the old one and
+ * swapped in at the end, so that a reader never sees the images of one run with the
+ * labels of another, and a second writer of the same folder fails at once. */
 
-/* A JSONL file written under a temporary name and renamed when complete, so a reader
- * never sees half a dataset. */
-typedef struct {
-    char *path, *tmp;
-    FILE *fp;
-} out_file;
-
-static oc_status out_open(out_file *f, const char *dir, const char *name) {
-    memset(f, 0, sizeof *f);
-    f->path = oc_path_join(dir, name);
-    size_t n = f->path ? strlen(f->path) + 32 : 0;
-    f->tmp = f->path ? oc_malloc(n) : NULL;
-    if (!f->tmp)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
-    snprintf(f->tmp, n, "%s.tmp%ld", f->path, (long)getpid());
-    f->fp = fopen(f->tmp, "wb");
-    if (!f->fp)
-        return oc_err(OC_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
-    return OC_OK;
-}
-
-static oc_status out_write(out_file *f, const oc_strbuf *line) {
+static oc_status out_write(oc_out_file *f, const oc_strbuf *line) {
     if (line->failed)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", f->path);
-    if (fwrite(line->data, 1, line->len, f->fp) != line->len || fputc('\n', f->fp) == EOF)
-        return oc_err(OC_ERR_IO, "%s: write failed: %s", f->tmp, strerror(errno));
-    return OC_OK;
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    OC_TRY(oc_out_write(f, line->data, line->len));
+    return oc_out_write(f, "\n", 1);
 }
 
-static oc_status out_commit(out_file *f) {
-    int ok = fflush(f->fp) == 0 && fsync(fileno(f->fp)) == 0;
-    ok = fclose(f->fp) == 0 && ok;
-    f->fp = NULL;
-    if (!ok || rename(f->tmp, f->path) != 0)
-        return oc_err(OC_ERR_IO, "%s: cannot write: %s", f->path, strerror(errno));
-    return OC_OK;
-}
-
-static void out_close(out_file *f) {
-    if (f->fp) {
-        fclose(f->fp);
-        unlink(f->tmp);
-    }
-    oc_free(f->path);
-    oc_free(f->tmp);
-    memset(f, 0, sizeof *f);
-}
-
-/* Images are plain writes: they are only referenced once the JSONL files are renamed. */
-static oc_status write_png(const char *path, const uint8_t *rgb, uint32_t size) {
+static oc_status write_png(oc_out_dir *d, const char *name, const uint8_t *rgb,
+                           uint32_t size) {
     uint8_t *png;
     size_t n;
     OC_TRY(oc_png_encode(rgb, size, size, &png, &n));
-    FILE *fp = fopen(path, "wb");
-    oc_status s = OC_OK;
-    if (!fp)
-        s = oc_err(OC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    else if (fwrite(png, 1, n, fp) != n)
-        s = oc_err(OC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (fp && fclose(fp) != 0 && s == OC_OK)
-        s = oc_err(OC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    oc_status s = oc_out_dir_write(d, name, png, n);
     oc_free(png);
     return s;
 }
@@ -189,7 +121,7 @@ static const uint32_t *weights(const oc_shapes_params *p) {
 
 /* The exam lines of one scene (vqa10, captions5, pope); mcq_images is written beside
  * mc.jsonl. */
-static oc_status write_exam_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
+static oc_status write_exam_lines(oc_out_file **f, oc_strbuf *b, const oc_shapes_params *p,
                                   const char *image, size_t index, const oc_scene *s,
                                   const scene_text *t, const uint8_t *popular) {
     char id[96];
@@ -210,7 +142,7 @@ static oc_status write_exam_lines(out_file *f, oc_strbuf *b, const oc_shapes_par
         oc_sb_puts(b, "]");
         line_field(b, "type", oc_shapes_question_type(t->qa[i].type));
         oc_sb_puts(b, "}");
-        OC_TRY(out_write(&f[F_VQA10], b));
+        OC_TRY(out_write(f[F_VQA10], b));
     }
 
     char refs[OC_SCENE_CAPTIONS][OC_SCENE_TEXT_MAX];
@@ -224,7 +156,7 @@ static oc_status write_exam_lines(out_file *f, oc_strbuf *b, const oc_shapes_par
         oc_sb_json_str(b, refs[k]);
     }
     oc_sb_puts(b, "]}");
-    OC_TRY(out_write(&f[F_CAPTIONS5], b));
+    OC_TRY(out_write(f[F_CAPTIONS5], b));
 
     oc_pope_q pope[OC_POPE_PER_SCENE];
     oc_stream pr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 5);
@@ -237,7 +169,7 @@ static oc_status write_exam_lines(out_file *f, oc_strbuf *b, const oc_shapes_par
         line_field(b, "answer", pope[i].yes ? "yes" : "no");
         line_field(b, "category", oc_pope_category(pope[i].category));
         oc_sb_puts(b, "}");
-        OC_TRY(out_write(&f[F_POPE], b));
+        OC_TRY(out_write(f[F_POPE], b));
     }
     return OC_OK;
 }
@@ -259,18 +191,39 @@ static void mc_line(oc_strbuf *b, const char *image, const char *id, const oc_sc
     oc_sb_puts(b, "}");
 }
 
-static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *p,
+static oc_status write_lines(oc_out_file **f, oc_strbuf *b, const oc_shapes_params *p,
                              const char *image, size_t index, const oc_scene *s,
                              const uint8_t *popular) {
     scene_text t;
     oc_scene_caption(s, t.caption);
     oc_stream qr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 1);
     t.n_qa = oc_scene_pick_questions(s, &qr, p->questions_per_image, weights(p), t.qa);
+    /* false premises replace questions at their rate, from a stream of their own: a rate
+     * of 0 leaves every other line as it was */
+    if (p->false_premise > 0) {
+        oc_stream fr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 6);
+        for (size_t i = 0; i < t.n_qa; i++) {
+            if (!((double)oc_stream_below(&fr, 1u << 30) < p->false_premise * (double)(1u << 30)))
+                continue;
+            /* a question the scene does not ask already (a few draws; else it stays) */
+            for (int tries = 0; tries < 16; tries++) {
+                oc_scene_qa fp;
+                oc_scene_false_premise(s, &fr, &fp);
+                int dup = 0;
+                for (size_t j = 0; j < t.n_qa; j++)
+                    dup |= j != i && !strcmp(t.qa[j].question, fp.question);
+                if (!dup) {
+                    t.qa[i] = fp;
+                    break;
+                }
+            }
+        }
+    }
 
     line_start(b, image);
     line_field(b, "caption", t.caption);
     oc_sb_puts(b, "}");
-    OC_TRY(out_write(&f[F_CAPTIONS], b));
+    OC_TRY(out_write(f[F_CAPTIONS], b));
 
     for (size_t i = 0; i < t.n_qa; i++) {
         line_start(b, image);
@@ -278,19 +231,19 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
         line_field(b, "answer", t.qa[i].answer);
         line_field(b, "type", oc_shapes_question_type(t.qa[i].type));
         oc_sb_puts(b, "}");
-        OC_TRY(out_write(&f[F_VQA], b));
+        OC_TRY(out_write(f[F_VQA], b));
     }
 
     oc_stream mr = oc_stream_derive(p->seed, (uint64_t)p->split, index, 2);
     for (uint32_t i = 0; i < p->mc_per_image; i++) {
         OC_TRY(oc_scene_make_mc(s, &mr, &t.mc));
         mc_line(b, image, NULL, &t.mc);
-        OC_TRY(out_write(&f[F_MC], b));
+        OC_TRY(out_write(f[F_MC], b));
         if (p->write_exams) {
             char id[96];
             snprintf(id, sizeof id, "shapes-%s-%05zu-m%u", oc_split_name(p->split), index, i);
             mc_line(b, image, id, &t.mc);
-            OC_TRY(out_write(&f[F_MCQ_IMAGES], b));
+            OC_TRY(out_write(f[F_MCQ_IMAGES], b));
         }
     }
     if (p->write_exams)
@@ -320,10 +273,10 @@ static oc_status write_lines(out_file *f, oc_strbuf *b, const oc_shapes_params *
         turn(b, 0, "gpt", is_cap ? t.caption : t.qa[q].answer);
     }
     oc_sb_puts(b, "]}");
-    return out_write(&f[F_CONV], b);
+    return out_write(f[F_CONV], b);
 }
 
-static oc_status write_info(const oc_shapes_params *p, const char *dir) {
+static oc_status write_info(const oc_shapes_params *p, oc_out_dir *d) {
     oc_strbuf b = {0};
     oc_sb_printf(&b,
                  "{\n  \"generator\": \"ocellus data shapes\",\n  \"version\": \"%s\",\n"
@@ -335,6 +288,8 @@ static oc_status write_info(const oc_shapes_params *p, const char *dir) {
     if (p->write_exams)
         oc_sb_printf(&b, ",\n  \"exams\": true,\n  \"mmlu_per_subject\": %u",
                      p->mmlu_per_subject);
+    if (p->false_premise > 0)
+        oc_sb_printf(&b, ",\n  \"false_premise\": %.17g", p->false_premise);
     if (weights(p)) {
         oc_sb_puts(&b, ",\n  \"question_weights\": {");
         for (int t = 0; t < OC_N_QTYPES; t++)
@@ -343,22 +298,19 @@ static oc_status write_info(const oc_shapes_params *p, const char *dir) {
         oc_sb_puts(&b, "}");
     }
     oc_sb_puts(&b, "\n}\n");
-    char *path = oc_path_join(dir, "info.json");
-    oc_status s = b.failed || !path ? oc_err(OC_ERR_NOMEM, "%s: out of memory", dir)
-                                    : oc_write_file_atomic(path, b.data, b.len);
-    oc_free(path);
+    oc_status s = b.failed ? oc_err(OC_ERR_NOMEM, "info.json: out of memory")
+                           : oc_out_dir_write(d, "info.json", b.data, b.len);
     oc_sb_free(&b);
     return s;
 }
 
 /* Renders and writes every scene; f are the open JSONL files. */
-static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_file *f,
+static oc_status write_scenes(const oc_shapes_params *p, oc_out_dir *d, oc_out_file **f,
                               const uint8_t *popular) {
     size_t npix = (size_t)p->image_size * p->image_size * 3;
     uint8_t *rgb = oc_malloc(npix);
     oc_strbuf line = {0};
-    char *path = NULL;
-    oc_status s = rgb ? OC_OK : oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
+    oc_status s = rgb ? OC_OK : oc_err(OC_ERR_NOMEM, "shapes: out of memory");
     char image[64];
     for (size_t i = 0; i < p->n && s == OC_OK; i++) {
         oc_scene sc;
@@ -366,18 +318,39 @@ static oc_status write_scenes(const oc_shapes_params *p, const char *dir, out_fi
         s = oc_scene_generate(p->split, p->seed, i, &sc);
         if (s == OC_OK)
             s = oc_scene_render(&sc, p->image_size, rgb);
-        if (s == OC_OK) {
-            oc_free(path);
-            path = oc_path_join(dir, image);
-            s = path ? write_png(path, rgb, p->image_size)
-                     : oc_err(OC_ERR_NOMEM, "%s: out of memory", dir);
-        }
+        if (s == OC_OK)
+            s = write_png(d, image, rgb, p->image_size);
         if (s == OC_OK)
             s = write_lines(f, &line, p, image, i, &sc, popular);
     }
-    oc_free(path);
     oc_sb_free(&line);
     oc_free(rgb);
+    return s;
+}
+
+static oc_status write_all(const oc_shapes_params *p, oc_out_dir *d) {
+    OC_TRY(oc_out_dir_mkdir(d, "images"));
+    oc_out_file *f[N_FILES] = {0};
+    int n_files = p->write_exams ? N_FILES : N_TRAINING_FILES;
+    oc_status s = OC_OK;
+    for (int i = 0; i < n_files && s == OC_OK; i++)
+        s = oc_out_dir_create(d, file_names[i], &f[i]);
+    /* POPE's popular negatives: the objects most of this dataset's scenes show */
+    uint8_t popular[OC_N_COLOURS * OC_N_SHAPES];
+    if (s == OC_OK && p->write_exams)
+        s = oc_shapes_popularity(p->split, p->seed, p->n, popular);
+    if (s == OC_OK)
+        s = write_scenes(p, d, f, popular);
+    for (int i = 0; i < n_files; i++) {
+        if (s == OC_OK)
+            s = oc_out_commit(f[i]);
+        else
+            oc_out_abort(f[i]);
+    }
+    if (s == OC_OK && p->write_exams)
+        s = oc_shapes_write_mmlu(p, d, "mmlu");
+    if (s == OC_OK)
+        s = write_info(p, d);
     return s;
 }
 
@@ -386,36 +359,14 @@ oc_status oc_shapes_write_dataset(const oc_shapes_params *params, const char *ou
     if (!out_dir || !*out_dir)
         return oc_err(OC_ERR_INVALID_ARG, "shapes: no output folder");
     OC_TRY(check_params(&p));
-    char *images = oc_path_join(out_dir, "images");
-    if (!images)
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", out_dir);
-    oc_status s = make_dirs(images);
-    oc_free(images);
-    if (s != OC_OK)
+    oc_out_dir *d;
+    OC_TRY(oc_out_dir_begin(out_dir, NULL, &d));
+    oc_status s = write_all(&p, d);
+    if (s != OC_OK) {
+        oc_out_dir_abort(d);
         return s;
-    out_file f[N_FILES];
-    memset(f, 0, sizeof f);
-    int n_files = p.write_exams ? N_FILES : N_TRAINING_FILES;
-    for (int i = 0; i < n_files && s == OC_OK; i++)
-        s = out_open(&f[i], out_dir, file_names[i]);
-    /* POPE's popular negatives: the objects most of this dataset's scenes show */
-    uint8_t popular[OC_N_COLOURS * OC_N_SHAPES];
-    if (s == OC_OK && p.write_exams)
-        s = oc_shapes_popularity(p.split, p.seed, p.n, popular);
-    if (s == OC_OK)
-        s = write_scenes(&p, out_dir, f, popular);
-    for (int i = 0; i < n_files && s == OC_OK; i++)
-        s = out_commit(&f[i]);
-    for (int i = 0; i < n_files; i++)
-        out_close(&f[i]);
-    if (s == OC_OK && p.write_exams) {
-        char *mmlu = oc_path_join(out_dir, "mmlu");
-        s = mmlu ? oc_shapes_write_mmlu(&p, mmlu) : oc_err(OC_ERR_NOMEM, "out of memory");
-        oc_free(mmlu);
     }
-    if (s == OC_OK)
-        s = write_info(&p, out_dir);
-    return s;
+    return oc_out_dir_commit(d);
 }
 
 oc_status oc_shapes_scene(oc_split split, uint64_t seed, uint64_t index, uint32_t image_size,

@@ -20,6 +20,17 @@ oc_status oc_res_report(oc_eval_result *r, const oc_eval_params *p, oc_eval_item
 /* Stops the clock. */
 void oc_res_stop(oc_eval_result *r);
 
+/* Jobs of several ranks (params.dist after oc_dist_init): the ranks taking part (1: this
+ * process alone), this rank's block [*lo, *hi) of n items, and the agreement on a status
+ * (collective; st itself alone). */
+int oc_res_ranks(const oc_eval_params *p);
+void oc_res_span(const oc_eval_params *p, size_t n, size_t *lo, size_t *hi);
+oc_status oc_res_agree(const oc_eval_params *p, oc_status st);
+/* Every rank's counts summed into *r, on every rank (collective; st: this rank's status,
+ * agreed first). Returns the agreed status: OC_ERR_CANCELLED when any rank was stopped
+ * (the counts then of the items scored); alone st. */
+oc_status oc_res_merge(oc_eval_result *r, const oc_eval_params *p, oc_status st);
+
 /* "FILE:LINE" of an item without an id, in buf. */
 const char *oc_item_name(const oc_exam *e, const oc_exam_item *it, char *buf, size_t cap);
 

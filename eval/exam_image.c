@@ -23,6 +23,8 @@ typedef struct {
     oc_exam exam;
     oc_eval_result r;
     oc_item_images images;
+    size_t lo, hi;      /* this rank's items (all of them alone) */
+    int merged;         /* the ranks' counts are summed into r already */
 } run;
 
 static oc_status run_start(run *x, const oc_model *m, const char *data, oc_exam_kind kind,
@@ -32,8 +34,9 @@ static oc_status run_start(run *x, const oc_model *m, const char *data, oc_exam_
         return oc_err(OC_ERR_INVALID_ARG, "eval: NULL argument");
     x->m = m;
     x->p = params ? *params : oc_eval_default_params();
-    OC_TRY(oc_exam_load(data, kind, x->p.limit, &x->exam));
     oc_res_start(&x->r, task);
+    OC_TRY(oc_exam_load(data, kind, x->p.limit, &x->exam));
+    oc_res_span(&x->p, x->exam.n, &x->lo, &x->hi);
     return OC_OK;
 }
 
@@ -41,6 +44,8 @@ static oc_status run_start(run *x, const oc_model *m, const char *data, oc_exam_
 static oc_status run_end(run *x, oc_status st, oc_eval_result *out) {
     oc_item_images_free(&x->images);
     oc_exam_free(&x->exam);
+    if (!x->merged)
+        st = oc_res_merge(&x->r, &x->p, st); /* every rank's counts (collective) */
     oc_res_stop(&x->r);
     oc_res_finish(&x->r);
     if (st != OC_OK && st != OC_ERR_CANCELLED) {
@@ -77,7 +82,8 @@ static oc_status ask(run *x, const oc_exam_item *it, const char *question, char 
 static oc_status report(run *x, size_t i, const oc_exam_item *it, const char *prompt,
                         const char *pred, const char *want, double score, int correct) {
     char name[4096];
-    oc_eval_item item = {i, x->exam.n, oc_item_name(&x->exam, it, name, sizeof name), it->group,
+    oc_eval_item item = {i - x->lo, x->hi - x->lo, oc_item_name(&x->exam, it, name, sizeof name),
+                         it->group,
                          prompt, pred, want, score, correct, NULL};
     return oc_res_report(&x->r, &x->p, &item);
 }
@@ -103,7 +109,7 @@ oc_status oc_eval_vqa(const oc_model *m, const char *data, const oc_eval_params 
         return oc_err(OC_ERR_INVALID_ARG, "oc_eval_vqa: NULL argument");
     run x;
     oc_status st = run_start(&x, m, data, OC_EXAM_VQA, OC_EVAL_VQA, params);
-    for (size_t i = 0; st == OC_OK && i < x.exam.n; i++) {
+    for (size_t i = x.lo; st == OC_OK && i < x.hi; i++) {
         const oc_exam_item *it = &x.exam.items[i];
         char *q = with_suffix(it->question, x.p.suffix), *pred = NULL;
         st = q ? ask(&x, it, q, &pred) : oc_err(OC_ERR_NOMEM, "out of memory");
@@ -131,7 +137,7 @@ oc_status oc_eval_pope(const oc_model *m, const char *data, const oc_eval_params
         return oc_err(OC_ERR_INVALID_ARG, "oc_eval_pope: NULL argument");
     run x;
     oc_status st = run_start(&x, m, data, OC_EXAM_POPE, OC_EVAL_POPE, params);
-    for (size_t i = 0; st == OC_OK && i < x.exam.n; i++) {
+    for (size_t i = x.lo; st == OC_OK && i < x.hi; i++) {
         const oc_exam_item *it = &x.exam.items[i];
         char *q = with_suffix(it->question, x.p.suffix), *pred = NULL;
         st = q ? ask(&x, it, q, &pred) : oc_err(OC_ERR_NOMEM, "out of memory");
@@ -149,6 +155,42 @@ oc_status oc_eval_pope(const oc_model *m, const char *data, const oc_eval_params
 
 /* ---- captions ------------------------------------------------------------------- */
 
+/* preds[lo, hi) of this rank to every rank: preds[0, n) on all (collective). */
+static oc_status gather_captions(char **preds, size_t lo, size_t hi, size_t n) {
+    oc_strbuf b = {0};
+    for (size_t i = lo; i < hi; i++)
+        oc_sb_putn(&b, preds[i], strlen(preds[i]) + 1);
+    oc_status s = b.failed ? oc_err(OC_ERR_NOMEM, "out of memory") : OC_OK;
+    size_t *sizes = oc_malloc((size_t)oc_dist_get_info().size * sizeof *sizes);
+    void *all = NULL;
+    if (s == OC_OK && !sizes)
+        s = oc_err(OC_ERR_NOMEM, "out of memory");
+    s = oc_dist_agree(s);
+    if (s == OC_OK)
+        s = oc_dist_allgather(b.data ? b.data : "", b.len, &all, sizes);
+    size_t total = 0;
+    for (int r = 0; s == OC_OK && r < oc_dist_get_info().size; r++)
+        total += sizes[r];
+    const char *at = all, *end = (const char *)all + total;
+    for (size_t i = 0; s == OC_OK && i < n; i++) {
+        const char *z = at < end ? memchr(at, 0, (size_t)(end - at)) : NULL;
+        if (!z) {
+            s = oc_err(OC_ERR_INTERNAL, "eval: the ranks' captions are cut short");
+            break;
+        }
+        if (i < lo || i >= hi) {
+            oc_free(preds[i]);
+            if (!(preds[i] = oc_strdup(at)))
+                s = oc_err(OC_ERR_NOMEM, "out of memory");
+        }
+        at = z + 1;
+    }
+    oc_sb_free(&b);
+    oc_free(sizes);
+    oc_free(all);
+    return s;
+}
+
 oc_status oc_eval_captions(const oc_model *m, const char *data, const oc_eval_params *params,
                            oc_eval_result *out) {
     if (!out)
@@ -160,7 +202,7 @@ oc_status oc_eval_captions(const oc_model *m, const char *data, const oc_eval_pa
     if (st == OC_OK && !preds)
         st = oc_err(OC_ERR_NOMEM, "out of memory");
     size_t done = 0;
-    for (size_t i = 0; st == OC_OK && i < x.exam.n; i++) {
+    for (size_t i = x.lo; st == OC_OK && i < x.hi; i++) {
         const oc_exam_item *it = &x.exam.items[i];
         st = ask(&x, it, request, &preds[i]);
         if (st != OC_OK)
@@ -172,6 +214,14 @@ oc_status oc_eval_captions(const oc_model *m, const char *data, const oc_eval_pa
         st = oc_res_add(&x.r, it->group, exact, exact, -1, -1);
         if (st == OC_OK)
             st = report(&x, i, it, request, preds[i], it->answers[0], exact, exact);
+    }
+    if (oc_res_ranks(&x.p) > 1) {
+        /* the counts, then every rank's captions in item order: all n on every rank */
+        st = oc_res_merge(&x.r, &x.p, st);
+        x.merged = 1;
+        if (st == OC_OK)
+            st = gather_captions(preds, x.lo, x.hi, x.exam.n);
+        done = st == OC_OK ? x.exam.n : 0;
     }
     /* BLEU and CIDEr-D of the captions made (all of them, or those before a stop) */
     if ((st == OC_OK || st == OC_ERR_CANCELLED) && done) {
@@ -285,7 +335,7 @@ oc_status oc_eval_image_mcq(const oc_model *m, const char *data,
     if (st == OC_OK && !x.p.generate)
         have_scorer = (st = oc_scorer_init(&sc, m)) == OC_OK;
     feats_cache fc = {0};
-    for (size_t i = 0; st == OC_OK && i < x.exam.n; i++) {
+    for (size_t i = x.lo; st == OC_OK && i < x.hi; i++) {
         const oc_exam_item *it = &x.exam.items[i];
         char *text = mcq_text(it, suffix), *pred = NULL, got[2] = {0};
         if (!text) {

@@ -183,7 +183,7 @@ oc_status oc_eval_mcq(const oc_model *m, const char *data, const oc_eval_params 
         return oc_err(OC_ERR_INVALID_ARG, "oc_eval_mcq: NULL argument");
     oc_eval_params p = params ? *params : oc_eval_default_params();
     oc_mmlu_set set;
-    OC_TRY(oc_mmlu_load(data, p.split, &set));
+    OC_TRY(oc_res_agree(&p, oc_mmlu_load(data, p.split, &set)));
     oc_eval_result r;
     oc_res_start(&r, OC_EVAL_MCQ);
     size_t total = 0;
@@ -191,6 +191,8 @@ oc_status oc_eval_mcq(const oc_model *m, const char *data, const oc_eval_params 
         total += set.subjects[i].n_items;
     if (p.limit && p.limit < total)
         total = p.limit;
+    size_t lo, hi; /* this rank's questions (all of them alone) */
+    oc_res_span(&p, total, &lo, &hi);
     oc_scorer sc;
     oc_status st = oc_scorer_init(&sc, m);
     int have_scorer = st == OC_OK;
@@ -199,6 +201,8 @@ oc_status oc_eval_mcq(const oc_model *m, const char *data, const oc_eval_params 
         const oc_mmlu_subject *s = &set.subjects[si];
         for (size_t qi = 0; st == OC_OK && qi < s->n_items && index < total; qi++, index++) {
             const oc_mmlu_question *q = &s->items[qi];
+            if (index < lo || index >= hi)
+                continue;
             encoded e;
             size_t k = 0;
             st = encode_fitting(m, &p, s, q, &e, &k);
@@ -213,7 +217,7 @@ oc_status oc_eval_mcq(const oc_model *m, const char *data, const oc_eval_params 
                 st = oc_res_add(&r, s->name, pred == q->answer, pred == q->answer, -1, -1);
                 char id[64], got[2] = {(char)('A' + pred), 0}, want[2] = {(char)('A' + q->answer), 0};
                 snprintf(id, sizeof id, "%s:%zu", s->name, q->row);
-                oc_eval_item item = {index, total, id, s->name, e.prompt, got, want,
+                oc_eval_item item = {index - lo, hi - lo, id, s->name, e.prompt, got, want,
                                      pred == q->answer, pred == q->answer, NULL};
                 if (st == OC_OK)
                     st = oc_res_report(&r, &p, &item);
@@ -224,6 +228,7 @@ oc_status oc_eval_mcq(const oc_model *m, const char *data, const oc_eval_params 
     if (have_scorer)
         oc_scorer_free(&sc);
     oc_mmlu_free(&set);
+    st = oc_res_merge(&r, &p, st); /* every rank's counts (collective) */
     oc_res_stop(&r);
     if (st != OC_OK && st != OC_ERR_CANCELLED) {
         oc_eval_result_free(&r);

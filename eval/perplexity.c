@@ -46,17 +46,19 @@ oc_status oc_eval_perplexity(const oc_model *m, const char *data, const oc_eval_
     oc_eval_params p = params ? *params : oc_eval_default_params();
     int32_t prefix = m->cfg.bos_id >= 0 ? m->cfg.bos_id : m->cfg.n_eos ? m->cfg.eos[0] : -1;
     if (prefix < 0)
-        return oc_err(OC_ERR_UNSUPPORTED, "perplexity: the model has neither a BOS nor an end "
-                      "token to start a text with");
+        return oc_res_agree(&p, oc_err(OC_ERR_UNSUPPORTED, "perplexity: the model has neither "
+                                       "a BOS nor an end token to start a text with"));
     oc_exam exam;
-    OC_TRY(oc_exam_load(data, OC_EXAM_TEXTS, p.limit, &exam));
+    OC_TRY(oc_res_agree(&p, oc_exam_load(data, OC_EXAM_TEXTS, p.limit, &exam)));
+    size_t lo, hi; /* this rank's texts (all of them alone) */
+    oc_res_span(&p, exam.n, &lo, &hi);
     oc_eval_result r;
     oc_res_start(&r, OC_EVAL_PERPLEXITY);
     oc_scorer sc;
     oc_status st = oc_scorer_init(&sc, m);
     int have_scorer = st == OC_OK;
     size_t L = m->context; /* the harness's max_length: tokens a window feeds */
-    for (size_t i = 0; st == OC_OK && i < exam.n; i++) {
+    for (size_t i = lo; st == OC_OK && i < hi; i++) {
         const oc_exam_item *it = &exam.items[i];
         int32_t *ids = NULL;
         size_t n = 0;
@@ -77,7 +79,7 @@ oc_status oc_eval_perplexity(const oc_model *m, const char *data, const oc_eval_
         r.bits_per_byte = r.bytes ? r.nll / (double)r.bytes / log(2.0) : 0;
         char name[4096], nll[64];
         snprintf(nll, sizeof nll, "%.4f nats/token", per);
-        oc_eval_item item = {i, exam.n, oc_item_name(&exam, it, name, sizeof name), it->group,
+        oc_eval_item item = {i - lo, hi - lo, oc_item_name(&exam, it, name, sizeof name), it->group,
                              it->question, nll, "", 0, 0, NULL};
         if (st == OC_OK)
             st = oc_res_report(&r, &p, &item);
@@ -85,6 +87,7 @@ oc_status oc_eval_perplexity(const oc_model *m, const char *data, const oc_eval_
     if (have_scorer)
         oc_scorer_free(&sc);
     oc_exam_free(&exam);
+    st = oc_res_merge(&r, &p, st); /* every rank's counts (collective) */
     oc_res_stop(&r);
     if (st != OC_OK && st != OC_ERR_CANCELLED) {
         oc_eval_result_free(&r);

@@ -15,8 +15,8 @@
         (dst) = (uint32_t)v_;                                                      \
     } while (0)
 
-static oc_status parse_act(const cJSON *obj, const char *key, const char *def,
-                           const char *file, oc_act *out) {
+oc_status oc_config_act(const cJSON *obj, const char *key, const char *def, const char *file,
+                        oc_act *out) {
     const char *s;
     OC_TRY(oc_json_str(obj, key, 0, file, &s));
     if (!s)
@@ -31,6 +31,14 @@ static oc_status parse_act(const cJSON *obj, const char *key, const char *def,
         *out = OC_ACT_SILU;
     else
         return oc_err(OC_ERR_UNSUPPORTED, "%s: unsupported %s \"%s\"", file, key, s);
+    return OC_OK;
+}
+
+/* A norm's epsilon: positive (a negative one makes the variance negative and the output
+ * NaN, a blank caption), small, and not 0 once in float32. */
+static oc_status check_eps(const char *file, const char *where, const char *key, double eps) {
+    if (!(eps > 0 && eps < 1) || !((float)eps > 0))
+        return oc_err(OC_ERR_FORMAT, "%s: %s %s = %g must be in (0, 1)", file, where, key, eps);
     return OC_OK;
 }
 
@@ -50,8 +58,9 @@ static oc_status parse_vision(const cJSON *v, oc_family fam, const char *file,
     U32(v, "num_channels", 0, 3, 3, 3, c->channels);
     double eps;
     OC_TRY(oc_json_num(v, "layer_norm_eps", 0, siglip ? 1e-6 : 1e-5, file, &eps));
+    OC_TRY(check_eps(file, "vision_config", "layer_norm_eps", eps));
     c->ln_eps = (float)eps;
-    OC_TRY(parse_act(v, "hidden_act", siglip ? "gelu_pytorch_tanh" : "quick_gelu", file,
+    OC_TRY(oc_config_act(v, "hidden_act", siglip ? "gelu_pytorch_tanh" : "quick_gelu", file,
                      &c->act));
     if (c->hidden % c->heads)
         return oc_err(OC_ERR_FORMAT, "%s: vision hidden_size %u is not a multiple of "
@@ -74,12 +83,18 @@ static oc_status parse_text(const cJSON *t, const char *file, oc_llama_config *c
     U32(t, "num_hidden_layers", 0, 32, 1, 1024, c->layers);
     U32(t, "num_attention_heads", 0, 32, 1, 1024, c->heads);
     U32(t, "num_key_value_heads", 0, c->heads, 1, 1024, c->kv_heads);
+    /* without head_dim, the heads split the width: they must divide it */
+    if (!oc_json_get(t, "head_dim") && c->hidden % c->heads)
+        return oc_err(OC_ERR_FORMAT, "%s: text hidden_size %u is not a multiple of "
+                      "num_attention_heads %u (and no head_dim is given)", file, c->hidden,
+                      c->heads);
     U32(t, "head_dim", 0, c->hidden / c->heads, 2, 4096, c->head_dim);
     U32(t, "intermediate_size", 0, 11008, 1, 1 << 20, c->intermediate);
     U32(t, "vocab_size", 0, 32000, 1, 1 << 24, c->vocab);
     U32(t, "max_position_embeddings", 0, 2048, 1, 1 << 24, c->max_pos);
     double eps, theta;
     OC_TRY(oc_json_num(t, "rms_norm_eps", 0, 1e-6, file, &eps));
+    OC_TRY(check_eps(file, "text_config", "rms_norm_eps", eps));
     c->rms_eps = (float)eps;
     /* rope_theta moved into rope_parameters in transformers 5; accept both. */
     const cJSON *rp = oc_json_get(t, "rope_parameters");
@@ -110,7 +125,7 @@ static oc_status parse_text(const cJSON *t, const char *file, oc_llama_config *c
 }
 
 /* eos_token_id may be a number or a list. */
-static oc_status parse_eos(const cJSON *j, const char *file, oc_model_config *c) {
+oc_status oc_config_eos(const cJSON *j, const char *file, oc_model_config *c) {
     const cJSON *e = oc_json_get(j, "eos_token_id");
     if (!e || cJSON_IsNull(e))
         return OC_OK;
@@ -121,6 +136,12 @@ static oc_status parse_eos(const cJSON *j, const char *file, oc_model_config *c)
     for (const cJSON *x = first; x && c->n_eos < OC_MAX_EOS; x = x == e ? NULL : x->next) {
         if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
             return oc_err(OC_ERR_FORMAT, "%s: eos_token_id must hold integers", file);
+        /* Qwen2.5-VL's config class writes its published end tokens into every config it
+         * saves, so small checkpoints carry them past their vocabulary: they can never be
+         * sampled, and are skipped. */
+        if (c->family == OC_FAMILY_QWEN25VL && x->valuedouble >= c->text.vocab &&
+            (x->valuedouble == 151643 || x->valuedouble == 151645))
+            continue;
         /* range-checked as a double: out-of-range casts to int32 are undefined */
         if (!(x->valuedouble >= 0 && x->valuedouble < (double)c->text.vocab))
             return oc_err(OC_ERR_FORMAT, "%s: eos_token_id %.17g is outside the vocabulary "
@@ -131,7 +152,7 @@ static oc_status parse_eos(const cJSON *j, const char *file, oc_model_config *c)
 }
 
 /* The dtype the checkpoint was saved in: "dtype" (transformers 5) or "torch_dtype". */
-static oc_status parse_dtype(const cJSON *j, const char *file, oc_dtype *out) {
+oc_status oc_config_dtype(const cJSON *j, const char *file, oc_dtype *out) {
     const char *d;
     OC_TRY(oc_json_str(j, "dtype", 0, file, &d));
     if (!d)
@@ -154,14 +175,18 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
         c->family = OC_FAMILY_SMOLVLM;
     else if (!strcmp(mt, "llava"))
         c->family = OC_FAMILY_LLAVA;
+    else if (!strcmp(mt, "qwen2_5_vl"))
+        return c->family = OC_FAMILY_QWEN25VL, oc_config_parse_qwen25vl(j, file, c);
+    else if (!strcmp(mt, "gemma3"))
+        return c->family = OC_FAMILY_GEMMA3, oc_config_parse_gemma3(j, file, c);
     else
         return oc_err(OC_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not supported "
-                      "(smolvlm, idefics3, llava)", file, mt);
+                      "(smolvlm, idefics3, llava, qwen2_5_vl, gemma3)", file, mt);
     OC_TRY(parse_vision(oc_json_get(j, "vision_config"), c->family, file, &c->vision));
     OC_TRY(parse_text(oc_json_get(j, "text_config"), file, &c->text));
     c->text.rope_dtype = OC_DT_F32;
-    OC_TRY(parse_dtype(oc_json_get(j, "text_config"), file, &c->text.rope_dtype));
-    OC_TRY(parse_dtype(j, file, &c->text.rope_dtype));
+    OC_TRY(oc_config_dtype(oc_json_get(j, "text_config"), file, &c->text.rope_dtype));
+    OC_TRY(oc_config_dtype(j, file, &c->text.rope_dtype));
     /* tie_word_embeddings: the top level wins where both are given (transformers 5). */
     int tied_text, tied;
     OC_TRY(oc_json_bool(oc_json_get(j, "text_config"), "tie_word_embeddings",
@@ -192,14 +217,14 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
             return oc_err(OC_ERR_UNSUPPORTED, "%s: vision_feature_select_strategy \"%s\"",
                           file, strat);
         c->feature_keep_cls = strat && !strcmp(strat, "full");
-        OC_TRY(parse_act(j, "projector_hidden_act", "gelu", file, &c->projector_act));
+        OC_TRY(oc_config_act(j, "projector_hidden_act", "gelu", file, &c->projector_act));
     }
     const cJSON *tc = oc_json_get(j, "text_config");
     c->bos_id = c->pad_id = -1;
     OC_TRY(oc_json_int(tc, "bos_token_id", 0, -1, -1, c->text.vocab - 1, file, &v));
     c->bos_id = (int32_t)v;
-    OC_TRY(parse_eos(tc, file, c));
-    OC_TRY(parse_eos(j, file, c));
+    OC_TRY(oc_config_eos(tc, file, c));
+    OC_TRY(oc_config_eos(j, file, c));
     return OC_OK;
 }
 
@@ -209,7 +234,7 @@ oc_status oc_config_from_json(const cJSON *config, const cJSON *generation, cons
     if (!cJSON_IsObject(config))
         return oc_err(OC_ERR_FORMAT, "%s: not a JSON object", file);
     OC_TRY(parse_config(config, file, out));
-    return generation ? parse_eos(generation, file, out) : OC_OK;
+    return generation ? oc_config_eos(generation, file, out) : OC_OK;
 }
 
 oc_status oc_config_load(const char *dir, oc_model_config *out) {
@@ -226,11 +251,13 @@ oc_status oc_config_load(const char *dir, oc_model_config *out) {
         s = oc_err(OC_ERR_FORMAT, "%s: not a JSON object", path);
     if (s == OC_OK)
         s = parse_config(j, path, out);
+    if (s == OC_OK)
+        s = oc_config_load_extras(dir, out);
     /* generation_config.json's end tokens take precedence when present. */
     if (s == OC_OK && oc_file_exists(gpath)) {
         s = oc_json_load(gpath, 1u << 20, &g);
         if (s == OC_OK)
-            s = parse_eos(g, gpath, out);
+            s = oc_config_eos(g, gpath, out);
     }
     cJSON_Delete(j);
     cJSON_Delete(g);

@@ -1,5 +1,6 @@
 /* Projectors from vision features to the text model's embedding space:
- * SmolVLM's pixel shuffle + linear, LLaVA's two-layer MLP. */
+ * SmolVLM's pixel shuffle + linear, LLaVA's two-layer MLP (Gemma 3's and Qwen2.5-VL's in
+ * connector_families.c). */
 #include <math.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ static oc_status encode_tile(oc_exec *ex, const oc_model *m, const float *pixels
                              float *feats, float *tmp) {
     const oc_model_config *c = &m->cfg;
     uint32_t seq = oc_vit_seq(&c->vision), Cv = c->vision.hidden;
+    if (c->family == OC_FAMILY_GEMMA3)
+        return oc_gemma_project_tile(ex, m, pixels, vis, feats, tmp);
     if (c->family == OC_FAMILY_SMOLVLM) {
         OC_TRY(oc_vit_forward(ex, vis, &c->vision, &m->vit, pixels, -1));
         uint32_t s = c->scale_factor;
@@ -41,6 +44,9 @@ oc_status oc_model_encode_pixels(oc_exec *ex, const oc_model *m, const float *pi
     size_t S = c->vision.image_size, tile_px = 3 * S * S;
     size_t seq = oc_vit_seq(&c->vision), Cv = c->vision.hidden, Ct = c->text.hidden;
     size_t n_img = oc_config_image_seq(c);
+    if (c->family == OC_FAMILY_QWEN25VL)
+        return oc_err(OC_ERR_INTERNAL, "oc_model_encode_pixels: Qwen2.5-VL images need their "
+                      "grid (oc_model_encode_image)");
     size_t tmp_n = seq * Cv > n_img * Ct ? seq * Cv : n_img * Ct;
     float *vis = oc_malloc(seq * Cv * sizeof(float)), *tmp = oc_malloc(tmp_n * sizeof(float));
     oc_status s = vis && tmp ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory for image features");

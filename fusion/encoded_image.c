@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "model.h"
+#include "prompt.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -21,7 +22,8 @@ oc_status oc_image_encode(const oc_model *m, const oc_image *img, oc_encoded_ima
     float *px = NULL;
     uint32_t tiles = 0, rows = 0, cols = 0;
     OC_TRY(oc_model_preprocess(m, img, &px, &tiles, &rows, &cols));
-    size_t C = m->cfg.text.hidden, n_rows = (size_t)tiles * oc_config_image_seq(&m->cfg), bytes;
+    oc_tile_layout lay = {rows, cols};
+    size_t C = m->cfg.text.hidden, n_rows = oc_image_tokens(&m->cfg, &lay), bytes;
     oc_encoded_image *e = oc_calloc(1, sizeof *e);
     float *feats = oc_mul_ok(n_rows, C * sizeof(float), &bytes) ? oc_malloc(bytes) : NULL;
     oc_status st = e && feats ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory for the features "
@@ -32,7 +34,7 @@ oc_status oc_image_encode(const oc_model *m, const oc_image *img, oc_encoded_ima
     if (st == OC_OK) {
         oc_exec ex;
         oc_exec_init(&ex, pool);
-        st = oc_model_encode_pixels(&ex, m, px, tiles, feats, NULL, NULL);
+        st = oc_model_encode_image(&ex, m, px, tiles, rows, cols, feats, NULL, NULL);
         oc_exec_release(&ex);
         oc_pool_free(pool);
     }

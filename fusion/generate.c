@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "positions.h"
 #include "session.h"
 #include "tokenizer.h"
 
@@ -49,7 +50,7 @@ typedef struct {
 
 static tuned tune_begin(oc_session *s, int kind) {
     tuned c = {NULL, 1, 0, 0};
-    if (oc_pool_size(s->pool) > 1 && s->m->tuners) {
+    if (oc_pool_size(s->pool) > 1 && s->m->tuners && !s->m->params.fixed_threads) {
         c.t = &s->m->tuners[kind];
         c.pool = oc_tuner_choose(c.t);
         s->ex.pool = c.pool ? s->pool : NULL;
@@ -127,8 +128,8 @@ static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
     if (s->n_images + 1 > m->params.max_images)
         return oc_err(OC_ERR_LIMIT, "%zu images in one conversation; the limit is %u",
                       s->n_images + 1, m->params.max_images);
-    size_t Ct = m->cfg.text.hidden, per_tile = oc_config_image_seq(&m->cfg);
-    size_t rows_new = s->n_feat_rows + (size_t)tiles * per_tile;
+    size_t Ct = m->cfg.text.hidden, n_tok = oc_image_tokens(&m->cfg, &layout);
+    size_t rows_new = s->n_feat_rows + n_tok;
     float *nf = oc_realloc(s->feats, rows_new * Ct * sizeof(float));
     if (!nf)
         return oc_err(OC_ERR_NOMEM, "out of memory for image features");
@@ -138,8 +139,8 @@ static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
         return oc_err(OC_ERR_NOMEM, "out of memory");
     s->layouts = nl;
     tuned tc = tune_begin(s, OC_TUNE_IMAGE);
-    oc_status st = oc_model_encode_pixels(&s->ex, m, px, tiles, s->feats + s->n_feat_rows * Ct,
-                                          NULL, progress);
+    oc_status st = oc_model_encode_image(&s->ex, m, px, tiles, layout.rows, layout.cols,
+                                         s->feats + s->n_feat_rows * Ct, NULL, progress);
     tune_end(s, &tc);
     OC_TRY(st);
     s->layouts[s->n_images++] = layout;
@@ -149,10 +150,18 @@ static oc_status add_encoded(oc_session *s, const float *px, uint32_t tiles,
 
 oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,
                                 oc_tile_layout layout) {
-    uint32_t want = s->m->cfg.family == OC_FAMILY_SMOLVLM ? layout.rows * layout.cols + 1 : 1;
+    oc_family f = s->m->cfg.family;
+    int tiled = f == OC_FAMILY_SMOLVLM || f == OC_FAMILY_GEMMA3;
+    uint32_t want = tiled ? layout.rows * layout.cols + 1 : 1;
     if (n_tiles != want)
         return oc_err(OC_ERR_INVALID_ARG, "%u tiles given for a %ux%u layout", n_tiles,
                       layout.rows, layout.cols);
+    if (f == OC_FAMILY_QWEN25VL) {
+        uint32_t mg = s->m->cfg.qvit.merge;
+        if (!layout.rows || !layout.cols || layout.rows % mg || layout.cols % mg)
+            return oc_err(OC_ERR_INVALID_ARG, "a %ux%u patch grid is not a multiple of the "
+                          "merge size %u", layout.rows, layout.cols, mg);
+    }
     return add_encoded(s, pixels, n_tiles, layout, NULL);
 }
 
@@ -193,13 +202,66 @@ oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, si
                 memcpy(x + (i - from) * C, s->feats + k * C, C * sizeof(float));
             k++;
         } else if (keep) {
-            oc_llama_embed(x + (i - from) * C, &m->llm, id);
+            oc_llama_embed(x + (i - from) * C, &m->cfg.text, &m->llm, id);
         }
     }
     if (k != s->n_feat_rows)
         return oc_err(OC_ERR_INVALID_ARG, "the prompt has %zu image tokens for %zu image "
                       "features", k, s->n_feat_rows);
     return OC_OK;
+}
+
+oc_status oc_session_forward(oc_session *s, const int32_t *ids, size_t n, size_t from,
+                             size_t to, float *x, float *hidden_out, float *logits,
+                             uint32_t n_logits) {
+    const oc_model *m = s->m;
+    const oc_model_config *c = &m->cfg;
+    size_t T = to - from;
+    OC_TRY(oc_session_embed(s, ids, n, from, to, x));
+    if (c->family != OC_FAMILY_QWEN25VL && c->family != OC_FAMILY_GEMMA3)
+        return oc_llama_forward(&s->ex, &c->text, &m->llm, &s->kv, x, (uint32_t)T, hidden_out,
+                                logits, n_logits);
+    oc_decoder_inputs in = {0};
+    int32_t *pos = NULL;
+    uint32_t *span = NULL;
+    oc_status st = OC_OK;
+    if (c->family == OC_FAMILY_QWEN25VL) {
+        /* positions depend on everything before: computed over the whole prompt */
+        pos = oc_malloc(3 * n * sizeof *pos);
+        if (!pos)
+            return oc_err(OC_ERR_NOMEM, "out of memory for %zu positions", n);
+        st = oc_mrope_positions(c, ids, n, s->layouts, s->n_images, pos, &s->next_pos);
+        for (int r = 0; st == OC_OK && r < 3; r++) /* rows (3, T) of this call */
+            memmove(pos + r * T, pos + r * n + from, T * sizeof *pos);
+        for (size_t t = 0; st == OC_OK && s->text_positions && t < 3 * T; t++)
+            pos[t] = (int32_t)(from + t % T);
+        if (s->text_positions)
+            s->next_pos = (int32_t)n;
+        in.pos = pos;
+    } else {
+        span = oc_malloc(T * sizeof *span);
+        if (!span)
+            return oc_err(OC_ERR_NOMEM, "out of memory for %zu tokens", T);
+        for (size_t t = 0; t < T; t++) {
+            size_t a, e;
+            oc_image_run(c, ids, n, from + t, &a, &e);
+            if (e > to)
+                st = oc_err(OC_ERR_INTERNAL, "a forward call cuts an image's tokens");
+            span[t] = (uint32_t)e;
+        }
+        in.span_end = span;
+    }
+    if (st == OC_OK)
+        st = oc_decoder_forward(&s->ex, &c->text, &m->llm, &s->kv, x, (uint32_t)T, &in,
+                                hidden_out, logits, n_logits);
+    oc_free(pos);
+    oc_free(span);
+    return st;
+}
+
+/* Whether the family's image tokens must be fed in one call (they see each other). */
+static int images_bidirectional(const oc_model *m) {
+    return m->cfg.family == OC_FAMILY_GEMMA3;
 }
 
 /* Feeds ids[s->kv.len : n] (reusing the cached prefix) and leaves the last logits. */
@@ -213,26 +275,40 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
         p++;
     if (p == n) /* everything cached: recompute the last position for its logits */
         p--;
+    size_t a, e, longest = 0;
+    if (images_bidirectional(m)) { /* never restart inside an image */
+        oc_image_run(&m->cfg, ids, n, p, &a, &e);
+        if (e && a < p)
+            p = a;
+        for (size_t i = p; i < n; i = e > i ? e : i + 1) {
+            oc_image_run(&m->cfg, ids, n, i, &a, &e);
+            longest = e - a > longest ? e - a : longest;
+        }
+    }
     s->kv.len = (uint32_t)p;
     /* fed mirrors the cache, one id per position: decode_loop appends past the prompt */
     if (!s->fed && !(s->fed = oc_malloc((size_t)s->kv.cap * sizeof *s->fed)))
         return oc_err(OC_ERR_NOMEM, "out of memory");
     size_t C = m->cfg.text.hidden;
     size_t chunk = n - p < PREFILL_CHUNK ? n - p : PREFILL_CHUNK;
-    float *x = oc_malloc(chunk * C * sizeof(float));
+    float *x = oc_malloc((chunk > longest ? chunk : longest) * C * sizeof(float));
     if (!x)
         return oc_err(OC_ERR_NOMEM, "out of memory for %zu prompt tokens", chunk);
     oc_status st = OC_OK;
     size_t p0 = p;
     while (st == OC_OK && p < n) {
         size_t T = n - p < chunk ? n - p : chunk;
-        st = oc_session_embed(s, ids, n, p, p + T, x);
-        if (st == OC_OK) {
-            tuned tc = tune_begin(s, OC_TUNE_PREFILL);
-            st = oc_llama_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, (uint32_t)T, NULL,
-                                  p + T == n ? logits : NULL, p + T == n);
-            tune_end(s, &tc);
+        if (images_bidirectional(m) && p + T < n) { /* end the chunk outside an image */
+            oc_image_run(&m->cfg, ids, n, p + T, &a, &e);
+            if (e && a > p)
+                T = a - p;
+            else if (e)
+                T = e - p;
         }
+        tuned tc = tune_begin(s, T < OC_TUNE_LONG ? OC_TUNE_PREFILL_SHORT : OC_TUNE_PREFILL);
+        st = oc_session_forward(s, ids, n, p, p + T, x, NULL, p + T == n ? logits : NULL,
+                                p + T == n);
+        tune_end(s, &tc);
         if (st == OC_OK) {
             memcpy(s->fed + p, ids + p, T * sizeof *ids);
             p += T;
@@ -243,12 +319,18 @@ static oc_status prefill(oc_session *s, const int32_t *ids, size_t n, float *log
     return st;
 }
 
-/* Stop tokens: generation_config's end tokens, plus SmolVLM's end of turn. */
+/* Stop tokens: generation_config's end tokens, plus the end of a turn of SmolVLM, Qwen and
+ * Gemma chats. */
 static int is_stop(const oc_model *m, int32_t id) {
     for (uint32_t i = 0; i < m->cfg.n_eos; i++)
         if (m->cfg.eos[i] == id)
             return 1;
-    return m->cfg.family == OC_FAMILY_SMOLVLM && id == oc_tok_id(m->tok, "<end_of_utterance>");
+    oc_family f = m->cfg.family;
+    const char *end = f == OC_FAMILY_SMOLVLM    ? "<end_of_utterance>"
+                      : f == OC_FAMILY_QWEN25VL ? "<|im_end|>"
+                      : f == OC_FAMILY_GEMMA3   ? "<end_of_turn>"
+                                                : NULL;
+    return end && id == oc_tok_id(m->tok, end);
 }
 
 /* Length of the prefix of text that can be shown: complete UTF-8, without a trailing
@@ -332,10 +414,15 @@ static oc_status decode_loop(oc_session *s, const oc_gen_params *p, size_t n_pro
         if (status != OC_OK || ans->n_tokens == max)
             break;
         /* feed the token: its keys and values join the cache */
-        oc_llama_embed(x, &m->llm, id);
+        oc_llama_embed(x, &m->cfg.text, &m->llm, id);
+        int32_t pos[3] = {s->next_pos, s->next_pos, s->next_pos};
+        oc_decoder_inputs in = {.pos = pos};
+        int mrope = m->cfg.family == OC_FAMILY_QWEN25VL;
         tuned tc = tune_begin(s, OC_TUNE_DECODE);
-        status = oc_llama_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, 1, NULL, logits, 1);
+        status = oc_decoder_forward(&s->ex, &m->cfg.text, &m->llm, &s->kv, x, 1,
+                                    mrope ? &in : NULL, NULL, logits, 1);
         tune_end(s, &tc);
+        s->next_pos++;
         if (status == OC_OK)
             s->fed[s->kv.len - 1] = id;
     }

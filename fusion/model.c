@@ -10,6 +10,8 @@
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "model_internal.h"
+#include "prompt.h"
 #include "tokenizer.h"
 
 /* Tensor-name prefixes by part, in the spellings checkpoints use. */
@@ -147,9 +149,27 @@ static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w
         return s;
     }
     OC_TRY(own(m, out));
+    if (w->data == t->data) /* not an aligned copy: the stored bytes are not read again */
+        oc_release_pages(t->data, t->nbytes);
     w->data = out;
     w->dtype = want;
     return OC_OK;
+}
+
+/* t, whose shape has been checked, as a (rows, cols) weight. */
+static oc_status view(oc_model *m, const oc_st_tensor *t, int64_t rows, int64_t cols,
+                      oc_weight *out) {
+    out->rows = rows;
+    out->cols = cols;
+    out->dtype = t->dtype;
+    out->data = t->data;
+    if (t->dtype != OC_DT_Q8_0 && (uintptr_t)t->data % oc_dtype_size(t->dtype)) {
+        const float *copy;
+        OC_TRY(to_owned(m, t, &copy));
+        out->data = copy;
+        out->dtype = OC_DT_F32;
+    }
+    return convert_weight(m, t, out);
 }
 
 /* A (rows, cols) matrix view into the mapping, in the format params.weights asks for;
@@ -171,17 +191,7 @@ static oc_status get_mat(oc_model *m, const char *const *pre, const char *name, 
     } else {
         OC_TRY(oc_st_check_shape(t, 2, (int64_t[]){rows, cols}));
     }
-    out->rows = rows;
-    out->cols = cols;
-    out->dtype = t->dtype;
-    out->data = t->data;
-    if (t->dtype != OC_DT_Q8_0 && (uintptr_t)t->data % oc_dtype_size(t->dtype)) {
-        const float *copy;
-        OC_TRY(to_owned(m, t, &copy));
-        out->data = copy;
-        out->dtype = OC_DT_F32;
-    }
-    return convert_weight(m, t, out);
+    return view(m, t, rows, cols, out);
 }
 
 static oc_status load_vit_layer(oc_model *m, const char *const *pre, uint32_t l,
@@ -304,6 +314,8 @@ static oc_status load_image_side(oc_model *m) {
 }
 
 static oc_status load_weights(oc_model *m) {
+    if (oc_family_tensors(m->cfg.family, &(size_t){0}))
+        return oc_model_load_family_weights(m);
     m->loading_vision = 1;
     oc_status s = load_image_side(m);
     m->loading_vision = 0;
@@ -330,9 +342,11 @@ static oc_status load_processor(oc_model *m) {
         if (s == OC_OK) {
             const cJSON *ip = oc_json_get(j, "image_processor");
             const cJSON *src = cJSON_IsObject(ip) ? ip : j;
-            s = m->cfg.family == OC_FAMILY_SMOLVLM
-                    ? oc_idefics3_proc_from_json(src, path, &m->smol_proc)
-                    : oc_clip_proc_from_json(src, path, &m->clip_proc);
+            oc_family f = m->cfg.family;
+            s = f == OC_FAMILY_SMOLVLM    ? oc_idefics3_proc_from_json(src, path, &m->smol_proc)
+                : f == OC_FAMILY_QWEN25VL ? oc_qwen_proc_from_json(src, path, &m->qwen_proc)
+                : f == OC_FAMILY_GEMMA3   ? oc_gemma_proc_from_json(src, path, &m->gemma_proc)
+                                          : oc_clip_proc_from_json(src, path, &m->clip_proc);
             cJSON_Delete(j);
         }
         oc_free(path);
@@ -344,6 +358,18 @@ static oc_status load_processor(oc_model *m) {
 
 static oc_status check_processor(const oc_model *m) {
     uint32_t S = m->cfg.vision.image_size;
+    const oc_qwen_proc *qp = &m->qwen_proc;
+    const oc_qvit_config *qv = &m->cfg.qvit;
+    if (m->cfg.family == OC_FAMILY_QWEN25VL &&
+        (qp->patch != qv->patch || qp->merge != qv->merge || qp->temporal != qv->temporal))
+        return oc_err(OC_ERR_FORMAT, "%s: the processor's patch_size %u, merge_size %u, "
+                      "temporal_patch_size %u differ from the vision tower's %u, %u, %u",
+                      m->dir, qp->patch, qp->merge, qp->temporal, qv->patch, qv->merge,
+                      qv->temporal);
+    if (m->cfg.family == OC_FAMILY_GEMMA3 &&
+        (m->gemma_proc.height != S || m->gemma_proc.width != S))
+        return oc_err(OC_ERR_FORMAT, "%s: the processor's size %ux%u differs from the vision "
+                      "image_size %u", m->dir, m->gemma_proc.width, m->gemma_proc.height, S);
     if (m->cfg.family == OC_FAMILY_SMOLVLM && m->smol_proc.tile != S)
         return oc_err(OC_ERR_FORMAT, "%s: max_image_size.longest_edge %u differs from the "
                       "vision image_size %u", m->dir, m->smol_proc.tile, S);
@@ -376,6 +402,23 @@ oc_model_params oc_model_default_params(void) {
 
 static void describe(oc_model *m) {
     const oc_model_config *c = &m->cfg;
+    if (c->family == OC_FAMILY_QWEN25VL) {
+        snprintf(m->desc, sizeof m->desc,
+                 "qwen2_5_vl: vision %u layers x %u (patch %u, merge %u, window %u), text %u "
+                 "layers x %u (%u heads, %u kv), vocab %u", c->qvit.depth, c->qvit.hidden,
+                 c->qvit.patch, c->qvit.merge, c->qvit.window, c->text.layers, c->text.hidden,
+                 c->text.heads, c->text.kv_heads, c->text.vocab);
+        return;
+    }
+    if (c->family == OC_FAMILY_GEMMA3) {
+        snprintf(m->desc, sizeof m->desc,
+                 "gemma3: vision %u layers x %u (%ux%u, patch %u, %u tokens), text %u layers x "
+                 "%u (%u heads, %u kv, window %u), vocab %u", c->vision.layers,
+                 c->vision.hidden, c->vision.image_size, c->vision.image_size, c->vision.patch,
+                 c->mm_tokens, c->text.layers, c->text.hidden, c->text.heads,
+                 c->text.kv_heads, c->text.sliding_window, c->text.vocab);
+        return;
+    }
     snprintf(m->desc, sizeof m->desc,
              "%s: vision %u layers x %u (%ux%u, patch %u), text %u layers x %u (%u heads, "
              "%u kv), vocab %u",
@@ -437,6 +480,8 @@ oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model
     if (s == OC_OK)
         s = check_processor(m);
     if (s == OC_OK)
+        s = oc_prompt_check_tokens(&m->cfg, m->tok, m->dir);
+    if (s == OC_OK)
         s = load_weights(m);
     if (s != OC_OK) {
         oc_model_free(m);
@@ -457,6 +502,7 @@ void oc_model_free(oc_model *m) {
         oc_free(m->owned[i]);
     oc_free(m->owned);
     oc_free(m->vit.layers);
+    oc_free(m->qvit.blocks);
     oc_free(m->llm.layers);
     oc_free(m->tuners);
     oc_tokenizer_free(m->tok);
@@ -474,9 +520,25 @@ oc_status oc_model_preprocess(const oc_model *m, const oc_image *img, float **pi
     if (m->cfg.family == OC_FAMILY_SMOLVLM)
         return oc_idefics3_preprocess(&m->smol_proc, img, m->params.max_tiles, pixels, n_tiles,
                                       rows, cols);
-    *n_tiles = 1;
+    if (m->cfg.family == OC_FAMILY_QWEN25VL) {
+        /* max_tiles tiles' worth of 448 x 448 pixels (the published max_pixels is 64) */
+        uint64_t max_patches = (uint64_t)m->params.max_tiles * 1024;
+        *n_tiles = 1;
+        return oc_qwen_preprocess(&m->qwen_proc, img, max_patches, pixels, rows, cols);
+    }
+    if (m->cfg.family == OC_FAMILY_GEMMA3)
+        return oc_gemma_preprocess(&m->gemma_proc, img, m->params.max_tiles, pixels, n_tiles,
+                                   rows, cols);
     *rows = *cols = 0;
+    *n_tiles = 1;
     return oc_clip_preprocess(&m->clip_proc, img, pixels);
+}
+
+size_t oc_model_pixel_count(const oc_model *m, uint32_t n_tiles, uint32_t rows, uint32_t cols) {
+    if (m->cfg.family == OC_FAMILY_QWEN25VL)
+        return (size_t)rows * cols * oc_qvit_patch_dim(&m->cfg.qvit);
+    size_t S = m->cfg.vision.image_size;
+    return (size_t)n_tiles * 3 * S * S;
 }
 
 static uint64_t wbytes(const oc_weight *w) {
@@ -498,13 +560,43 @@ void oc_model_weight_bytes(const oc_model *m, uint64_t *text_per_token,
         v += wbytes(&L->q) + wbytes(&L->k) + wbytes(&L->v) + wbytes(&L->o) + wbytes(&L->fc1) +
              wbytes(&L->fc2);
     }
+    for (uint32_t l = 0; m && m->qvit.blocks && l < m->cfg.qvit.depth; l++) {
+        const oc_qvit_block *B = &m->qvit.blocks[l];
+        v += wbytes(&B->q) + wbytes(&B->k) + wbytes(&B->v) + wbytes(&B->proj) +
+             wbytes(&B->gate) + wbytes(&B->up) + wbytes(&B->down);
+    }
     if (m) {
-        v += wbytes(&m->vit.patch_w);
-        v += m->cfg.family == OC_FAMILY_SMOLVLM ? wbytes(&m->proj)
-                                                : wbytes(&m->mm1) + wbytes(&m->mm2);
+        oc_family f = m->cfg.family;
+        v += wbytes(&m->vit.patch_w) + wbytes(&m->qvit.patch_w);
+        v += f == OC_FAMILY_SMOLVLM    ? wbytes(&m->proj)
+             : f == OC_FAMILY_QWEN25VL ? wbytes(&m->qvit.mlp0) + wbytes(&m->qvit.mlp2)
+             : f == OC_FAMILY_GEMMA3   ? wbytes(&m->gemma_proj)
+                                       : wbytes(&m->mm1) + wbytes(&m->mm2);
     }
     if (text_per_token)
         *text_per_token = t;
     if (vision_per_tile)
         *vision_per_tile = v;
 }
+
+/* ---- for the table-driven loading of the other families (model_families.c) ---------- */
+
+const oc_st_tensor *oc_model_find_tensor(const oc_model *m, const char *const *prefixes,
+                                         const char *name, char *full, size_t full_size) {
+    return find_tensor(m, prefixes, name, full, full_size);
+}
+
+oc_status oc_model_missing(const oc_model *m, const char *full) { return missing(m, full); }
+
+oc_status oc_model_check_float(const oc_st_tensor *t) { return check_float(t); }
+
+oc_status oc_model_view(oc_model *m, const oc_st_tensor *t, int64_t rows, int64_t cols,
+                        oc_weight *out) {
+    return view(m, t, rows, cols, out);
+}
+
+oc_status oc_model_f32_copy(oc_model *m, const oc_st_tensor *t, const float **out) {
+    return to_owned(m, t, out);
+}
+
+oc_status oc_model_own(oc_model *m, void *p) { return own(m, p); }

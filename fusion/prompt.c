@@ -49,6 +49,9 @@ static oc_status render(oc_strbuf *b, const oc_model_config *c, const oc_turn *t
                         size_t n_turns, const oc_tile_layout *layouts, size_t n_images,
                         int add_generation_prompt, size_t *span_start, size_t *span_end,
                         const char *llava_end) {
+    if (c->family == OC_FAMILY_QWEN25VL || c->family == OC_FAMILY_GEMMA3)
+        return oc_prompt_render_family(b, c, turns, n_turns, layouts, n_images,
+                                       add_generation_prompt, span_start, span_end);
     int smol = c->family == OC_FAMILY_SMOLVLM;
     size_t img = 0;
     if (smol)
@@ -132,9 +135,9 @@ oc_status oc_prompt_text(const oc_model_config *cfg, const oc_turn *turns, size_
 
 /* Tokens of text[0:n], counted. */
 static oc_status count_prefix(const oc_tokenizer *tok, const char *text, size_t n,
-                              size_t *count) {
+                              int add_special, size_t *count) {
     int32_t *ids;
-    OC_TRY(oc_tokenize(tok, text, n, 1, &ids, count));
+    OC_TRY(oc_tokenize(tok, text, n, add_special, &ids, count));
     oc_free(ids);
     return OC_OK;
 }
@@ -156,8 +159,11 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
     if (s == OC_OK)
         s = render(&b, cfg, turns, n_turns, layouts, n_images, add_generation_prompt, spans,
                    spans + n_turns, llava_end);
+    /* the new families' formats spell every special token themselves, <bos> included,
+     * as their chat templates render them (transformers then tokenizes without adding) */
+    int add_special = cfg->family != OC_FAMILY_QWEN25VL && cfg->family != OC_FAMILY_GEMMA3;
     if (s == OC_OK)
-        s = oc_tokenize(tok, b.data, b.len, 1, &out, &n_ids);
+        s = oc_tokenize(tok, b.data, b.len, add_special, &out, &n_ids);
     if (s == OC_OK && labels) {
         lab = oc_malloc((n_ids ? n_ids : 1) * sizeof *lab);
         if (!lab)
@@ -170,9 +176,9 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
             if (!turns[t].is_assistant)
                 continue;
             size_t k0 = 0, k1 = 0;
-            s = count_prefix(tok, b.data, spans[t], &k0);
+            s = count_prefix(tok, b.data, spans[t], add_special, &k0);
             if (s == OC_OK)
-                s = count_prefix(tok, b.data, spans[n_turns + t], &k1);
+                s = count_prefix(tok, b.data, spans[n_turns + t], add_special, &k1);
             for (size_t i = k0; s == OC_OK && i < k1 && i < n_ids; i++)
                 lab[i] = out[i];
         }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "ocellus.h"
+#include "strbuf.h"
 
 #define OC_IGNORE_LABEL (-100)
 
@@ -21,7 +22,9 @@ typedef struct {
 } oc_turn;
 
 /* How one image was tiled (SmolVLM): rows x cols tiles + global; 0 x 0 = global only.
- * LLaVA ignores it (one image = one fixed run of tokens). */
+ * LLaVA ignores it (one image = one fixed run of tokens). Qwen2.5-VL: rows x cols is the
+ * image's patch grid (grid_h, grid_w). Gemma 3: rows x cols pan-and-scan crops after the
+ * whole image (0 x 0: none). */
 typedef struct {
     uint32_t rows, cols;
 } oc_tile_layout;
@@ -40,4 +43,18 @@ oc_status oc_prompt_encode(const oc_model_config *cfg, const oc_tokenizer *tok,
                            const oc_turn *turns, size_t n_turns, const oc_tile_layout *layouts,
                            size_t n_images, int add_generation_prompt, int32_t **ids,
                            int32_t **labels, size_t *n);
+
+/* Image tokens one image of that layout becomes in the text stream. */
+uint32_t oc_image_tokens(const oc_model_config *cfg, const oc_tile_layout *layout);
+
+/* The chat formats of Qwen2.5-VL and Gemma 3 (prompt_families.c), as prompt.c's render:
+ * appends the conversation to b; span_start/span_end as there. */
+oc_status oc_prompt_render_family(oc_strbuf *b, const oc_model_config *c, const oc_turn *turns,
+                                  size_t n_turns, const oc_tile_layout *layouts,
+                                  size_t n_images, int add_generation_prompt,
+                                  size_t *span_start, size_t *span_end);
+/* Whether the tokenizer spells the family's image tokens with the config's ids (a folder
+ * whose tokenizer and config disagree would put features at the wrong tokens). */
+oc_status oc_prompt_check_tokens(const oc_model_config *c, const oc_tokenizer *tok,
+                                 const char *dir);
 #endif

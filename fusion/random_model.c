@@ -3,12 +3,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
+#include "model_internal.h"
+#include "output.h"
 #include "sample.h"
 #include "safetensors.h"
 
@@ -223,16 +224,23 @@ static void utf8(char *out, uint32_t cp) {
 
 /* A byte-level BPE tokenizer.json with SmolVLM's special tokens and no merges. */
 static cJSON *tokenizer_json(void) {
+    return oc_random_tokenizer_json(SPECIAL, N_SPECIAL_FIXED, N_SPECIAL - N_SPECIAL_FIXED);
+}
+
+/* The special tokens (ids 0..), then n_rowcol of SmolVLM's <row_R_col_C>, then the 256
+ * bytes. */
+cJSON *oc_random_tokenizer_json(const char *const *special, int n_fixed, int n_rowcol) {
     cJSON *j = cJSON_CreateObject(), *added = cJSON_AddArrayToObject(j, "added_tokens");
     cJSON_AddStringToObject(j, "version", "1.0");
     cJSON *model = cJSON_CreateObject(), *vocab = cJSON_AddObjectToObject(model, "vocab");
     char name[64];
-    for (int i = 0; i < N_SPECIAL; i++) {
-        if (i < N_SPECIAL_FIXED)
-            snprintf(name, sizeof name, "%s", SPECIAL[i]);
+    int n_special = n_fixed + n_rowcol;
+    for (int i = 0; i < n_special; i++) {
+        if (i < n_fixed)
+            snprintf(name, sizeof name, "%s", special[i]);
         else
-            snprintf(name, sizeof name, "<row_%d_col_%d>", (i - N_SPECIAL_FIXED) / 6 + 1,
-                     (i - N_SPECIAL_FIXED) % 6 + 1);
+            snprintf(name, sizeof name, "<row_%d_col_%d>", (i - n_fixed) / 6 + 1,
+                     (i - n_fixed) % 6 + 1);
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "id", i);
         cJSON_AddStringToObject(a, "content", name);
@@ -246,7 +254,7 @@ static cJSON *tokenizer_json(void) {
     }
     for (int b = 0; b < 256; b++) {
         utf8(name, byte_char(b));
-        cJSON_AddNumberToObject(vocab, name, N_SPECIAL + b);
+        cJSON_AddNumberToObject(vocab, name, n_special + b);
     }
     cJSON_AddNullToObject(j, "normalizer");
     cJSON *pt = cJSON_AddObjectToObject(j, "pre_tokenizer");
@@ -270,54 +278,69 @@ static cJSON *tokenizer_json(void) {
     return j;
 }
 
-static oc_status write_json(const char *dir, const char *name, cJSON *j) {
-    char *path = oc_path_join(dir, name);
+oc_status oc_random_write_json(oc_out_dir *d, const char *name, cJSON *j) {
     char *text = j ? cJSON_Print(j) : NULL;
-    oc_status s = path && text ? oc_write_file_atomic(path, text, strlen(text))
-                               : oc_err(OC_ERR_NOMEM, "out of memory");
+    oc_status s = text ? oc_out_dir_write(d, name, text, strlen(text))
+                       : oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
     cJSON_free(text);
     cJSON_Delete(j);
-    oc_free(path);
     return s;
+}
+
+/* The folder's files, into the new folder d. */
+static oc_status write_model(gen *g, const preset *p, oc_out_dir *d) {
+    oc_out_file *f;
+    OC_TRY(oc_out_dir_create(d, "model.safetensors", &f));
+    oc_status s = oc_st_writer_write(g->w, f);
+    if (s != OC_OK) {
+        oc_out_abort(f);
+        return s;
+    }
+    OC_TRY(oc_out_commit(f));
+    OC_TRY(oc_random_write_json(d, "config.json", config_json(p)));
+    OC_TRY(oc_random_write_json(d, "preprocessor_config.json", processor_json(p)));
+    OC_TRY(oc_random_write_json(d, "tokenizer.json", tokenizer_json()));
+    cJSON *gc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(gc, "bos_token_id", 1);
+    cJSON *eos = cJSON_AddArrayToObject(gc, "eos_token_id");
+    cJSON_AddItemToArray(eos, cJSON_CreateNumber(2));
+    cJSON_AddItemToArray(eos, cJSON_CreateNumber(5));
+    return oc_random_write_json(d, "generation_config.json", gc);
 }
 
 oc_status oc_write_random_model(const char *preset_name, const char *dtype, uint64_t seed,
                                 const char *out_dir) {
     if (!preset_name || !out_dir)
         return oc_err(OC_ERR_INVALID_ARG, "oc_write_random_model: NULL argument");
+    if (oc_random_family_preset(preset_name))
+        return oc_write_random_family_model(preset_name, dtype, seed, out_dir);
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (!strcmp(PRESETS[i].name, preset_name))
             p = &PRESETS[i];
     if (!p)
-        return oc_err(OC_ERR_INVALID_ARG, "unknown preset \"%s\" (smolvlm-256m, smolvlm-tiny)",
-                      preset_name);
+        return oc_err(OC_ERR_INVALID_ARG, "unknown preset \"%s\" (smolvlm-256m, smolvlm-tiny, "
+                      "qwen2.5-vl-3b, qwen2.5-vl-tiny, gemma-3-4b, gemma-3-tiny)", preset_name);
     gen g = {.status = OC_OK};
     if (!oc_dtype_parse(dtype ? dtype : "BF16", &g.dtype) ||
         (g.dtype != OC_DT_F32 && g.dtype != OC_DT_F16 && g.dtype != OC_DT_BF16))
         return oc_err(OC_ERR_INVALID_ARG, "dtype \"%s\": F32, F16 or BF16", dtype);
-    if (mkdir(out_dir, 0755) != 0 && !oc_is_dir(out_dir))
-        return oc_err(OC_ERR_IO, "%s: cannot create the folder", out_dir);
     oc_rng_seed(&g.rng, seed);
     OC_TRY(oc_st_writer_new(&g.w));
     vision_tensors(&g, p);
     text_tensors(&g, p);
-    char *path = oc_path_join(out_dir, "model.safetensors");
+    oc_out_dir *d = NULL;
     if (g.status == OC_OK)
-        g.status = path ? oc_st_writer_save(g.w, path) : oc_err(OC_ERR_NOMEM, "out of memory");
-    oc_free(path);
+        g.status = oc_out_dir_begin(out_dir, NULL, &d);
+    if (g.status == OC_OK)
+        g.status = write_model(&g, p, d);
+    if (d && g.status == OC_OK)
+        g.status = oc_out_dir_commit(d);
+    else
+        oc_out_dir_abort(d);
     oc_st_writer_free(g.w);
     for (size_t i = 0; i < g.n_bufs; i++)
         oc_free(g.bufs[i]);
     oc_free(g.bufs);
-    OC_TRY(g.status);
-    OC_TRY(write_json(out_dir, "config.json", config_json(p)));
-    OC_TRY(write_json(out_dir, "preprocessor_config.json", processor_json(p)));
-    OC_TRY(write_json(out_dir, "tokenizer.json", tokenizer_json()));
-    cJSON *gc = cJSON_CreateObject();
-    cJSON_AddNumberToObject(gc, "bos_token_id", 1);
-    cJSON *eos = cJSON_AddArrayToObject(gc, "eos_token_id");
-    cJSON_AddItemToArray(eos, cJSON_CreateNumber(2));
-    cJSON_AddItemToArray(eos, cJSON_CreateNumber(5));
-    return write_json(out_dir, "generation_config.json", gc);
+    return g.status;
 }

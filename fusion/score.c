@@ -76,13 +76,20 @@ static oc_status embed(const oc_scorer *sc, const int32_t *ids, size_t from, siz
             return oc_err(OC_ERR_FORMAT, "token id %d is outside the model's vocabulary (%u)",
                           id, m->cfg.text.vocab);
         if (id == m->cfg.image_token_id) {
+            /* their images need M-RoPE positions or bidirectional spans, which only the
+             * session's forward pass gives */
+            if (m->cfg.family == OC_FAMILY_QWEN25VL || m->cfg.family == OC_FAMILY_GEMMA3)
+                return oc_err(OC_ERR_UNSUPPORTED, "scoring answers about images (image "
+                              "letter choices, answer log-probabilities) is not supported "
+                              "for %s models yet; text-only scoring is",
+                              m->cfg.family == OC_FAMILY_GEMMA3 ? "gemma3" : "qwen2_5_vl");
             if (k >= sc->n_feat_rows)
                 return oc_err(OC_ERR_INVALID_ARG, "the text has more image tokens (%zu) than "
                               "the images give features (%zu)", k + 1, sc->n_feat_rows);
             memcpy(x + (i - from) * C, sc->feats + k * C, C * sizeof(float));
             k++;
         } else {
-            oc_llama_embed(x + (i - from) * C, &m->llm, id);
+            oc_llama_embed(x + (i - from) * C, &m->cfg.text, &m->llm, id);
         }
     }
     return OC_OK;

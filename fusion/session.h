@@ -19,6 +19,11 @@ struct oc_session {
     float *feats;              /* (n_feat_rows, C_text) features of every image token */
     size_t n_feat_rows;
     oc_rng rng;
+    int32_t next_pos;          /* M-RoPE (Qwen2.5-VL): the position of the next text token */
+    int text_positions;        /* Qwen2.5-VL: positions 0, 1, 2, ... for every token, as
+                                  transformers 5 computes them when the model is called
+                                  without mm_token_type_ids (to reproduce such references);
+                                  0 (default): M-RoPE, as with its processor's inputs */
 };
 
 /* Embeddings of ids[from:to] into x ((to - from), C): token embeddings, with image
@@ -31,9 +36,17 @@ oc_status oc_session_embed(const oc_session *s, const int32_t *ids, size_t n, si
 oc_status oc_session_add_images(oc_session *s, const oc_image *const *images, size_t n,
                                 oc_timings *tm, const oc_progress *progress);
 /* Same with preprocessed pixels (n_tiles, 3, S, S) of one image tiled as layout, e.g. pixel
- * values from transformers, to reproduce its generation exactly. */
+ * values from transformers, to reproduce its generation exactly (Qwen2.5-VL: one tile of
+ * (rows * cols, patch values) patches, layout the patch grid). */
 oc_status oc_session_add_pixels(oc_session *s, const float *pixels, uint32_t n_tiles,
                                 oc_tile_layout layout);
+/* Runs ids[from:to] of a prompt ids (n) through the text model after the cached ids[0:from]
+ * (kv.len == from): embeddings with image features, the family's positions (M-RoPE) and
+ * image spans (Gemma 3: an image's tokens see each other; to must not cut an image).
+ * x: scratch of (to - from, C); hidden_out, logits as oc_llama_forward. */
+oc_status oc_session_forward(oc_session *s, const int32_t *ids, size_t n, size_t from,
+                             size_t to, float *x, float *hidden_out, float *logits,
+                             uint32_t n_logits);
 /* Generation for the session's turns and images as they stand: the prompt with the
  * generation prompt, prefilled (reusing the cached prefix), then decoded. ans receives the
  * tokens and timings, not the text; the turns are left as they were. */

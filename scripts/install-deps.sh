@@ -8,7 +8,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential meson ninja-build pkg-config \
     libopenblas0 libcjson-dev libpcre2-dev libutf8proc-dev zlib1g-dev libstb-dev libcsv-dev \
-    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev >/dev/null
+    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev libgsl-dev libcairo2-dev >/dev/null
+# Data-parallel training over processes and machines (core/dist.c, docs/DISTRIBUTED.md):
+# Open MPI; ocellus builds without it (-Dmpi=disabled) and the MPI tests are then left out.
+$SUDO apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin >/dev/null
 # Sanitizer builds and fuzzing (scripts/test-sanitize.sh, scripts/build-fuzz.sh: clang with
 # its ASan/UBSan/TSan/libFuzzer runtimes, LLVM's OpenMP, llvm-symbolizer) and memcheck
 # (scripts/valgrind.sh).

@@ -31,6 +31,7 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
     setup build-asan address,undefined
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
         meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
 fi
 if [ "$which" = all ] || [ "$which" = tsan ]; then

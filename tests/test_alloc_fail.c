@@ -7,7 +7,9 @@
  *
  * Operations: oc_model_load of tests/data/smolvlm-tiny and llava-tiny, and a short
  * answer (max_tokens 3) about an image with each loaded model; also image decoding and
- * tokenizer loading on their own. cJSON is routed through oc_malloc so that its
+ * tokenizer loading on their own; the trainer (a fresh model, a step, a checkpoint save
+ * and a resume); the dataset readers (LLaVA, messages and pre-tokenized lines with an
+ * image: open, check, get, a batch); the shapes dataset writer. cJSON is routed through oc_malloc so that its
  * allocations fail too. Where an operation makes many allocations, every k at the start
  * and end of the run is tried and a stride in between, to keep the test short. */
 #include <malloc.h>
@@ -20,6 +22,7 @@
 
 #include "alloc.h"
 #include "testutil.h"
+#include "train_fixture.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -32,9 +35,11 @@
 #define UNDER_ASAN 0
 #endif
 
-/* Every k up to EDGE from either end; at most MIDDLE points in between. */
+/* Every k up to EDGE from either end; at most MIDDLE points in between. The trainer's
+ * runs each write a checkpoint (with its fsyncs): it uses a narrower edge. */
 #define EDGE 2000
 #define MIDDLE 300
+static long edge = EDGE;
 
 static int oc_read_file_for_test(const char *path, char **text, size_t *n) {
     *text = NULL;
@@ -80,10 +85,10 @@ static void inject(const char *what, op_fn op, void *ctx) {
         fail_msg("%s: %zd bytes more in use after a clean run", what,
                  (ssize_t)(in_use() - base));
     long stride = 1;
-    if (st.total > 2 * EDGE)
-        stride = (st.total - 2 * EDGE) / MIDDLE + 1;
+    if (st.total > 2 * edge)
+        stride = (st.total - 2 * edge) / MIDDLE + 1;
     for (long k = 1;; k++) {
-        if (k > EDGE && k < st.total - EDGE && (k - EDGE) % stride)
+        if (k > edge && k < st.total - edge && (k - edge) % stride)
             continue;
         size_t before = in_use();
         oc_alloc_fail_at(k);
@@ -183,7 +188,103 @@ static oc_status op_tokenizer(void *ctx) {
     return s;
 }
 
+typedef struct {
+    const char *cfg, *ck;
+} train_ctx;
+
+/* A fresh model, one step, a checkpoint save, a resume and a step from it. */
+static oc_status op_train(void *ctx) {
+    train_ctx *c = ctx;
+    oc_train_params tp = oc_train_default_params();
+    tp.steps = 3;
+    fixture_batch fb;
+    fixture_examples(&fb, 4, 0);
+    oc_trainer *tr = NULL, *r = NULL;
+    oc_status s = oc_trainer_new_from_config(c->cfg, &tp, &tr);
+    if (s == OC_OK)
+        s = oc_trainer_step(tr, fb.ex, 4, NULL);
+    if (s == OC_OK)
+        s = oc_trainer_save(tr, c->ck);
+    if (s == OC_OK)
+        s = oc_trainer_resume(c->ck, &tp, &r);
+    if (s == OC_OK)
+        s = oc_trainer_step(r, fb.ex, 4, NULL);
+    oc_trainer_free(tr);
+    oc_trainer_free(r);
+    free(fb.pixels);
+    return s;
+}
+
+typedef struct {
+    const char *jsonl, *model;
+} data_ctx;
+
+static oc_status op_dataset(void *ctx) {
+    data_ctx *c = ctx;
+    oc_dataset_params p = oc_dataset_default_params();
+    oc_dataset *ds = NULL;
+    oc_status s = oc_dataset_open(c->jsonl, c->model, &p, &ds);
+    oc_dataset_stats st;
+    if (s == OC_OK)
+        s = oc_dataset_check(ds, &st);
+    oc_train_example ex[2];
+    if (s == OC_OK)
+        s = oc_dataset_get(ds, 1, &ex[0]);
+    if (s == OC_OK)
+        s = oc_dataset_next_batch(ex, 2, ds);
+    oc_dataset_free(ds);
+    return s;
+}
+
+static oc_status op_shapes(void *ctx) {
+    oc_shapes_params p = oc_shapes_default_params();
+    p.n = 2;
+    p.image_size = 32;
+    p.questions_per_image = 2;
+    return oc_shapes_write_dataset(&p, (const char *)ctx);
+}
+
 /* ---- tests ------------------------------------------------------------------------- */
+
+static void test_trainer(void **state) {
+    (void)state;
+    char cfg[600], ck[700];
+    snprintf(cfg, sizeof cfg, "%s", tmpdir("af-train"));
+    fixture_config(cfg, 0);
+    snprintf(ck, sizeof ck, "%s/ck", cfg);
+    train_ctx c = {cfg, ck};
+    edge = 400;
+    inject("trainer: new, step, save, resume, step", op_train, &c);
+    edge = EDGE;
+}
+
+static void test_dataset_readers(void **state) {
+    (void)state;
+    char dir[600], jsonl[1600], img[700];
+    snprintf(dir, sizeof dir, "%s", tmpdir("af-data"));
+    snprintf(img, sizeof img, "%s/a.png", dir);
+    snprintf(jsonl, sizeof jsonl, "cp '%s' '%s'", td("images/tiny_17x9.png"), img);
+    assert_int_equal(system(jsonl), 0);
+    snprintf(jsonl, sizeof jsonl, "%s/data.jsonl", dir);
+    write_text(jsonl,
+               "{\"image\": \"a.png\", \"conversations\": [{\"from\": \"human\", \"value\": "
+               "\"<image>\\nWhat is this?\"}, {\"from\": \"gpt\", \"value\": \"A cat.\"}]}\n"
+               "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, "
+               "{\"type\": \"text\", \"text\": \"And this?\"}]}, {\"role\": \"assistant\", "
+               "\"content\": \"A dog.\"}], \"images\": [\"a.png\"]}\n"
+               "\n"
+               "{\"input_ids\": [1, 20, 21, 22], \"labels\": [-100, 20, 21, 22]}\n");
+    data_ctx c = {jsonl, td("smolvlm-tiny")};
+    inject("dataset: open, check, get, batch", op_dataset, &c);
+}
+
+static void test_shapes_writer(void **state) {
+    (void)state;
+    char out[700];
+    snprintf(out, sizeof out, "%s/ds", tmpdir("af-shapes"));
+    inject("shapes dataset writer (2 scenes)", op_shapes, out);
+}
+
 
 static void test_images(void **state) {
     (void)state;
@@ -306,11 +407,16 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_tokenizers),
         cmocka_unit_test(test_smolvlm),
         cmocka_unit_test(test_llava),
+        cmocka_unit_test(test_trainer),
+        cmocka_unit_test(test_dataset_readers),
+        cmocka_unit_test(test_shapes_writer),
     };
     int fails = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[160];
+    char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/oc-test-af-llama2-%ld /tmp/oc-test-smolvlm-tiny-%ld "
-             "/tmp/oc-test-llava-tiny-%ld", (long)getpid(), (long)getpid(), (long)getpid());
+             "/tmp/oc-test-llava-tiny-%ld /tmp/oc-test-af-train-%ld /tmp/oc-test-af-data-%ld "
+             "/tmp/oc-test-af-shapes-%ld", (long)getpid(), (long)getpid(), (long)getpid(),
+             (long)getpid(), (long)getpid(), (long)getpid());
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove the test folders\n");
     return fails;

@@ -47,7 +47,7 @@ static double plain_logprob(const oc_model *m, const float *feats, const int32_t
         if (ids[i] == m->cfg.image_token_id)
             memcpy(x + i * C, feats + k++ * C, C * sizeof(float));
         else
-            oc_llama_embed(x + i * C, &m->llm, ids[i]);
+            oc_llama_embed(x + i * C, &m->cfg.text, &m->llm, ids[i]);
     }
     oc_kv_cache kv;
     oc_exec ex;

@@ -317,6 +317,8 @@ static void test_attention(void **state) {
         /* T, S, H, KVH, D, causal */
         {1, 7, 4, 2, 8, 1},   {3, 7, 4, 2, 8, 1},     {4, 600, 6, 2, 16, 1},
         {70, 70, 2, 1, 24, 0}, {130, 150, 4, 4, 8, 1}, {9, 9, 3, 3, 64, 0},
+        {2, 300, 10, 2, 24, 1}, /* decoding: 5 heads per KV head, runs of keys, D % 16 */
+        {3, 513, 4, 1, 72, 0},  /* decoding without a mask, D past one register block */
     };
     oc_isa lv[3];
     int nl = levels(lv);
@@ -452,6 +454,227 @@ static void test_activations(void **state) {
     execs_free(&e);
 }
 
+/* ---- masks of key ranges, gated MLPs, soft-capping, RoPE at positions, layouts --------- */
+
+/* out (T, H*D) of attention over keys [lo[t], hi[t]) in double. */
+static void naive_attention_ranges(double *out, const float *q, const float *k, const float *v,
+                                   size_t T, size_t H, size_t KVH, size_t D, const size_t *lo,
+                                   const size_t *hi, double scale) {
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < H; h++) {
+            size_t kh = h / (H / KVH);
+            double mx = -1e300, sum = 0, *sc = malloc((hi[t] - lo[t]) * sizeof(double));
+            for (size_t j = lo[t]; j < hi[t]; j++) {
+                double d = 0;
+                for (size_t i = 0; i < D; i++)
+                    d += (double)q[(t * H + h) * D + i] * k[(j * KVH + kh) * D + i];
+                sc[j - lo[t]] = d * scale;
+                mx = fmax(mx, sc[j - lo[t]]);
+            }
+            for (size_t j = lo[t]; j < hi[t]; j++)
+                sum += (sc[j - lo[t]] = exp(sc[j - lo[t]] - mx));
+            for (size_t i = 0; i < D; i++) {
+                double o = 0;
+                for (size_t j = lo[t]; j < hi[t]; j++)
+                    o += sc[j - lo[t]] / sum * v[(j * KVH + kh) * D + i];
+                out[(t * H + h) * D + i] = o;
+            }
+            free(sc);
+        }
+}
+
+/* The masks the families use, as key ranges per query: a sliding window over a cache,
+ * causal rows widened to bidirectional spans, windows of a reordered image (full rows
+ * inside each window), and random ranges; at every level, on one and three threads, with
+ * no scratch, with saved probabilities (zero outside each range), and an explicit scale. */
+static void test_attention_ranges(void **state) {
+    (void)state;
+    execs e;
+    execs_init(&e);
+    oc_rng r;
+    oc_rng_seed(&r, 11);
+    enum { SLIDING, SPANS, WINDOWS, RANDOM };
+    const size_t cases[][7] = {
+        /* kind, T, S, H, KVH, D, param */
+        {SLIDING, 1, 40, 4, 2, 16, 8},   {SLIDING, 3, 40, 4, 2, 16, 8},
+        {SLIDING, 150, 170, 4, 2, 16, 24}, {SPANS, 90, 100, 2, 1, 8, 16},
+        {WINDOWS, 130, 130, 4, 4, 8, 20}, {WINDOWS, 64, 64, 2, 2, 32, 64},
+        {RANDOM, 77, 120, 3, 1, 24, 0},  {RANDOM, 2, 300, 2, 2, 8, 0},
+    };
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t kind = cases[c][0], T = cases[c][1], S = cases[c][2], H = cases[c][3],
+               KVH = cases[c][4], D = cases[c][5], P = cases[c][6];
+        size_t *lo = malloc(T * sizeof *lo), *hi = malloc(T * sizeof *hi);
+        for (size_t t = 0; t < T; t++) {
+            size_t pos = S - T + t; /* the query's position among the keys */
+            if (kind == SLIDING) {
+                lo[t] = pos + 1 > P ? pos + 1 - P : 0;
+                hi[t] = pos + 1;
+            } else if (kind == SPANS) { /* spans of P keys at queries 20, 50, 80 */
+                lo[t] = 0;
+                hi[t] = pos + 1;
+                for (size_t a = S - T + 20; a + P <= S; a += 30)
+                    if (pos >= a && pos < a + P)
+                        hi[t] = a + P;
+            } else if (kind == WINDOWS) {
+                lo[t] = t / P * P;
+                hi[t] = lo[t] + P < S ? lo[t] + P : S;
+            } else {
+                size_t x = (size_t)(oc_rng_uniform(&r) * (double)S),
+                       y = (size_t)(oc_rng_uniform(&r) * (double)S);
+                lo[t] = x < y ? x : y;
+                hi[t] = (x < y ? y : x) + 1;
+                hi[t] = hi[t] > S ? S : hi[t];
+            }
+        }
+        float *q = rand_vec(&r, T * H * D), *k = rand_vec(&r, S * KVH * D),
+              *v = rand_vec(&r, S * KVH * D);
+        float *out = malloc(T * H * D * 4), *out2 = malloc(T * H * D * 4),
+              *wantf = malloc(T * H * D * 4), *probs = malloc(H * T * S * 4);
+        double *want = malloc(T * H * D * 8);
+        float scale = c % 2 ? 0.3f : 0.0f;
+        naive_attention_ranges(want, q, k, v, T, H, KVH, D, lo, hi,
+                               scale ? scale : 1 / sqrt((double)D));
+        for (size_t i = 0; i < T * H * D; i++)
+            wantf[i] = (float)want[i];
+        oc_attn_shape sh = {.T = T, .S = S, .H = H, .KVH = KVH, .D = D, .kv_stride = KVH * D,
+                            .causal = 1, .scale = scale, .kv_lo = lo, .kv_hi = hi};
+        for (int l = 0; l < nl; l++) {
+            oc_cpu_force(lv[l]);
+            oc_attention(&e.one, out, NULL, q, k, v, &sh);
+            assert_true(rel_diff(out, wantf, T * H * D) < 1e-5);
+            oc_attention(&e.many, out2, NULL, q, k, v, &sh);
+            assert_memory_equal(out, out2, T * H * D * 4);
+            oc_attention(&e.none, out2, NULL, q, k, v, &sh);
+            assert_true(rel_diff(out2, wantf, T * H * D) < 1e-5);
+            oc_attention(&e.none, out2, probs, q, k, v, &sh);
+            assert_true(rel_diff(out2, wantf, T * H * D) < 1e-5);
+            memset(probs, 0x7f, H * T * S * 4); /* every entry must be written */
+            oc_attention(&e.many, out2, probs, q, k, v, &sh);
+            assert_true(rel_diff(out2, wantf, T * H * D) < 1e-5);
+            for (size_t h = 0; h < H; h++)
+                for (size_t t = 0; t < T; t++) {
+                    double sum = 0;
+                    for (size_t j = 0; j < S; j++) {
+                        float p = probs[(h * T + t) * S + j];
+                        sum += p;
+                        if (j < lo[t] || j >= hi[t])
+                            assert_true(p == 0.0f);
+                    }
+                    assert_true(fabs(sum - 1) < 1e-5);
+                }
+        }
+        oc_cpu_force(OC_ISA_AVX512);
+        free(q), free(k), free(v), free(out), free(out2), free(wantf), free(probs), free(want);
+        free(lo), free(hi);
+    }
+    execs_free(&e);
+}
+
+/* GeGLU and SwiGLU through oc_glu (silu: oc_swiglu's bits), oc_scale, oc_softcap. */
+static void test_glu_softcap(void **state) {
+    (void)state;
+    execs e;
+    execs_init(&e);
+    oc_rng r;
+    oc_rng_seed(&r, 5);
+    size_t n = 40000; /* several tasks */
+    float *g = rand_vec(&r, n), *u = rand_vec(&r, n), *y = malloc(n * 4), *y2 = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        g[i] *= 8;
+    oc_isa lv[3];
+    int nl = levels(lv);
+    for (int l = 0; l < nl; l++) {
+        oc_cpu_force(lv[l]);
+        oc_glu(&e.many, y, g, u, n, OC_ACT_GELU_TANH);
+        for (size_t i = 0; i < n; i++)
+            assert_true(fabs(y[i] - act_exact(g[i], OC_ACT_GELU_TANH) * u[i]) <=
+                        1e-6 * (fabs(g[i]) + 1));
+        oc_glu(&e.one, y2, g, u, n, OC_ACT_SILU);
+        oc_swiglu(&e.one, y, g, u, n);
+        assert_memory_equal(y, y2, n * 4);
+        memcpy(y, g, n * 4);
+        oc_glu(&e.many, y, y, u, n, OC_ACT_GELU); /* out == gate */
+        for (size_t i = 0; i < n; i++)
+            assert_true(fabs(y[i] - act_exact(g[i], OC_ACT_GELU) * u[i]) <=
+                        1e-6 * (fabs(g[i]) + 1));
+        memcpy(y, g, n * 4);
+        oc_scale(&e.many, y, 0.25f, n);
+        for (size_t i = 0; i < n; i++)
+            assert_true(y[i] == g[i] * 0.25f);
+    }
+    oc_cpu_force(OC_ISA_AVX512);
+    memcpy(y, g, n * 4);
+    oc_softcap(&e.many, y, n, 3.0f);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(fabs(y[i] - tanh(g[i] / 3.0) * 3.0) < 1e-6);
+        assert_true(fabsf(y[i]) <= 3.0f);
+    }
+    free(g), free(u), free(y), free(y2);
+    execs_free(&e);
+}
+
+/* Tables at explicit positions: one section of consecutive positions is oc_rope_tables
+ * bit for bit; sections take their positions' rows; linear scaling divides the
+ * frequencies; BF16 rounds them. */
+static void test_rope_positions(void **state) {
+    (void)state;
+    size_t D = 16, half = 8, T = 5;
+    float inv[8], c1[5 * 8], s1[5 * 8], c2[5 * 8], s2[5 * 8];
+    oc_rope_inv_freq(inv, half, D, 10000.0f, 1.0f, OC_DT_F32);
+    int32_t pos[3 * 5] = {7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 20, 30, 40, 50, 60};
+    uint32_t one[1] = {8};
+    oc_rope_tables_pos(c1, s1, inv, half, pos, T, one, 1);
+    oc_rope_tables(c2, s2, 7, T, D, 10000.0f, OC_DT_F32);
+    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(s1, s2, sizeof s1);
+    uint32_t three[3] = {2, 3, 3};
+    oc_rope_tables_pos(c1, s1, inv, half, pos, T, three, 3);
+    for (size_t t = 0; t < T; t++)
+        for (size_t i = 0; i < half; i++) {
+            size_t sec = i < 2 ? 0 : i < 5 ? 1 : 2;
+            assert_true(c1[t * half + i] == cosf((float)pos[sec * T + t] * inv[i]));
+            assert_true(s1[t * half + i] == sinf((float)pos[sec * T + t] * inv[i]));
+        }
+    float inv8[8], invb[8];
+    oc_rope_inv_freq(inv8, half, D, 10000.0f, 8.0f, OC_DT_F32);
+    oc_rope_inv_freq(invb, half, D, 10000.0f, 1.0f, OC_DT_BF16);
+    for (size_t i = 0; i < half; i++) {
+        assert_true(inv8[i] == inv[i] / 8.0f);
+        assert_true(fabsf(invb[i] - inv[i]) <= inv[i] / 128);
+        assert_true(invb[i] == oc_bf16_to_f32(oc_f32_to_bf16(invb[i])));
+    }
+}
+
+/* Group permutations and their inverse; average pooling against its definition. */
+static void test_layouts(void **state) {
+    (void)state;
+    oc_rng r;
+    oc_rng_seed(&r, 9);
+    size_t n = 6, w = 5, idx[6] = {3, 0, 5, 1, 4, 2};
+    float *src = rand_vec(&r, n * w), *dst = malloc(n * w * 4), *back = malloc(n * w * 4);
+    oc_permute_groups(dst, src, idx, n, w, 0);
+    for (size_t i = 0; i < n; i++)
+        assert_memory_equal(dst + i * w, src + idx[i] * w, w * 4);
+    oc_permute_groups(back, dst, idx, n, w, 1);
+    assert_memory_equal(back, src, n * w * 4);
+    size_t g = 8, C = 3, k = 4;
+    float *in = rand_vec(&r, g * g * C), out[4 * 3];
+    oc_avg_pool_grid(out, in, g, C, k);
+    for (size_t oy = 0; oy < 2; oy++)
+        for (size_t ox = 0; ox < 2; ox++)
+            for (size_t c = 0; c < C; c++) {
+                double s = 0;
+                for (size_t y = 0; y < k; y++)
+                    for (size_t x = 0; x < k; x++)
+                        s += in[((oy * k + y) * g + ox * k + x) * C + c];
+                assert_true(fabs(out[(oy * 2 + ox) * C + c] - s / 16) < 1e-6);
+            }
+    free(src), free(dst), free(back), free(in);
+}
+
 /* ---- the thread pool ---------------------------------------------------------------- */
 
 typedef struct {
@@ -558,6 +781,8 @@ int main(void) {
         cmocka_unit_test(test_attention),   cmocka_unit_test(test_rope),
         cmocka_unit_test(test_activations), cmocka_unit_test(test_pool),
         cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_attention_ranges), cmocka_unit_test(test_glu_softcap),
+        cmocka_unit_test(test_rope_positions), cmocka_unit_test(test_layouts),
     };
     printf("kernels: CPU %s\n", oc_cpu()->name);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -454,6 +454,41 @@ static void test_allocation_failures(void **state) {
     free(fb.pixels);
 }
 
+/* A folder whose weights and optimizer state are of different steps (what a save that
+ * stopped between its files left before checkpoints were written whole, or a folder put
+ * together by hand) is refused, and so is one without optimizer state. */
+static void test_incomplete_checkpoint(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("incomplete");
+    fixture_config(tmp, 0);
+    char a[600], b[600], cmd[1400];
+    snprintf(a, sizeof a, "%s/a", tmp);
+    snprintf(b, sizeof b, "%s/b", tmp);
+    oc_trainer *tr = fresh(tmp);
+    run_step(tr, 0);
+    assert_int_equal(oc_trainer_save(tr, a), OC_OK);
+    run_step(tr, 1);
+    assert_int_equal(oc_trainer_save(tr, b), OC_OK);
+    oc_trainer_free(tr);
+    snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/model.safetensors'", b, a);
+    assert_int_equal(system(cmd), 0);
+    oc_train_params tp = params();
+    oc_trainer *r = NULL;
+    assert_int_equal(oc_trainer_resume(a, &tp, &r), OC_ERR_FORMAT);
+    print_message("  %s\n", oc_last_error());
+    assert_non_null(strstr(oc_last_error(), "is incomplete: model.safetensors is of step 2 "
+                                            "but optimizer.safetensors of step 1"));
+    snprintf(cmd, sizeof cmd, "rm '%s/optimizer.safetensors'", a);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(oc_trainer_resume(a, &tp, &r), OC_ERR_FORMAT);
+    print_message("  %s\n", oc_last_error());
+    assert_non_null(strstr(oc_last_error(), "has no optimizer.safetensors"));
+    assert_null(r);
+    assert_int_equal(oc_trainer_resume(b, &tp, &r), OC_OK);
+    assert_int_equal(oc_trainer_get_info(r).step, 2);
+    oc_trainer_free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_for_bit),
@@ -463,6 +498,7 @@ int main(void) {
         cmocka_unit_test(test_vision_lr_scale),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_incomplete_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -533,6 +533,94 @@ static void test_allocation_failures(void **state) {
     fail_msg("still failing after 200 allocations");
 }
 
+/* False premises (issue 14): the object a question names is absent, the answer says so
+ * in the world's grammar, every kind occurs; in a dataset they come at their rate, mix
+ * with the other questions, and a rate of 0 changes no byte. */
+static int count_in_scene(const oc_scene *s, int colour, int shape) {
+    int k = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        k += (colour < 0 || s->obj[i].colour == colour) && (shape < 0 || s->obj[i].shape == shape);
+    return k;
+}
+
+static void test_false_premise(void **state) {
+    (void)state;
+    int kinds[5] = {0};
+    oc_stream r = oc_stream_derive(9, 0, 0, 77);
+    for (uint64_t i = 0; i < 400; i++) {
+        oc_scene s;
+        assert_int_equal(oc_scene_generate(OC_SPLIT_TRAIN, 5, i, &s), OC_OK);
+        oc_scene_qa q;
+        oc_scene_false_premise(&s, &r, &q);
+        assert_int_equal(q.type, OC_Q_FALSE_PREMISE);
+        assert_string_equal(oc_shapes_question_type(q.type), "false_premise");
+        assert_true(!strncmp(q.answer, "there is no ", 12));
+        const char *what = q.answer + 12;
+        /* "shape", "colour object" or "colour shape": absent from the scene */
+        const char *sp = strchr(what, ' ');
+        int colour = -1, shape = -1;
+        if (!sp) {
+            shape = oc_shape_parse(what, strlen(what));
+            kinds[0]++;
+            assert_true(strstr(q.question, "What colour is the ") == q.question);
+        } else {
+            colour = oc_colour_parse(what, (size_t)(sp - what));
+            if (!strcmp(sp + 1, "object")) {
+                kinds[1]++;
+            } else {
+                shape = oc_shape_parse(sp + 1, strlen(sp + 1));
+                assert_true(shape >= 0);
+                kinds[strstr(q.question, "What size") ? 2 : strstr(q.question, "left") ? 3 : 4]++;
+            }
+            assert_true(colour >= 0);
+        }
+        assert_true(colour >= 0 || shape >= 0);
+        assert_int_equal(count_in_scene(&s, colour, shape), 0);
+        assert_non_null(strstr(q.question, what)); /* the question names it */
+    }
+    for (int k = 0; k < 5; k++)
+        assert_true(kinds[k] > 30);
+
+    /* in a dataset */
+    char dir[256], dir0[300], path[600];
+    snprintf(dir, sizeof dir, "%s/fp", tmpdir("shapes-fp"));
+    snprintf(dir0, sizeof dir0, "%s/../fp0", dir);
+    oc_shapes_params p = oc_shapes_default_params();
+    p.split = OC_SPLIT_VAL;
+    p.n = 50;
+    p.false_premise = 0.25;
+    assert_int_equal(oc_shapes_write_dataset(&p, dir), OC_OK);
+    cJSON **vqa;
+    snprintf(path, sizeof path, "%s/vqa.jsonl", dir);
+    int n = count_lines(path, &vqa), fp = 0;
+    assert_int_equal(n, 200);
+    for (int i = 0; i < n; i++) {
+        const char *type = cJSON_GetObjectItem(vqa[i], "type")->valuestring;
+        const char *ans = cJSON_GetObjectItem(vqa[i], "answer")->valuestring;
+        int is_fp = !strcmp(type, "false_premise");
+        fp += is_fp;
+        assert_int_equal(is_fp, !strncmp(ans, "there is no ", 12));
+    }
+    free_lines(vqa, n);
+    assert_true(fp > 30 && fp < 70); /* 50 expected */
+    /* rate 0 is the default's bytes */
+    p.false_premise = 0;
+    assert_int_equal(oc_shapes_write_dataset(&p, dir0), OC_OK);
+    oc_shapes_params d = oc_shapes_default_params();
+    d.split = OC_SPLIT_VAL;
+    d.n = 50;
+    assert_int_equal(oc_shapes_write_dataset(&d, dir), OC_OK);
+    const char *names[] = {"vqa.jsonl", "vqa10.jsonl", "conversations.jsonl", "info.json"};
+    for (size_t i = 0; i < 4; i++) {
+        char *a = slurp(dir, names[i]), *b = slurp(dir0, names[i]);
+        assert_string_equal(a, b);
+        oc_free(a);
+        oc_free(b);
+    }
+    p.false_premise = 1.5;
+    assert_int_equal(oc_shapes_write_dataset(&p, dir), OC_ERR_INVALID_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),
@@ -547,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_write_dataset),
         cmocka_unit_test(test_scene_in_memory),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_false_premise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -932,6 +932,30 @@ static void test_allocation_failures(void **state) {
     assert_true(loaded);
 }
 
+/* Decoding bytes with their length: a byte-level tokenizer's token for byte 0 stays in the
+ * text (oc_detokenize's NUL-terminated string alone would cut it there). */
+static void test_decode_bytes(void **state) {
+    (void)state;
+    oc_tokenizer *tok = NULL;
+    assert_int_equal(oc_tokenizer_load(td("smolvlm-tiny/tokenizer.json"), &tok), OC_OK);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(oc_tokenize(tok, "a\0b\0", 4, 0, &ids, &n), OC_OK);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(oc_detokenize_bytes(tok, ids, n, 0, &text, &len), OC_OK);
+    assert_int_equal(len, 4);
+    assert_memory_equal(text, "a\0b\0", 5); /* and NUL-terminated */
+    oc_free(text);
+    assert_int_equal(oc_detokenize_bytes(tok, ids, 0, 0, &text, &len), OC_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(text[0], 0);
+    oc_free(text);
+    assert_int_equal(oc_detokenize_bytes(tok, ids, n, 0, &text, NULL), OC_ERR_INVALID_ARG);
+    oc_free(ids);
+    oc_tokenizer_free(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama2_reference),
@@ -956,6 +980,7 @@ int main(void) {
         cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_decode_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, free_shared);
 }

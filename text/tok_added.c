@@ -3,6 +3,7 @@
  * leftmost-longest matches, with the single_word, lstrip and rstrip rules. Tokens with
  * normalized = false are matched on the raw text, the others on normalized text (as the
  * normalizer writes them). Matching walks a byte trie from each position. */
+#include <math.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -141,6 +142,12 @@ static oc_status add_one(oc_added_vocab *av, const cJSON *e, const char *file,
     if (!cJSON_IsNumber(jid))
         return oc_err(OC_ERR_FORMAT, "%s: added token '%s' has no numeric \"id\"", file,
                       content);
+    /* tokenizers reads the id as a u32 (and then numbers the token itself, as here):
+     * anything else is not a tokenizer.json it would load */
+    double idv = jid->valuedouble;
+    if (!(idv >= 0 && idv <= (double)INT32_MAX) || idv != floor(idv))
+        return oc_err(OC_ERR_FORMAT, "%s: added token '%s' has id %.17g; an id is an integer "
+                      "from 0 to %d", file, content, idv, INT32_MAX);
     size_t len = strlen(content);
     if (len == 0)
         return OC_OK; /* tokenizers ignores empty tokens */

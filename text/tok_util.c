@@ -170,7 +170,7 @@ oc_status oc_tok_bool(const cJSON *j, const char *key, int def, const char *file
 
 oc_status oc_tok_char(const cJSON *j, const char *key, const char *file, const char *what,
                       uint32_t *cp) {
-    const char *s;
+    const char *s = NULL; /* set when oc_tok_str succeeds (gcc cannot tell) */
     OC_TRY(oc_tok_str(j, key, 1, file, what, &s));
     size_t n = strlen(s);
     if (n == 0 || oc_utf8_next(s, n, cp) != n)

@@ -288,17 +288,23 @@ oc_status oc_tokenize(const oc_tokenizer *tok, const char *text, size_t len, int
 
 oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
                         int keep_special, char **text) {
-    if (!tok || (!ids && n_ids) || !text)
+    size_t len;
+    return oc_detokenize_bytes(tok, ids, n_ids, keep_special, text, &len);
+}
+
+oc_status oc_detokenize_bytes(const oc_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                              int keep_special, char **text, size_t *len) {
+    if (!tok || (!ids && n_ids) || !text || !len)
         return oc_err(OC_ERR_INVALID_ARG, "oc_detokenize: NULL argument");
     oc_pieces a = {0}, b = {0};
     oc_buf out = {0};
     oc_status st = OC_OK;
     /* ids without a token are skipped, as tokenizers' decode does */
     for (size_t i = 0; st == OC_OK && i < n_ids; i++) {
-        size_t len;
-        const char *s = decode_string(tok, ids[i], &len);
+        size_t k;
+        const char *s = decode_string(tok, ids[i], &k);
         if (s && (keep_special || !oc_tok_is_special(tok, ids[i])))
-            st = oc_pieces_push(&a, s, len, -1, 0);
+            st = oc_pieces_push(&a, s, k, -1, 0);
     }
     if (st == OC_OK)
         st = oc_decode_chain(tok->decoder, &a, &b);
@@ -317,6 +323,7 @@ oc_status oc_detokenize(const oc_tokenizer *tok, const int32_t *ids, size_t n_id
         oc_buf_free(&out);
         return oc_err_prefix(st, "%s: ", tok->path);
     }
+    *len = out.len;
     *text = out.data;
     return OC_OK;
 }

@@ -136,6 +136,15 @@ int main(int argc, char **argv) {
     printf("attn  %zu x %zu heads of %zu  %8.2f ms  %7.1f GFLOP/s\n", N, H, D, t * 1e3,
            4.0 * N * N * D * H / t / 1e9);
     free(q), free(k), free(v), free(o);
+
+    /* decoding attention: one query of 9 heads over 1166 cached keys of 3 KV heads */
+    size_t S = 1166, Hq = 9, KV = 3;
+    q = rnd(Hq * D), k = rnd(S * KV * D), v = rnd(S * KV * D), o = malloc(Hq * D * sizeof(float));
+    oc_attn_shape dsh = {.T = 1, .S = S, .H = Hq, .KVH = KV, .D = D, .kv_stride = KV * D,
+                         .causal = 1};
+    t = TIME_BEST(reps * 20, oc_attention(&ex, o, NULL, q, k, v, &dsh));
+    printf("attn  decode 1 x %zu keys, %zu heads over %zu  %8.3f ms\n", S, Hq, KV, t * 1e3);
+    free(q), free(k), free(v), free(o);
     oc_exec_release(&ex);
     oc_pool_free(pool);
     return 0;

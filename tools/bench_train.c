@@ -6,7 +6,10 @@
  * Each example is one 64x64 tile (16 <image> tokens after the pixel shuffle) inside a
  * sequence of T tokens; every non-image position is labelled. Prints tokens/s (all
  * tokens of the sequences, image placeholders included), ms per step and GFLOP/s of the
- * matrix products. tools/bench_train_torch.py runs the same model and batch in PyTorch. */
+ * matrix products. tools/bench_train_torch.py runs the same model and batch in PyTorch.
+ *
+ * Under an MPI launcher (`mpirun -np N bench_train ...`) the batch is the global one, split
+ * among the ranks (docs/DISTRIBUTED.md); rank 0 prints, with the time in exchanges. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +71,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train: steps, batch, layers >= 1 and seq >= 20\n");
         return 2;
     }
-    oc_set_threads(threads);
+    if (oc_dist_init() != OC_OK) {
+        fprintf(stderr, "bench_train: %s\n", oc_last_error());
+        return 1;
+    }
+    oc_dist_info job = oc_dist_get_info();
+    oc_set_threads(threads || job.size == 1 ? threads : job.threads);
 
     char dir[] = "/tmp/ocellus-bench-train-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -118,8 +126,10 @@ int main(int argc, char **argv) {
         ex[b] = (oc_train_example){id, lb, (size_t)seq, pixels + (size_t)b * tile, 1};
     }
 
-    printf("model: %.2fM parameters; batch %d x %d tokens (1 tile each)\n",
-           (double)info.n_params / 1e6, batch, seq);
+    if (job.rank == 0)
+        printf("model: %.2fM parameters; batch %d x %d tokens (1 tile each); %d rank(s) x %d "
+               "thread(s)\n", (double)info.n_params / 1e6, batch, seq, job.size,
+               threads ? threads : job.threads);
     oc_train_stats st;
     for (int i = 0; i < 2; i++) /* warm-up: allocations, caches, thread pools */
         if (oc_trainer_step(tr, ex, (size_t)batch, &st) != OC_OK) {
@@ -127,24 +137,29 @@ int main(int argc, char **argv) {
             return 1;
         }
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), flops = 0,
-           loss0 = st.loss;
+           loss0 = st.loss, comm = 0;
     for (int i = 0; i < steps; i++) {
         if (oc_trainer_step(tr, ex, (size_t)batch, &st) != OC_OK) {
             fprintf(stderr, "bench_train: %s\n", oc_last_error());
             return 1;
         }
         flops += st.flops;
+        comm += st.comm_seconds;
     }
     double dt = clock_s(CLOCK_MONOTONIC) - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     double tokens = (double)steps * batch * seq;
-    printf("ocellus: %d steps in %.2f s: %.1f ms/step, %.0f tokens/s, %.2f GFLOP/s "
-           "(%.3g FLOP/step), %.1f CPU ms/step; loss %.3f -> %.3f\n", steps, dt,
-           1e3 * dt / steps, tokens / dt, flops / dt / 1e9, flops / steps, 1e3 * cpu / steps,
-           loss0, st.loss);
+    if (job.rank == 0)
+        printf("ocellus: %d steps in %.2f s: %.1f ms/step, %.0f tokens/s, %.2f GFLOP/s "
+               "(%.3g FLOP/step), %.1f CPU ms/step (rank 0); loss %.3f -> %.3f; "
+               "exchanges %.1f ms/step (%.2f MB of gradients per step)\n", steps, dt,
+               1e3 * dt / steps, tokens / dt, flops / dt / 1e9, flops / steps,
+               1e3 * cpu / steps, loss0, st.loss, 1e3 * comm / steps,
+               (double)info.n_params * 4 / 1e6);
     oc_trainer_free(tr);
     free(ids);
     free(labels);
     free(pixels);
     free(ex);
+    oc_dist_finalize();
     return 0;
 }

@@ -12,6 +12,15 @@
 #include "cli.h"
 
 volatile int cli_interrupted;
+int cli_stdout_errno;
+
+int cli_flush(void) {
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (!cli_stdout_errno)
+        cli_stdout_errno = errno ? errno : EIO;
+    return -1;
+}
 
 int cli_fail(const char *cmd, oc_status s) {
     fprintf(stderr, "ocellus %s: %s\n", cmd, oc_last_error()[0] ? oc_last_error()
@@ -111,6 +120,9 @@ const char CLI_GEN_HELP[] =
     "  --ignore-eos          generate --max-tokens tokens, past the end of the answer\n"
     "  --threads N           threads for the math kernels (default: all cores)\n"
     "  --dtype F             weights as auto (as stored, exact), f32, bf16 or q8_0\n"
+    "  --max-pixels N        refuse images of more pixels (width x height; the decoder's\n"
+    "                        buffer is held to 3 bytes a pixel of it); default 89478485,\n"
+    "                        as Pillow's decompression-bomb limit\n"
     "  --json                one JSON object per answer: text, token ids, timings\n"
     "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n";
 
@@ -170,6 +182,10 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
             return -1;
     } else if (!strcmp(a, "--ignore-eos")) {
         o->gen.ignore_eos = 1;
+    } else if (!strcmp(a, "--max-pixels")) {
+        VAL();
+        if (!cli_u64(cmd, a, v, &o->max_pixels) || o->max_pixels == 0)
+            return cli_usage(cmd, "--max-pixels must be a positive integer"), -1;
     } else if (!strcmp(a, "--json")) {
         o->json = 1;
     } else if (!strcmp(a, "--stream")) {
@@ -183,6 +199,13 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
     return 1;
 }
 
+oc_image_limits cli_image_limits(const cli_gen_opts *o) {
+    oc_image_limits l = oc_image_default_limits();
+    if (o->max_pixels)
+        l.max_pixels = o->max_pixels;
+    return l;
+}
+
 int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     const char *dir = o->model ? o->model : cli_default_model();
     if (!dir) {
@@ -192,6 +215,8 @@ int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     oc_model_params p = oc_model_default_params();
     p.n_threads = o->threads;
     p.weights = o->weights;
+    p.fixed_threads = o->fixed_threads;
+    p.image_limits = cli_image_limits(o);
     oc_status s = oc_model_load(dir, &p, m);
     return s == OC_OK ? 0 : cli_fail(cmd, s);
 }
@@ -230,23 +255,4 @@ void cli_install_sigint(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
-}
-
-void cli_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", stdout); break;
-        case '\\': fputs("\\\\", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        default:
-            if (*p < 0x20)
-                printf("\\u%04x", *p);
-            else
-                putchar(*p);
-        }
-    }
-    putchar('"');
 }

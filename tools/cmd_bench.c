@@ -283,6 +283,7 @@ int cmd_bench(int argc, char **argv) {
         if (r <= 0)
             return r == 0 ? (cli_usage(cmd, "unknown argument %s", a), CLI_USAGE) : CLI_USAGE;
     }
+    o.fixed_threads = 1; /* measure the threads asked for, not the tuner's choice */
     progress pr = {isatty(STDERR_FILENO)};
     oc_machine_limits ml;
     memset(&ml, 0, sizeof ml);

@@ -1,5 +1,6 @@
 /* ocellus data: make datasets (the built-in shapes world). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -8,12 +9,25 @@
 
 static const char DATA_HELP[] =
     "usage: ocellus data shapes --split train|val|test --n N --out DIR [options]\n"
-    "       ocellus data check FILE.jsonl --model DIR [--max-tokens N]\n"
+    "       ocellus data check FILE.jsonl --model DIR [--max-tokens N] [--preferences]\n"
+    "       ocellus data preferences --model DIR --data VQA.jsonl --out PAIRS.jsonl\n"
+    "                                [--samples N] [--temperature T] [options]\n"
+    "\n"
+    "data preferences: samples N answers (default 8, temperature default 1) to each\n"
+    "question of a VQA file ({\"image\", \"question\", \"answer\" | \"answers\"}, e.g. a\n"
+    "shapes vqa.jsonl), grades them with the judge (VQA accuracy against the reference\n"
+    "answers after the VQA normaliser: for the shapes world the scene's truth) and writes\n"
+    "the best and worst as {\"prompt\", \"chosen\", \"rejected\", \"images\"} for ocellus\n"
+    "train --objective dpo|simpo|orpo. Options: --max-tokens N (32), --seed S, --limit N\n"
+    "(first N questions), --reference-fallback (when every sample is wrong, the reference\n"
+    "answer is the chosen reply), --threads N.\n"
     "\n"
     "data check: reads a fine-tuning JSONL file (LLaVA \"conversations\", Hugging Face\n"
     "\"messages\", or pre-tokenized \"input_ids\"/\"labels\"), encodes every example for\n"
     "the model (chat format, tokenizer, image processor) and prints counts; the first bad\n"
-    "line is reported as FILE:LINE: what is wrong.\n"
+    "line is reported as FILE:LINE: what is wrong. --preferences: the file holds preference\n"
+    "pairs (TRL's DPO format: \"prompt\", \"chosen\", \"rejected\", \"images\"), as\n"
+    "ocellus train --objective dpo|simpo|orpo reads them.\n"
     "\n"
     "data shapes:\n"
     "Writes a dataset of the built-in shapes world: scenes of 1-4 objects (circle, square,\n"
@@ -46,7 +60,8 @@ static const char DATA_HELP[] =
     "options:\n"
     "  --split S          train, val or test (required)\n"
     "  --n N              number of scenes (required)\n"
-    "  --out DIR          output folder, created if needed (required)\n"
+    "  --out DIR          output folder (required): written whole beside DIR, then put in\n"
+    "                     its place; files in DIR that a dataset does not hold are kept\n"
     "  --seed S           seed (default 0)\n"
     "  --size PX          image side in pixels, 32..1024 (default 64)\n"
     "  --questions K      questions per image in vqa.jsonl and conversations (default 4)\n"
@@ -57,7 +72,11 @@ static const char DATA_HELP[] =
     "                     how often each question type is drawn, relative to the others\n"
     "                     (default 1 each; 0 never, at most 1000). Types: count,\n"
     "                     count_colour, count_shape, colour_of, shape_of, exists, left_of,\n"
-    "                     above, size_of, background. E.g. left_of=4,above=4,background=0\n";
+    "                     above, size_of, background. E.g. left_of=4,above=4,background=0\n"
+    "  --false-premise P  replace each question with probability P by one whose premise\n"
+    "                     is false (\"What colour is the star?\" with no star), answered\n"
+    "                     in the world's grammar (\"there is no star\"); type\n"
+    "                     false_premise in vqa.jsonl and vqa10.jsonl (default 0: none)\n";
 
 /* "left_of=4,above=0": sets those types' weights; the others keep theirs. */
 static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
@@ -72,9 +91,9 @@ static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
             return cli_usage(cmd, "--question-weights: '%s' is not TYPE=W", item), 0;
         *eq = 0;
         int t = 0;
-        while (oc_shapes_question_type(t) && strcmp(oc_shapes_question_type(t), item) != 0)
+        while (t < OC_SHAPES_QUESTION_TYPES && strcmp(oc_shapes_question_type(t), item) != 0)
             t++;
-        if (!oc_shapes_question_type(t))
+        if (t == OC_SHAPES_QUESTION_TYPES)
             return cli_usage(cmd, "--question-weights: no question type '%s'", item), 0;
         if (!cli_u32(cmd, "--question-weights", eq + 1, &w[t]))
             return 0;
@@ -99,7 +118,8 @@ static int shapes(int argc, char **argv) {
         }
         static const char *const known[] = {"--split", "--n",         "--out", "--seed",
                                             "--size",  "--questions", "--mc",
-                                            "--question-weights", "--mmlu-questions"};
+                                            "--question-weights", "--mmlu-questions",
+                                            "--false-premise"};
         size_t k = 0;
         while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
             k++;
@@ -137,6 +157,11 @@ static int shapes(int argc, char **argv) {
         } else if (!strcmp(a, "--mmlu-questions")) {
             if (!cli_u32(cmd, a, v, &p.mmlu_per_subject))
                 return CLI_USAGE;
+        } else if (!strcmp(a, "--false-premise")) {
+            float f;
+            if (!cli_float(cmd, a, v, &f) || !(f >= 0 && f <= 1))
+                return cli_usage(cmd, "--false-premise must be a rate in [0, 1]"), CLI_USAGE;
+            p.false_premise = strtod(v, NULL);
         } else if (!strcmp(a, "--question-weights")) {
             if (!have_weights)
                 for (int t = 0; t < OC_SHAPES_QUESTION_TYPES; t++)
@@ -161,10 +186,36 @@ static int shapes(int argc, char **argv) {
     return 0;
 }
 
+/* Every pair encoded once: the full check of a preference file. */
+static int check_prefs(const char *file, const char *model, const oc_dataset_params *p) {
+    oc_pref_dataset *ds = NULL;
+    oc_status s = oc_pref_dataset_open(file, model, p, &ds);
+    size_t n = oc_pref_dataset_size(ds), longest = 0;
+    unsigned long long tokens = 0, labelled = 0;
+    for (size_t i = 0; s == OC_OK && i < n; i++) {
+        oc_pref_example e;
+        s = oc_pref_dataset_get(ds, i, &e);
+        for (int k = 0; s == OC_OK && k < 2; k++) {
+            const oc_train_example *x = k ? &e.rejected : &e.chosen;
+            tokens += x->n_tokens;
+            longest = x->n_tokens > longest ? x->n_tokens : longest;
+            for (size_t t = 1; t < x->n_tokens; t++)
+                labelled += x->labels[t] != -100;
+        }
+    }
+    oc_pref_dataset_free(ds);
+    if (s != OC_OK)
+        return cli_fail("data", s);
+    printf("%s: %zu preference pairs, %llu tokens (%llu in the replies), longest %zu\n", file,
+           n, tokens, labelled, longest);
+    return 0;
+}
+
 static int check(int argc, char **argv) {
     const char *cmd = "data", *file = NULL, *model = NULL, *v;
     oc_dataset_params p = oc_dataset_default_params();
     p.shuffle = 0;
+    int prefs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -177,6 +228,8 @@ static int check(int argc, char **argv) {
         } else if (!strcmp(a, "--max-tokens")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_u32(cmd, a, v, &p.max_tokens))
                 return CLI_USAGE;
+        } else if (!strcmp(a, "--preferences")) {
+            prefs = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
         } else if (file) {
@@ -189,6 +242,8 @@ static int check(int argc, char **argv) {
         return cli_usage(cmd, "check needs a JSONL file"), CLI_USAGE;
     if (!model && !(model = cli_default_model()))
         return cli_usage(cmd, "no model: give --model DIR or set OCELLUS_MODEL"), CLI_USAGE;
+    if (prefs)
+        return check_prefs(file, model, &p);
     oc_dataset *ds = NULL;
     oc_dataset_stats st;
     oc_status s = oc_dataset_open(file, model, &p, &ds);
@@ -204,6 +259,89 @@ static int check(int argc, char **argv) {
     return 0;
 }
 
+static int pref_progress(size_t done, size_t total, const oc_pref_gen_stats *st, void *ud) {
+    (void)ud;
+    if (done % 25 == 0 || done == total)
+        fprintf(stderr, "ocellus data: %zu/%zu questions, %zu pairs, mean score %.3f\n", done,
+                total, st->pairs, st->mean_score / (double)(st->prompts ? st->prompts : 1));
+    return cli_interrupted;
+}
+
+static int preferences(int argc, char **argv) {
+    const char *cmd = "data", *v;
+    const char *data = NULL, *out = NULL;
+    cli_gen_opts g;
+    cli_gen_opts_init(&g);
+    oc_pref_gen_params p = oc_pref_gen_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(DATA_HELP, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--reference-fallback")) {
+            p.reference_fallback = 1;
+            continue;
+        }
+        static const char *const known[] = {"--model", "--data", "--out", "--samples",
+                                            "--temperature", "--max-tokens", "--seed",
+                                            "--limit", "--threads"};
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof known[0])
+            return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
+        if (!(v = cli_value(cmd, argc, argv, &i)))
+            return CLI_USAGE;
+        uint64_t u;
+        uint32_t t;
+        if (!strcmp(a, "--model"))
+            g.model = v;
+        else if (!strcmp(a, "--data"))
+            data = v;
+        else if (!strcmp(a, "--out"))
+            out = v;
+        else if (!strcmp(a, "--samples")) {
+            if (!cli_u32(cmd, a, v, &p.samples) || p.samples < 2 || p.samples > 1024)
+                return cli_usage(cmd, "--samples must be in 2..1024"), CLI_USAGE;
+        } else if (!strcmp(a, "--temperature")) {
+            if (!cli_float(cmd, a, v, &p.temperature) || !(p.temperature >= 0))
+                return cli_usage(cmd, "--temperature must be >= 0"), CLI_USAGE;
+        } else if (!strcmp(a, "--max-tokens")) {
+            if (!cli_u32(cmd, a, v, &p.max_tokens) || p.max_tokens == 0)
+                return cli_usage(cmd, "--max-tokens must be >= 1"), CLI_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            if (!cli_u64(cmd, a, v, &p.seed))
+                return CLI_USAGE;
+        } else if (!strcmp(a, "--limit")) {
+            if (!cli_u64(cmd, a, v, &u))
+                return CLI_USAGE;
+            p.limit = (size_t)u;
+        } else if (!strcmp(a, "--threads")) {
+            if (!cli_u32(cmd, a, v, &t))
+                return CLI_USAGE;
+            g.threads = (int)t;
+        }
+    }
+    if (!data || !out)
+        return cli_usage(cmd, "preferences needs --data and --out"), CLI_USAGE;
+    oc_model *m = NULL;
+    int rc = cli_load_model(cmd, &g, &m);
+    if (rc)
+        return rc;
+    p.on_item = pref_progress;
+    cli_install_sigint();
+    oc_pref_gen_stats st;
+    oc_status s = oc_make_preferences(m, data, &p, out, &st);
+    oc_model_free(m);
+    if (s != OC_OK)
+        return cli_fail(cmd, s);
+    fprintf(stderr, "ocellus data: %zu pairs from %zu questions to %s (all right %zu, all "
+            "wrong %zu, chosen = reference %zu; mean score %.3f)\n", st.pairs, st.prompts, out,
+            st.all_right, st.none_right, st.from_reference, st.mean_score);
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(DATA_HELP, argc < 2 ? stderr : stdout);
@@ -213,5 +351,8 @@ int cmd_data(int argc, char **argv) {
         return shapes(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))
         return check(argc - 1, argv + 1);
-    return cli_usage("data", "unknown subcommand '%s' (shapes, check)", argv[1]), CLI_USAGE;
+    if (!strcmp(argv[1], "preferences"))
+        return preferences(argc - 1, argv + 1);
+    return cli_usage("data", "unknown subcommand '%s' (shapes, check, preferences)", argv[1]),
+           CLI_USAGE;
 }

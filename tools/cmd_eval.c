@@ -318,6 +318,18 @@ int cmd_eval(int argc, char **argv) {
         free(e.suffix);
         return rc;
     }
+    /* a job of several ranks (mpirun): each scores its block of the items, rank 0 prints
+     * the counts of all */
+    oc_status ds = oc_dist_init();
+    if (ds != OC_OK) {
+        free(e.suffix);
+        return cli_fail(cmd, ds);
+    }
+    oc_dist_info job = oc_dist_get_info();
+    int rank0 = job.rank == 0;
+    if (job.size > 1 && !o.threads)
+        o.threads = job.threads;
+    p.dist = job.size > 1 && !scoring;
     int image_mcq = !strcmp(sub, "mcq") && ends_with(e.data, ".jsonl");
     p.limit = e.limit;
     p.gen = o.gen;
@@ -327,7 +339,7 @@ int cmd_eval(int argc, char **argv) {
     p.generate = e.generate;
     p.prompt = e.prompt;
     p.suffix = e.suffix;
-    progress pg = {cmd, e.show, e.quiet, isatty(STDERR_FILENO), 0, 99, 0};
+    progress pg = {cmd, rank0 ? e.show : 0, e.quiet || !rank0, isatty(STDERR_FILENO), 0, 99, 0};
     p.on_item = on_item;
     p.user_data = &pg;
     cli_install_sigint();
@@ -335,12 +347,15 @@ int cmd_eval(int argc, char **argv) {
     oc_model *m = NULL;
     if (!scoring && (rc = cli_load_model(cmd, &o, &m)) != 0) {
         free(e.suffix);
+        oc_dist_abort(rc); /* the other ranks would wait for this one */
         return rc;
     }
     if (e.show_prompt && !image_mcq && !strcmp(sub, "mcq")) {
-        rc = show_prompt(m, &e, &p);
+        p.dist = 0;
+        rc = rank0 ? show_prompt(m, &e, &p) : 0;
         oc_model_free(m);
         free(e.suffix);
+        oc_dist_finalize();
         return rc;
     }
     oc_eval_result r;
@@ -361,7 +376,17 @@ int cmd_eval(int argc, char **argv) {
         s = oc_eval_perplexity(m, e.data, &p, &r);
     if (pg.printed && pg.tty)
         fputc('\n', stderr);
-    if (s == OC_OK || s == OC_ERR_CANCELLED) {
+    if (s != OC_OK && s != OC_ERR_CANCELLED && job.size > 1 && !oc_dist_error_is_shared()) {
+        /* this rank's alone: end the job, saying why */
+        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
+                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
+        oc_dist_abort(2 + (int)s);
+    }
+    if (!rank0) { /* rank 0 prints for the job */
+        rc = s == OC_OK ? 0 : 2 + (int)s;
+        if (s == OC_OK || s == OC_ERR_CANCELLED)
+            oc_eval_result_free(&r);
+    } else if (s == OC_OK || s == OC_ERR_CANCELLED) {
         eval_run run = {image_mcq ? "mcq (images)" : sub, scoring ? e.references : e.data,
                         scoring ? e.predictions : NULL, scoring ? e.metric : NULL,
                         e.format, e.shots, e.generate};
@@ -378,6 +403,7 @@ int cmd_eval(int argc, char **argv) {
     }
     oc_model_free(m);
     free(e.suffix);
+    oc_dist_finalize();
     return rc;
 }
 

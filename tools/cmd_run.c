@@ -1,4 +1,5 @@
 /* ocellus caption / ask / inspect / make-model */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,8 @@
 #include "cli.h"
 #include "commands.h"
 
-/* Prints streamed text; the space chat models put first ("Assistant: A cat") is dropped. */
+/* Prints streamed text; the space chat models put first ("Assistant: A cat") is dropped.
+ * Stops generation when standard output fails (main reports it). */
 static int print_piece(const char *piece, int32_t id, void *user) {
     (void)id;
     int *started = user;
@@ -15,8 +17,7 @@ static int print_piece(const char *piece, int32_t id, void *user) {
         piece++;
     *started |= *piece != 0;
     fputs(piece, stdout);
-    fflush(stdout);
-    return cli_interrupted;
+    return cli_interrupted || cli_flush() != 0;
 }
 
 static int stop_only(const char *piece, int32_t id, void *user) {
@@ -26,23 +27,39 @@ static int stop_only(const char *piece, int32_t id, void *user) {
     return cli_interrupted;
 }
 
-static void print_json_answer(const char *image, const char *question, const oc_answer *a) {
-    printf("{\"image\": ");
-    if (image)
-        cli_json_string(image);
-    else
-        printf("null");
-    printf(", \"question\": ");
-    cli_json_string(question);
-    printf(", \"text\": ");
-    cli_json_string(a->text ? a->text : "");
-    printf(", \"tokens\": [");
-    for (size_t i = 0; i < a->n_tokens; i++)
-        printf("%s%d", i ? ", " : "", a->tokens[i]);
-    printf("], \"stopped_by_eos\": %s, \"prompt_tokens\": %u, \"image_tiles\": %u, "
-           "\"image_ms\": %.1f, \"prompt_ms\": %.1f, \"gen_ms\": %.1f}\n",
-           a->stopped_by_eos ? "true" : "false", a->timings.prompt_tokens, a->timings.n_tiles,
-           a->timings.image_ms, a->timings.prompt_ms, a->timings.gen_ms);
+static double ms1(double ms) { return round(ms * 10) / 10; } /* to 0.1 ms */
+
+/* A label that is not UTF-8 (a file name in another encoding) shows U+FFFD in the JSON;
+ * say so rather than change it silently. */
+static cJSON *json_label(const char *cmd, const char *what, const char *s) {
+    size_t bad = 0;
+    cJSON *j = cli_json_bytes(s, strlen(s), &bad);
+    if (bad)
+        fprintf(stderr, "ocellus %s: warning: the %s \"%s\" is not UTF-8; the JSON shows "
+                "U+FFFD for %zu byte%s\n", cmd, what, s, bad, bad == 1 ? "" : "s");
+    return j;
+}
+
+static int print_json_answer(const char *cmd, const char *image, const char *question,
+                             const oc_answer *a) {
+    cJSON *o = cJSON_CreateObject(), *toks = cJSON_CreateArray();
+    int ok = o && toks;
+    ok = ok && cli_json_add(o, "image", image ? json_label(cmd, "image name", image)
+                                               : cJSON_CreateNull());
+    ok = ok && cli_json_add(o, "question", json_label(cmd, "question", question));
+    ok = ok && cli_json_add(o, "text", cli_json_str(a->text ? a->text : ""));
+    for (size_t i = 0; ok && i < a->n_tokens; i++)
+        ok = cJSON_AddItemToArray(toks, cJSON_CreateNumber(a->tokens[i]));
+    ok = ok && cli_json_add(o, "tokens", toks);
+    toks = NULL;
+    ok = ok && cJSON_AddBoolToObject(o, "stopped_by_eos", a->stopped_by_eos) &&
+         cJSON_AddNumberToObject(o, "prompt_tokens", a->timings.prompt_tokens) &&
+         cJSON_AddNumberToObject(o, "image_tiles", a->timings.n_tiles) &&
+         cJSON_AddNumberToObject(o, "image_ms", ms1(a->timings.image_ms)) &&
+         cJSON_AddNumberToObject(o, "prompt_ms", ms1(a->timings.prompt_ms)) &&
+         cJSON_AddNumberToObject(o, "gen_ms", ms1(a->timings.gen_ms));
+    cJSON_Delete(toks);
+    return cli_json_print(o, ok);
 }
 
 /* Runs one question over images and prints the answer; returns the exit code. */
@@ -57,23 +74,28 @@ static int answer(const char *cmd, const oc_model *m, const cli_gen_opts *o,
     oc_status s = oc_ask(m, (const oc_image *const *)imgs, n, question, &gp, &a);
     if (s != OC_OK && s != OC_ERR_CANCELLED)
         return cli_fail(cmd, s);
+    int rc = 0;
     if (o->json)
-        print_json_answer(label, question, &a);
+        rc = print_json_answer(cmd, label, question, &a) ? 2 + OC_ERR_NOMEM : 0;
     else if (stream)
         putchar('\n');
     else
         printf("%s\n", a.text[0] == ' ' ? a.text + 1 : a.text);
-    fflush(stdout);
+    int out_failed = cli_flush() != 0;
     oc_answer_free(&a);
+    if (out_failed)
+        return 2 + OC_ERR_IO; /* main says what failed */
     if (s == OC_ERR_CANCELLED) {
         fprintf(stderr, "ocellus %s: interrupted\n", cmd);
         return 2 + OC_ERR_CANCELLED;
     }
-    return 0;
+    return rc;
 }
 
-static int load_image(const char *cmd, const char *path, oc_image **img) {
-    oc_status s = oc_image_load(path, NULL, img);
+static int load_image(const char *cmd, const cli_gen_opts *o, const char *path,
+                      oc_image **img) {
+    oc_image_limits lim = cli_image_limits(o);
+    oc_status s = oc_image_load(path, &lim, img);
     return s == OC_OK ? 0 : cli_fail(cmd, s);
 }
 
@@ -118,7 +140,7 @@ int cmd_caption(int argc, char **argv) {
     cli_progress_on_terminal(&o);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         oc_image *img = NULL;
-        rc = load_image(cmd, paths[i], &img);
+        rc = load_image(cmd, &o, paths[i], &img);
         if (rc == 0 && n > 1 && !o.json)
             printf("%s: ", paths[i]);
         if (rc == 0)
@@ -171,7 +193,7 @@ int cmd_ask(int argc, char **argv) {
     oc_model *m = NULL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n_img; i++)
-        rc = load_image(cmd, pos[i], &imgs[i]);
+        rc = load_image(cmd, &o, pos[i], &imgs[i]);
     if (rc == 0)
         rc = cli_load_model(cmd, &o, &m);
     cli_install_sigint();
@@ -246,7 +268,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     oc_image **imgs = calloc(n + 1, sizeof *imgs);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = load_image(cmd, paths[i], &imgs[i]);
+        rc = load_image(cmd, &o, paths[i], &imgs[i]);
     oc_model *m = NULL;
     if (rc == 0)
         rc = cli_load_model(cmd, &o, &m);

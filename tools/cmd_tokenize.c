@@ -26,7 +26,10 @@ static const char HELP[] =
 
 static const char *CMD = "tokenize";
 
-/* Reads standard input whole; NULL on failure (message printed). */
+#define MAX_STDIN ((size_t)256 << 20)
+
+/* Reads standard input whole (at most MAX_STDIN bytes, the buffer never grown past it);
+ * NULL on failure (message printed). */
 static char *read_stdin(size_t *len) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
@@ -34,7 +37,15 @@ static char *read_stdin(size_t *len) {
         n += fread(buf + n, 1, cap - n, stdin);
         if (n < cap)
             break;
-        char *b2 = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (cap >= MAX_STDIN) {
+            if (fgetc(stdin) == EOF && !ferror(stdin))
+                break; /* exactly MAX_STDIN bytes */
+            fprintf(stderr, "ocellus %s: standard input is larger than %zu bytes\n", CMD,
+                    MAX_STDIN);
+            free(buf);
+            return NULL;
+        }
+        char *b2 = realloc(buf, cap * 2);
         if (!b2) {
             free(buf);
             buf = NULL;
@@ -68,22 +79,23 @@ static void print_piece(const char *s) {
     }
 }
 
-static void print_ids(const oc_tokenizer *tok, const int32_t *ids, size_t n, int json) {
+static int print_ids(const oc_tokenizer *tok, const int32_t *ids, size_t n, int json) {
     if (json) {
-        fputs("{\"ids\": [", stdout);
-        for (size_t i = 0; i < n; i++)
-            printf("%s%d", i ? ", " : "", (int)ids[i]);
-        fputs("], \"pieces\": [", stdout);
-        for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject(), *jids = cJSON_CreateArray(),
+              *pieces = cJSON_CreateArray();
+        int ok = o && jids && pieces;
+        for (size_t i = 0; ok && i < n; i++) {
             const char *p = oc_token_piece(tok, ids[i]);
-            fputs(i ? ", " : "", stdout);
-            if (p)
-                cli_json_string(p);
-            else
-                fputs("null", stdout);
+            ok = cJSON_AddItemToArray(jids, cJSON_CreateNumber(ids[i])) &&
+                 cJSON_AddItemToArray(pieces, p ? cli_json_str(p) : cJSON_CreateNull());
         }
-        fputs("]}\n", stdout);
-        return;
+        ok = ok && cli_json_add(o, "ids", jids);
+        jids = NULL;
+        ok = ok && cli_json_add(o, "pieces", pieces);
+        pieces = NULL;
+        cJSON_Delete(jids);
+        cJSON_Delete(pieces);
+        return cli_json_print(o, ok) ? 2 + OC_ERR_NOMEM : 0;
     }
     printf("%zu tokens:", n);
     for (size_t i = 0; i < n; i++)
@@ -95,6 +107,7 @@ static void print_ids(const oc_tokenizer *tok, const int32_t *ids, size_t n, int
         print_piece(p ? p : "(none)");
         putchar('\n');
     }
+    return 0;
 }
 
 static int encode(const oc_tokenizer *tok, const char *arg, int special, int json) {
@@ -114,9 +127,9 @@ static int encode(const oc_tokenizer *tok, const char *arg, int special, int jso
     free(owned);
     if (s != OC_OK)
         return cli_fail(CMD, s);
-    print_ids(tok, ids, n, json);
+    int rc = print_ids(tok, ids, n, json);
     oc_free(ids);
-    return 0;
+    return rc;
 }
 
 /* Parses ids from arguments like "1 2 3" or "1,2,3"; 0 on a usage error. */
@@ -164,19 +177,23 @@ static int decode(const oc_tokenizer *tok, int argc, char **argv, int keep_speci
     if (!parse_ids(argc, argv, &ids, &n))
         return CLI_USAGE;
     char *text = NULL;
-    oc_status s = oc_detokenize(tok, ids, n, keep_special, &text);
+    size_t len = 0;
+    oc_status s = oc_detokenize_bytes(tok, ids, n, keep_special, &text, &len);
     free(ids);
     if (s != OC_OK)
         return cli_fail(CMD, s);
+    int rc = 0;
     if (json) {
-        fputs("{\"text\": ", stdout);
-        cli_json_string(text);
-        fputs("}\n", stdout);
+        cJSON *o = cJSON_CreateObject();
+        int ok = cli_json_add(o, "text", cli_json_bytes(text, len, NULL));
+        rc = cli_json_print(o, ok) ? 2 + OC_ERR_NOMEM : 0;
     } else {
-        printf("%s\n", text);
+        /* the bytes as they are, NULs included */
+        fwrite(text, 1, len, stdout);
+        putchar('\n');
     }
     oc_free(text);
-    return 0;
+    return rc;
 }
 
 int cmd_tokenize(int argc, char **argv) {

@@ -23,7 +23,8 @@ static const char TRAIN_HELP[] =
     "  --val FILE            validation examples; loss printed every --val-every steps\n"
     "  --val-every N         default 100\n"
     "  --out DIR             checkpoint folder (config.json, model.safetensors, tokenizer,\n"
-    "                        optimizer state), written atomically\n"
+    "                        optimizer state), each written whole beside DIR and put in\n"
+    "                        its place: a kill or a full disk leaves the previous one\n"
     "  --save-every N        steps between checkpoints (default: only at the end)\n"
     "  --steps N             optimizer steps (default 1000)\n"
     "  --tokens N            instead of --steps: train on about N tokens (steps = N over\n"
@@ -43,15 +44,35 @@ static const char TRAIN_HELP[] =
     "  --init-std X          std of fresh weights (default: the config's initializer_range)\n"
     "  --dump-first-step F   write the first step's loss, gradients and updated\n"
     "                        parameters to F.safetensors (to compare with PyTorch)\n"
-    "  --threads N           threads for the math kernels\n"
+    "  --threads N           threads for the math kernels (under an MPI launcher: per\n"
+    "                        rank; default the CPUs the launcher bound it to, else the\n"
+    "                        machine's CPUs over its ranks)\n"
+    "  --json                one JSON object per step on standard output (step, loss,\n"
+    "                        lr, grad_norm, tokens, seconds, comm_seconds, ranks, ...)\n"
+    "  --comm-timeout S      under MPI: seconds an exchange between ranks may wait before\n"
+    "                        the job is ended, naming the rank (default 600)\n"
+    "  --objective O         sft (default); dpo, simpo or orpo: --data holds preference\n"
+    "                        pairs (TRL's format: prompt, chosen, rejected, images)\n"
+    "  --beta X              DPO's and SimPO's beta (default 0.1 for DPO, 2 for SimPO)\n"
+    "  --ref DIR             DPO's reference model (default: the --init model); its\n"
+    "                        log-probabilities of every pair are computed once and kept\n"
+    "                        in OUT/ref_logprobs.safetensors (reused on --resume)\n"
+    "  --gamma X             SimPO's target margin (default 0.5)\n"
+    "  --lambda X            ORPO's weight of the odds-ratio term (default 0.1)\n"
     "  --config-file F       a JSON object of these options without dashes, e.g.\n"
     "                        {\"steps\": 2000, \"lr\": 0.002, \"betas\": \"0.9,0.98\"};\n"
     "                        command-line options override it\n"
-    "Ctrl-C saves a checkpoint and stops.\n";
+    "Ctrl-C saves a checkpoint and stops.\n\n"
+    "Data-parallel: `mpirun -np N ocellus train ...` (any MPI launcher) trains on N ranks,\n"
+    "each on its part of every step's --batch x --grad-accum examples; the global batch,\n"
+    "schedule and loss are those of one process, rank 0 logs and writes the checkpoints,\n"
+    "and --resume works with any rank count (docs/DISTRIBUTED.md).\n";
 
 typedef struct {
-    const char *init, *config, *resume, *data, *val, *out, *dump;
+    const char *init, *config, *resume, *data, *val, *out, *dump, *ref;
     uint32_t val_every, threads;
+    int json, rank0;
+    double comm_timeout;
     oc_train_params tp;
     oc_dataset *val_ds;
     oc_trainer *tr;
@@ -102,6 +123,12 @@ static int apply(train_opts *o, const char *name, const char *v) {
         return cli_u32("train", "--val-every", v, &o->val_every);
     else if (!strcmp(name, "threads"))
         return cli_u32("train", "--threads", v, &o->threads);
+    else if (!strcmp(name, "json"))
+        o->json = strcmp(v, "false") && strcmp(v, "0");
+    else if (!strcmp(name, "comm-timeout")) {
+        if (!parse_double("--comm-timeout", v, &o->comm_timeout) || !(o->comm_timeout > 0))
+            return cli_usage("train", "--comm-timeout must be a number of seconds > 0");
+    }
     else if (!strcmp(name, "save-every"))
         return parse_u64("--save-every", v, &tp->save_every);
     else if (!strcmp(name, "steps")) {
@@ -153,7 +180,28 @@ static int apply(train_opts *o, const char *name, const char *v) {
             tp->schedule = OC_SCHED_CONSTANT;
         else
             return cli_usage("train", "--schedule is cosine, linear or constant");
-    } else if (!strcmp(name, "no-decay-1d"))
+    } else if (!strcmp(name, "objective")) {
+        if (!strcmp(v, "sft"))
+            tp->objective = OC_OBJECTIVE_SFT;
+        else if (!strcmp(v, "dpo"))
+            tp->objective = OC_OBJECTIVE_DPO;
+        else if (!strcmp(v, "simpo"))
+            tp->objective = OC_OBJECTIVE_SIMPO;
+        else if (!strcmp(v, "orpo"))
+            tp->objective = OC_OBJECTIVE_ORPO;
+        else
+            return cli_usage("train", "--objective is sft, dpo, simpo or orpo");
+    } else if (!strcmp(name, "beta")) {
+        if (!parse_double("--beta", v, &tp->pref_beta) || !(tp->pref_beta > 0))
+            return cli_usage("train", "--beta must be positive");
+    } else if (!strcmp(name, "gamma"))
+        return parse_double("--gamma", v, &tp->simpo_gamma);
+    else if (!strcmp(name, "lambda")) {
+        if (!parse_double("--lambda", v, &tp->orpo_lambda) || !(tp->orpo_lambda >= 0))
+            return cli_usage("train", "--lambda must be >= 0");
+    } else if (!strcmp(name, "ref"))
+        o->ref = v;
+    else if (!strcmp(name, "no-decay-1d"))
         tp->no_decay_1d = strcmp(v, "false") && strcmp(v, "0");
     else
         return -1;
@@ -167,7 +215,12 @@ static int load_config_file(train_opts *o, const char *path) {
         return cli_usage("train", "%s: cannot open", path);
     static char text[1 << 16];
     size_t n = fread(text, 1, sizeof text - 1, f);
+    int too_long = n == sizeof text - 1 && fgetc(f) != EOF, err = ferror(f);
     fclose(f);
+    if (err)
+        return cli_usage("train", "%s: read error", path);
+    if (too_long)
+        return cli_usage("train", "%s: larger than %zu bytes", path, sizeof text - 1);
     text[n] = 0;
     cJSON *j = cJSON_ParseWithLength(text, n);
     if (!cJSON_IsObject(j)) {
@@ -224,39 +277,143 @@ static oc_status steps_for_tokens(oc_dataset *ds, train_opts *o) {
     double per_step = (double)sum / (double)(k ? k : 1) * o->tp.batch * o->tp.grad_accum;
     double steps = per_step > 0 ? ceil((double)o->tokens / per_step) : 1;
     o->tp.steps = steps < 1 ? 1 : (uint64_t)steps;
-    fprintf(stderr, "ocellus train: --tokens %llu: %llu steps of about %.0f tokens\n",
-            (unsigned long long)o->tokens, (unsigned long long)o->tp.steps, per_step);
+    if (o->rank0)
+        fprintf(stderr, "ocellus train: --tokens %llu: %llu steps of about %.0f tokens\n",
+                (unsigned long long)o->tokens, (unsigned long long)o->tp.steps, per_step);
     return OC_OK;
+}
+
+/* --json: the step as one line of standard output. */
+static void print_step_json(const oc_train_stats *st, double tps) {
+    cJSON *j = cJSON_CreateObject();
+    int ok = j != NULL;
+    const struct {
+        const char *key;
+        double v;
+    } f[] = {{"step", (double)st->step},          {"total_steps", (double)st->total_steps},
+             {"loss", st->loss},                  {"lr", st->lr},
+             {"grad_norm", st->grad_norm},        {"tokens", (double)st->tokens},
+             {"labelled", (double)st->labelled},  {"flops", st->flops},
+             {"seconds", st->seconds},            {"comm_seconds", st->comm_seconds},
+             {"tokens_per_s", tps},               {"ranks", (double)st->ranks},
+             {"threads", (double)st->threads}};
+    for (size_t i = 0; ok && i < sizeof f / sizeof f[0]; i++)
+        ok = cli_json_add(j, f[i].key, cJSON_CreateNumber(f[i].v));
+    cli_json_print(j, ok);
+    cli_flush();
+}
+
+/* The validation loss: the mean over the examples of --val, each rank scoring its block
+ * of them (collective: every rank calls it after the same step). */
+static void validate(train_opts *o, const oc_train_stats *st) {
+    size_t n = oc_dataset_size(o->val_ds), lo, hi;
+    oc_dist_span(n, &lo, &hi);
+    double t[2] = {0, 0}; /* sum of the losses, examples */
+    for (size_t i = lo; i < hi; i++) {
+        oc_train_example ex;
+        double loss;
+        if (oc_dataset_get(o->val_ds, i, &ex) != OC_OK ||
+            oc_trainer_eval(o->tr, &ex, 1, &loss) != OC_OK)
+            break;
+        t[0] += loss;
+        t[1] += 1;
+    }
+    /* a failed exchange leaves the job unable to go on: the next step says so */
+    if (oc_dist_sum(t, 2) == OC_OK && o->rank0 && t[1] > 0)
+        fprintf(stderr, "step %llu  validation loss %.4f (%.0f examples)\n",
+                (unsigned long long)st->step, t[0] / t[1], t[1]);
 }
 
 static int on_progress(const oc_train_stats *st, void *user) {
     train_opts *o = user;
+    int val = o->val_ds && o->val_every &&
+              (st->step % o->val_every == 0 || st->step == st->total_steps);
+    if (!o->rank0) { /* rank 0 logs for the job */
+        if (val)
+            validate(o, st);
+        return cli_interrupted;
+    }
     double elapsed = now_s() - o->t_start;
     uint64_t done = st->step - o->first_step;
     double eta = done ? elapsed / (double)done * (double)(st->total_steps - st->step) : 0;
     double tps = st->seconds > 0 ? (double)st->tokens / st->seconds : 0;
-    fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
-            (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, st->lr,
-            st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
-    if (o->val_ds && o->val_every && (st->step % o->val_every == 0 ||
-                                      st->step == st->total_steps)) {
-        size_t n = oc_dataset_size(o->val_ds);
-        double sum = 0;
-        size_t cnt = 0;
-        for (size_t i = 0; i < n; i++) {
-            oc_train_example ex;
-            double loss;
-            if (oc_dataset_get(o->val_ds, i, &ex) != OC_OK ||
-                oc_trainer_eval(o->tr, &ex, 1, &loss) != OC_OK)
-                break;
-            sum += loss;
-            cnt++;
-        }
-        if (cnt)
-            fprintf(stderr, "step %llu  validation loss %.4f (%zu examples)\n",
-                    (unsigned long long)st->step, sum / (double)cnt, cnt);
-    }
+    if (o->json)
+        print_step_json(st, tps);
+    char pref[160] = "";
+    if (st->pairs)
+        snprintf(pref, sizeof pref, "  margin %.4f  acc %.3f  (chosen %.4f rejected %.4f)",
+                 st->reward_margin, st->pref_accuracy, st->reward_chosen, st->reward_rejected);
+    fprintf(stderr, "step %llu/%llu  loss %.4f%s  lr %.3g  gnorm %.3g  %.0f tok/s  ETA %02d:%02d:%02d\n",
+            (unsigned long long)st->step, (unsigned long long)st->total_steps, st->loss, pref,
+            st->lr, st->grad_norm, tps, (int)(eta / 3600), (int)fmod(eta / 60, 60),
+            (int)fmod(eta, 60));
+    if (val)
+        validate(o, st);
     return cli_interrupted;
+}
+
+/* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref. */
+static int train_pref(train_opts *o, const char *model_dir) {
+    const char *cmd = "train";
+    if (o->val || o->tokens)
+        return cli_usage(cmd, "--val and --tokens are for --objective sft"), CLI_USAGE;
+    int dpo = o->tp.objective == OC_OBJECTIVE_DPO;
+    if (o->ref && !dpo)
+        return cli_usage(cmd, "--ref is for --objective dpo (SimPO and ORPO need no "
+                         "reference)"), CLI_USAGE;
+    if (dpo && o->config && !o->ref)
+        return cli_usage(cmd, "--objective dpo from random weights (--config) needs --ref"),
+               CLI_USAGE;
+    oc_dataset_params dp = oc_dataset_default_params();
+    dp.seed = o->tp.seed;
+    oc_pref_dataset *ds = NULL;
+    oc_status s = oc_pref_dataset_open(o->data, model_dir, &dp, &ds);
+    char cache[4096];
+    snprintf(cache, sizeof cache, "%s/ref_logprobs.safetensors", o->out);
+    if (s == OC_OK && dpo) {
+        /* the reference: --ref, else the model training starts from; a resumed run reads
+         * the cache its first run wrote */
+        const char *ref = o->ref ? o->ref : o->init;
+        int cached = 0;
+        double t0 = now_s();
+        s = oc_pref_reference(ds, ref, cache, &o->tp, &cached);
+        if (s == OC_OK)
+            fprintf(stderr, "ocellus train: reference log-probabilities of %zu pairs %s %s "
+                    "(%.1f s)\n", oc_pref_dataset_size(ds), cached ? "read from" : "written to",
+                    cache, now_s() - t0);
+    }
+    if (s == OC_OK && o->init)
+        s = oc_trainer_new(o->init, &o->tp, &o->tr);
+    else if (s == OC_OK && o->config)
+        s = oc_trainer_new_from_config(o->config, &o->tp, &o->tr);
+    else if (s == OC_OK)
+        s = oc_trainer_resume(o->resume, &o->tp, &o->tr);
+    if (s == OC_OK) {
+        oc_trainer_info info = oc_trainer_get_info(o->tr);
+        o->first_step = info.step;
+        oc_pref_dataset_seek(ds, info.step * o->tp.batch * o->tp.grad_accum);
+        static const char *const names[] = {"sft", "dpo", "simpo", "orpo"};
+        fprintf(stderr, "ocellus train: %s, %zu parameters, %zu pairs, step %llu of %llu\n",
+                names[o->tp.objective], info.n_params, oc_pref_dataset_size(ds),
+                (unsigned long long)info.step, (unsigned long long)o->tp.steps);
+        cli_install_sigint();
+        o->t_start = now_s();
+        s = oc_trainer_fit_pref(o->tr, oc_pref_dataset_next_batch, ds);
+        unsigned long long at = (unsigned long long)oc_trainer_get_info(o->tr).step;
+        if (s == OC_ERR_CANCELLED)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; checkpoint saved to %s\n",
+                    at, o->out);
+        else if (s != OC_OK && cli_interrupted)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; the checkpoint could not "
+                    "be saved (%s keeps the last one that was):\n", at, o->out);
+        else if (s == OC_OK)
+            fprintf(stderr, "ocellus train: done; model saved to %s\n", o->out);
+    }
+    int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
+    oc_pref_dataset_free(ds);
+    oc_trainer_free(o->tr);
+    o->tr = NULL;
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -279,6 +436,10 @@ int cmd_train(int argc, char **argv) {
             o.tp.no_decay_1d = 1;
             continue;
         }
+        if (!strcmp(a, "--json")) {
+            o.json = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2))
             return cli_usage(cmd, "unexpected argument %s", a), CLI_USAGE;
         const char *v = cli_value(cmd, argc, argv, &i);
@@ -297,27 +458,54 @@ int cmd_train(int argc, char **argv) {
         return cli_usage(cmd, "give exactly one of --init, --config, --resume"), CLI_USAGE;
     if (!o.data || !o.out)
         return cli_usage(cmd, "--data and --out are required"), CLI_USAGE;
+    /* a job of several ranks (mpirun): one trainer over all of them */
+    oc_status s = oc_dist_init();
+    if (s != OC_OK)
+        return cli_fail(cmd, s);
+    oc_dist_info job = oc_dist_get_info();
+    o.rank0 = job.rank == 0;
+    if (o.comm_timeout > 0)
+        oc_dist_set_timeout(o.comm_timeout);
     if (o.threads)
         oc_set_threads((int)o.threads);
+    else if (job.size > 1)
+        oc_set_threads(job.threads);
     o.tp.out_dir = o.out;
     o.tp.dump_first_step = o.dump;
     o.tp.on_progress = on_progress;
     o.tp.user_data = &o;
 
-    if (o.tokens && o.steps_given)
-        return cli_usage(cmd, "give --steps or --tokens, not both"), CLI_USAGE;
+    if (o.tokens && o.steps_given) {
+        cli_usage(cmd, "give --steps or --tokens, not both");
+        oc_dist_finalize();
+        return CLI_USAGE;
+    }
 
     const char *model_dir = o.init ? o.init : o.config ? o.config : o.resume;
+    if (o.tp.objective != OC_OBJECTIVE_SFT) {
+        int rc = job.size > 1 ? (cli_usage(cmd, "--objective dpo, simpo and orpo run in one "
+                                                "process (not under an MPI launcher) yet"),
+                                 CLI_USAGE)
+                              : train_pref(&o, model_dir);
+        oc_dist_finalize();
+        return rc;
+    }
+    if (o.ref) {
+        cli_usage(cmd, "--ref is for --objective dpo");
+        oc_dist_finalize();
+        return CLI_USAGE;
+    }
     oc_dataset_params dp = oc_dataset_default_params();
     dp.seed = o.tp.seed;
     oc_dataset *ds = NULL;
-    oc_status s = oc_dataset_open(o.data, model_dir, &dp, &ds);
+    s = oc_dataset_open(o.data, model_dir, &dp, &ds);
     if (s == OC_OK && o.val) {
         dp.shuffle = 0;
         s = oc_dataset_open(o.val, model_dir, &dp, &o.val_ds);
     }
     if (s == OC_OK && o.tokens)
         s = steps_for_tokens(ds, &o);
+    s = oc_dist_agree(s); /* every rank's data, or none starts */
     if (s == OC_OK && o.init)
         s = oc_trainer_new(o.init, &o.tp, &o.tr);
     else if (s == OC_OK && o.config)
@@ -328,23 +516,47 @@ int cmd_train(int argc, char **argv) {
         oc_trainer_info info = oc_trainer_get_info(o.tr);
         o.first_step = info.step;
         oc_dataset_seek(ds, info.step * o.tp.batch * o.tp.grad_accum);
-        fprintf(stderr, "ocellus train: %zu parameters, %zu examples, step %llu of %llu\n",
-                info.n_params, oc_dataset_size(ds), (unsigned long long)info.step,
-                (unsigned long long)o.tp.steps);
+        if (o.rank0 && job.size > 1)
+            fprintf(stderr, "ocellus train: %d ranks (%d on this machine) x %d threads, "
+                    "%llu examples per step; optimizer state %.2f MB per rank\n", job.size,
+                    job.local_size, o.threads ? (int)o.threads : job.threads,
+                    (unsigned long long)o.tp.batch * o.tp.grad_accum,
+                    (double)info.optimizer_bytes / 1e6);
+        if (o.rank0)
+            fprintf(stderr, "ocellus train: %zu parameters, %zu examples, step %llu of %llu\n",
+                    info.n_params, oc_dataset_size(ds), (unsigned long long)info.step,
+                    (unsigned long long)o.tp.steps);
         cli_install_sigint();
         o.t_start = now_s();
-        s = oc_trainer_fit(o.tr, oc_dataset_next_batch, ds);
-        if (s == OC_ERR_CANCELLED || cli_interrupted) {
-            oc_status ss = oc_trainer_save(o.tr, o.out);
-            fprintf(stderr, "ocellus train: interrupted; checkpoint saved to %s\n", o.out);
-            s = ss != OC_OK ? ss : OC_ERR_CANCELLED;
-        } else if (s == OC_OK) {
+        /* Ctrl-C stops the run after the step in progress; oc_trainer_fit then saves the
+         * checkpoint, and says whether that worked: only then is it said to be saved */
+        s = oc_trainer_fit_parts(o.tr, oc_dataset_next_part, ds); /* each rank its part */
+        unsigned long long at = (unsigned long long)oc_trainer_get_info(o.tr).step;
+        if (!o.rank0)
+            ;
+        else if (s == OC_ERR_CANCELLED)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; checkpoint saved to %s\n",
+                    at, o.out);
+        else if (s != OC_OK && cli_interrupted)
+            fprintf(stderr, "ocellus train: interrupted at step %llu; the checkpoint could not "
+                    "be saved (%s keeps the last one that was):\n", at, o.out);
+        else if (s == OC_OK)
             fprintf(stderr, "ocellus train: done; model saved to %s\n", o.out);
-        }
     }
-    int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
+    int rc = 0;
+    if (s != OC_OK && job.size > 1 && !oc_dist_error_is_shared()) {
+        /* this rank's alone: the others would wait for it; end the job, saying why */
+        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
+                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
+        oc_dist_abort(2 + (int)s);
+    }
+    if (s != OC_OK && o.rank0)
+        rc = cli_fail(cmd, s);
+    else if (s != OC_OK)
+        rc = 2 + (int)s; /* rank 0 says it */
     oc_dataset_free(ds);
     oc_dataset_free(o.val_ds);
     oc_trainer_free(o.tr);
+    oc_dist_finalize();
     return rc;
 }

@@ -15,4 +15,7 @@ int cmd_eval(int argc, char **argv);
 /* serving */
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* scaling laws (issue 13) */
+int cmd_scale(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 #endif

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli_json.h"
+#include "cli.h"
 
 static double pct(double a, double b) { return b > 0 ? 100.0 * a / b : 0; }
 
@@ -104,13 +104,18 @@ void eval_print_table(const eval_run *run, const oc_eval_result *r) {
     }
 }
 
+/* key: text, the text made valid UTF-8 (NULL: JSON null) */
+static void add_text(cJSON *o, const char *key, const char *text) {
+    cli_json_add(o, key, text ? cli_json_str(text) : cJSON_CreateNull());
+}
+
 static void add_num(cJSON *o, const char *k, double v) { cJSON_AddNumberToObject(o, k, v); }
 
 static cJSON *group_json(const oc_eval_group *g, oc_eval_task task) {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cli_json_add_text(o, "name", g->name);
+    add_text(o, "name", g->name);
     add_num(o, "n", (double)g->n);
     add_num(o, "correct", (double)g->correct);
     add_num(o, task == OC_EVAL_VQA ? "vqa_accuracy" : "accuracy",
@@ -133,18 +138,18 @@ static const char *task_name(oc_eval_task t) {
 int eval_print_json(const eval_run *run, const oc_eval_result *r) {
     cJSON *o = cJSON_CreateObject();
     if (!o)
-        return cli_json_print("eval", NULL);
-    cli_json_add_text(o, "task", task_name(r->task));
-    cli_json_add_text(o, "data", run->data);
+        return cli_json_print(NULL, 0) == 0;
+    add_text(o, "task", task_name(r->task));
+    add_text(o, "data", run->data);
     if (run->predictions)
-        cli_json_add_text(o, "predictions", run->predictions);
+        add_text(o, "predictions", run->predictions);
     if (run->metric)
-        cli_json_add_text(o, "metric", run->metric);
+        add_text(o, "metric", run->metric);
     add_num(o, "n", (double)r->all.n);
     add_num(o, "correct", (double)r->all.correct);
     switch (r->task) {
     case OC_EVAL_MCQ:
-        cli_json_add_text(o, "format", run->format);
+        add_text(o, "format", run->format);
         add_num(o, "shots", run->shots);
         add_num(o, "accuracy", r->accuracy);
         add_num(o, "macro_accuracy", r->macro_accuracy);
@@ -190,5 +195,5 @@ int eval_print_json(const eval_run *run, const oc_eval_result *r) {
                 cJSON_AddItemToArray(g, gj);
         }
     }
-    return cli_json_print("eval", o);
+    return cli_json_print(o, 1) == 0;
 }

@@ -1,7 +1,9 @@
 /* ocellus: the command-line tool. Thin: parses arguments and calls the library. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "ocellus.h"
 
@@ -24,6 +26,9 @@ static const command COMMANDS[] = {
     {"eval", cmd_eval, "exams: MMLU, image MCQ, VQA, captions (BLEU, CIDEr-D), POPE, perplexity"},
     {"chat", cmd_chat, "chat with the model about images, on a terminal or from a pipe"},
     {"serve", cmd_serve, "an OpenAI-compatible HTTP server (/v1/chat/completions)"},
+    /* scaling laws (issue 13) */
+    {"scale", cmd_scale, "predict a run's loss from small runs; fit a CSV of runs"},
+    {"plot", cmd_plot, "draw training curves (CSV) as PNG or SVG"},
 };
 
 static void usage(FILE *f) {
@@ -36,23 +41,45 @@ static void usage(FILE *f) {
                "9 interrupted, 10 internal error\n");
 }
 
+/* A command's output is only as good as its last write: flush and close standard output
+ * and check that every write to it succeeded (a full disk, /dev/full, a closed pipe
+ * would otherwise leave a truncated file behind an exit status of 0). */
+static int finish(const char *cmd, int rc) {
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = cli_stdout_errno ? cli_stdout_errno : errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        fprintf(stderr, "ocellus%s%s: error writing standard output%s%s\n", *cmd ? " " : "",
+                cmd, e ? ": " : "", e ? strerror(e) : "");
+        if (rc == 0)
+            rc = 4; /* I/O error */
+    }
+    if ((fflush(stderr) != 0 || ferror(stderr)) && rc == 0)
+        rc = 4; /* nowhere left to say it */
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return finish("", 2);
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return finish(argv[1], 0);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("ocellus %s\n", OCELLUS_VERSION);
-        return 0;
+        return finish(argv[1], 0);
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name))
-            return COMMANDS[i].run(argc - 1, argv + 1);
+            return finish(argv[1], COMMANDS[i].run(argc - 1, argv + 1));
     fprintf(stderr, "ocellus: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return finish(argv[1], 2);
 }

@@ -68,15 +68,17 @@ static void norm_block(void *ctx, size_t b, int thread) {
     j->part[b] = (s0 + s1) + (s2 + s3);
 }
 
-double oc_grad_norm(oc_exec *ex, const float *g, size_t n) {
+double oc_grad_sumsq(oc_exec *ex, const float *g, size_t n) {
     /* fixed blocks summed in a fixed order: the same value on any number of threads */
     norm_job j = {g, n, {0}};
     oc_pool_run(n > GRAIN ? ex->pool : NULL, NORM_BLOCKS, norm_block, &j);
     double s = 0;
     for (int b = 0; b < NORM_BLOCKS; b++)
         s += j.part[b];
-    return sqrt(s);
+    return s;
 }
+
+double oc_grad_norm(oc_exec *ex, const float *g, size_t n) { return sqrt(oc_grad_sumsq(ex, g, n)); }
 
 typedef struct {
     float *g;

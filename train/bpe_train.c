@@ -10,6 +10,7 @@
 #include "error.h"
 #include "file.h"
 #include "hashmap.h"
+#include "output.h"
 
 /* GPT-2's split: contractions, letters, numbers, other symbols (each with an optional
  * leading space), then runs of white space (the last one left for the next word). */

@@ -94,4 +94,11 @@ size_t oc_t_ce_scratch(size_t R, size_t V);
 void oc_t_lmhead_ce(oc_exec *ex, double *loss_sum, float *dx, float *dw, const float *x,
                     const int32_t *y, const float *w, size_t R, size_t E, size_t V,
                     float scale, float *scratch);
+/* The same with a scale per row: row_loss (R) = each row's cross-entropy (overwritten;
+ * may be NULL), and when dx != NULL, g_r = row_scale[r] * (softmax - onehot): the
+ * gradient of sum_r row_scale[r] * loss_r (preference losses weigh each sequence's
+ * log-probability by its own derivative). */
+void oc_t_lmhead_ce_rows(oc_exec *ex, float *row_loss, float *dx, float *dw, const float *x,
+                         const int32_t *y, const float *w, size_t R, size_t E, size_t V,
+                         const float *row_scale, float *scratch);
 #endif

@@ -20,6 +20,8 @@ void oc_adamw_update(oc_exec *ex, float *p, const float *g, float *m, float *v, 
 
 /* sqrt(sum g^2) over n values, accumulated in double with a fixed order. */
 double oc_grad_norm(oc_exec *ex, const float *g, size_t n);
+/* sum g^2, the square of oc_grad_norm before its root (a shard's part of the norm). */
+double oc_grad_sumsq(oc_exec *ex, const float *g, size_t n);
 /* clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1. Returns coef
  * (clamped at 1). */
 float oc_clip_grads(oc_exec *ex, float *g, size_t n, double norm, double max_norm);

@@ -17,6 +17,7 @@
 #include "image.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@
 
 oc_image_limits oc_image_default_limits(void) {
     oc_image_limits l = {
-        .max_pixels = (uint64_t)64 << 20,
+        .max_pixels = 89478485, /* Pillow's Image.MAX_IMAGE_PIXELS (1 GiB / 4 / 3) */
         .max_side = 32768,
         .max_file_bytes = (uint64_t)512 << 20,
     };
@@ -139,6 +140,21 @@ static const char *stb_reason(void) {
 }
 
 /* ---- limits ------------------------------------------------------------------------ */
+
+/* The decoder's output buffer: width x height x channels x bytes a sample, held to what
+ * an 8-bit RGB image at the pixel limit takes, before anything is decoded. */
+static oc_status check_decoded(const char *name, uint64_t w, uint64_t h, int channels,
+                               int bytes, const oc_image_limits *lim) {
+    uint64_t need = w * h * (uint64_t)channels * (uint64_t)bytes; /* w, h < 2^32, checked */
+    uint64_t cap = lim->max_pixels > UINT64_MAX / 3 ? UINT64_MAX : 3 * lim->max_pixels;
+    if (w * h > UINT64_MAX / 8 || need > cap)
+        return oc_err(OC_ERR_LIMIT, "%s: %llu x %llu pixels of %d channel%s would take %llu "
+                      "bytes to decode, over the limit of %llu (3 x max_pixels)", name,
+                      (unsigned long long)w, (unsigned long long)h, channels,
+                      channels == 1 ? "" : "s", (unsigned long long)need,
+                      (unsigned long long)cap);
+    return OC_OK;
+}
 
 oc_status oc_image_check_limits(const char *name, int64_t w, int64_t h,
                                 const oc_image_limits *lim) {
@@ -618,6 +634,10 @@ static oc_status load_stb(const char *name, img_format fmt, const uint8_t *d, si
     if (fmt == FMT_TGA)
         OC_TRY(tga_check(name, d, size));
 
+    /* what stb will allocate for its output (decode_into's conversions) */
+    int wide = fmt == FMT_PNG && stbi_is_16_bit_from_memory(d, (int)size);
+    int out_ch = fmt == FMT_GIF ? 4 : wide && comp == 1 ? 1 : 3;
+    OC_TRY(check_decoded(name, (uint64_t)w, (uint64_t)h, out_ch, wide ? 2 : 1, lim));
     oc_image *img = NULL;
     OC_TRY(oc_image_alloc((uint32_t)w, (uint32_t)h, &img));
     oc_status s = decode_into(name, fmt, d, size, comp, img);

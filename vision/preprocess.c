@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "json.h"
+#include "preprocess_internal.h"
 
 /* transformers' MAX_IMAGE_SIZE for Idefics3/SmolVLM: longest side after the first resize. */
 #define IDEFICS3_MAX_SIDE 4096
@@ -23,8 +24,8 @@
 /* ---- configuration ------------------------------------------------------------ */
 
 /* A side from j[key]: an object holding sub_key, or a bare integer (older configs). */
-static oc_status size_field(const cJSON *j, const char *key, const char *sub_key,
-                            uint32_t def, const char *file, uint32_t *out) {
+oc_status oc_pp_size_field(const cJSON *j, const char *key, const char *sub_key,
+                           uint32_t def, const char *file, uint32_t *out) {
     const cJSON *v = oc_json_get(j, key);
     int64_t x;
     if (cJSON_IsNumber(v))
@@ -67,10 +68,10 @@ static oc_status channel_values(const cJSON *j, const char *key, const float def
 }
 
 /* The fields both processors share: rescale, normalise, resample. */
-static oc_status common_fields(const cJSON *j, const char *file, int def_resample,
-                               const float def_mean[3], const float def_std[3],
-                               int *do_rescale, double *rescale_factor, int *do_normalize,
-                               float mean[3], float std[3], oc_resample *resample) {
+oc_status oc_pp_common_fields(const cJSON *j, const char *file, int def_resample,
+                              const float def_mean[3], const float def_std[3],
+                              int *do_rescale, double *rescale_factor, int *do_normalize,
+                              float mean[3], float std[3], oc_resample *resample) {
     int64_t r;
     OC_TRY(oc_json_bool(j, "do_rescale", 1, file, do_rescale));
     OC_TRY(oc_json_num(j, "rescale_factor", 0, 1.0 / 255.0, file, rescale_factor));
@@ -96,11 +97,12 @@ oc_status oc_idefics3_proc_from_json(const cJSON *j, const char *file, oc_idefic
     oc_idefics3_proc p;
     memset(&p, 0, sizeof p);
     OC_TRY(oc_json_bool(j, "do_resize", 1, file, &p.do_resize));
-    OC_TRY(size_field(j, "size", "longest_edge", 4 * 364, file, &p.longest_edge));
-    OC_TRY(size_field(j, "max_image_size", "longest_edge", 364, file, &p.tile));
+    OC_TRY(oc_pp_size_field(j, "size", "longest_edge", 4 * 364, file, &p.longest_edge));
+    OC_TRY(oc_pp_size_field(j, "max_image_size", "longest_edge", 364, file, &p.tile));
     OC_TRY(oc_json_bool(j, "do_image_splitting", 1, file, &p.do_split));
-    OC_TRY(common_fields(j, file, OC_RESAMPLE_LANCZOS, half, half, &p.do_rescale,
-                         &p.rescale_factor, &p.do_normalize, p.mean, p.std, &p.resample));
+    OC_TRY(oc_pp_common_fields(j, file, OC_RESAMPLE_LANCZOS, half, half, &p.do_rescale,
+                               &p.rescale_factor, &p.do_normalize, p.mean, p.std,
+                               &p.resample));
     *out = p;
     return OC_OK;
 }
@@ -117,35 +119,29 @@ oc_status oc_clip_proc_from_json(const cJSON *j, const char *file, oc_clip_proc 
     oc_clip_proc p;
     memset(&p, 0, sizeof p);
     OC_TRY(oc_json_bool(j, "do_resize", 1, file, &p.do_resize));
-    OC_TRY(size_field(j, "size", "shortest_edge", 224, file, &p.shortest_edge));
+    OC_TRY(oc_pp_size_field(j, "size", "shortest_edge", 224, file, &p.shortest_edge));
     OC_TRY(oc_json_bool(j, "do_center_crop", 1, file, &p.do_center_crop));
     /* crop_size: {"height", "width"}, or one integer for a square */
     const cJSON *cs = oc_json_get(j, "crop_size");
     if (cJSON_IsObject(cs)) {
-        OC_TRY(size_field(j, "crop_size", "height", 224, file, &p.crop_h));
-        OC_TRY(size_field(j, "crop_size", "width", 224, file, &p.crop_w));
+        OC_TRY(oc_pp_size_field(j, "crop_size", "height", 224, file, &p.crop_h));
+        OC_TRY(oc_pp_size_field(j, "crop_size", "width", 224, file, &p.crop_w));
     } else {
-        OC_TRY(size_field(j, "crop_size", "height", 224, file, &p.crop_h));
+        OC_TRY(oc_pp_size_field(j, "crop_size", "height", 224, file, &p.crop_h));
         p.crop_w = p.crop_h;
     }
-    OC_TRY(common_fields(j, file, OC_RESAMPLE_BICUBIC, clip_mean, clip_std, &p.do_rescale,
-                         &p.rescale_factor, &p.do_normalize, p.mean, p.std, &p.resample));
+    OC_TRY(oc_pp_common_fields(j, file, OC_RESAMPLE_BICUBIC, clip_mean, clip_std,
+                               &p.do_rescale, &p.rescale_factor, &p.do_normalize, p.mean,
+                               p.std, &p.resample));
     *out = p;
     return OC_OK;
 }
 
 /* ---- shared steps --------------------------------------------------------------- */
 
-typedef struct {
-    int do_rescale;
-    double rescale_factor;
-    int do_normalize;
-    const float *mean, *std; /* (3) */
-} pixel_norm;
-
 /* A byte as transformers makes it: x * factor in float64 cast to float32, then
  * (x - mean) / std in float32. */
-static float norm_value(const pixel_norm *n, uint8_t u, int c) {
+float oc_pp_norm_value(const pixel_norm *n, uint8_t u, int c) {
     float v = n->do_rescale ? (float)((double)u * n->rescale_factor) : (float)u;
     if (n->do_normalize)
         v = (v - n->mean[c]) / n->std[c];
@@ -154,8 +150,8 @@ static float norm_value(const pixel_norm *n, uint8_t u, int c) {
 
 /* out (3, h, w) = normalised pixels of img rows y0.., columns x0..; positions outside
  * img are zero bytes (the padding of transformers' center_crop). */
-static void write_planar(float *out, const oc_image *img, int64_t x0, int64_t y0, uint32_t w,
-                         uint32_t h, const pixel_norm *n) {
+void oc_pp_write_planar(float *out, const oc_image *img, int64_t x0, int64_t y0, uint32_t w,
+                        uint32_t h, const pixel_norm *n) {
     size_t plane = (size_t)w * h;
     for (uint32_t y = 0; y < h; y++) {
         int64_t sy = y0 + y;
@@ -164,14 +160,15 @@ static void write_planar(float *out, const oc_image *img, int64_t x0, int64_t y0
             int inside = sy >= 0 && sy < img->h && sx >= 0 && sx < img->w;
             const uint8_t *p = inside ? img->rgb + ((size_t)sy * img->w + (size_t)sx) * 3 : NULL;
             for (int c = 0; c < 3; c++)
-                out[(size_t)c * plane + (size_t)y * w + x] = norm_value(n, p ? p[c] : 0, c);
+                out[(size_t)c * plane + (size_t)y * w + x] =
+                    oc_pp_norm_value(n, p ? p[c] : 0, c);
         }
     }
 }
 
 /* *out = img resized to w x h with PIL's filter. */
-static oc_status resized(const oc_image *img, uint32_t w, uint32_t h, oc_resample f,
-                         oc_image **out) {
+oc_status oc_pp_resized(const oc_image *img, uint32_t w, uint32_t h, oc_resample f,
+                        oc_image **out) {
     oc_image *r = NULL;
     OC_TRY(oc_image_alloc(w, h, &r));
     oc_status s = oc_resize_rgb8(r->rgb, w, h, img->rgb, img->w, img->h, f);
@@ -183,7 +180,7 @@ static oc_status resized(const oc_image *img, uint32_t w, uint32_t h, oc_resampl
     return OC_OK;
 }
 
-static oc_status check_image(const oc_image *img) {
+oc_status oc_pp_check_image(const oc_image *img) {
     if (!img || !img->rgb || img->w == 0 || img->h == 0)
         return oc_err(OC_ERR_INVALID_ARG, "preprocess: empty or NULL image");
     return OC_OK;
@@ -284,13 +281,13 @@ static oc_status idefics3_split_image(const oc_idefics3_proc *p, const oc_image 
                                       const idefics3_plan *pl, oc_image **out) {
     oc_image *a = NULL;
     if (p->do_resize)
-        OC_TRY(resized(img, (uint32_t)pl->rw, (uint32_t)pl->rh, p->resample, &a));
+        OC_TRY(oc_pp_resized(img, (uint32_t)pl->rw, (uint32_t)pl->rh, p->resample, &a));
     const oc_image *src = a ? a : img;
     oc_status s;
     if (p->do_split)
-        s = resized(src, (uint32_t)pl->sw, (uint32_t)pl->sh, p->resample, out);
+        s = oc_pp_resized(src, (uint32_t)pl->sw, (uint32_t)pl->sh, p->resample, out);
     else
-        s = resized(src, p->tile, p->tile, p->resample, out);
+        s = oc_pp_resized(src, p->tile, p->tile, p->resample, out);
     oc_image_free(a);
     return s;
 }
@@ -300,7 +297,7 @@ oc_status oc_idefics3_preprocess(const oc_idefics3_proc *p, const oc_image *img,
                                  uint32_t *rows, uint32_t *cols) {
     if (!p || !pixels || !n_tiles || !rows || !cols)
         return oc_err(OC_ERR_INVALID_ARG, "preprocess: NULL argument");
-    OC_TRY(check_image(img));
+    OC_TRY(oc_pp_check_image(img));
     if (p->tile == 0 || p->longest_edge == 0)
         return oc_err(OC_ERR_INVALID_ARG, "preprocess: tile and longest_edge must be > 0");
     idefics3_plan pl;
@@ -316,7 +313,7 @@ oc_status oc_idefics3_preprocess(const oc_idefics3_proc *p, const oc_image *img,
     oc_image *big = NULL, *global = NULL;
     oc_status s = idefics3_split_image(p, img, &pl, &big);
     if (s == OC_OK && pl.rows > 0)
-        s = resized(big, T, T, p->resample, &global);
+        s = oc_pp_resized(big, T, T, p->resample, &global);
     if (s != OC_OK) {
         oc_image_free(big);
         oc_free(out);
@@ -326,9 +323,10 @@ oc_status oc_idefics3_preprocess(const oc_idefics3_proc *p, const oc_image *img,
     size_t k = 0;
     for (uint32_t r = 0; r < pl.rows; r++)
         for (uint32_t c = 0; c < pl.cols; c++, k++)
-            write_planar(out + k * per_tile, big, (int64_t)c * T, (int64_t)r * T, T, T, &n);
+            oc_pp_write_planar(out + k * per_tile, big, (int64_t)c * T, (int64_t)r * T, T, T,
+                               &n);
     /* the global image; when not split, the only tile (already T x T) */
-    write_planar(out + k * per_tile, global ? global : big, 0, 0, T, T, &n);
+    oc_pp_write_planar(out + k * per_tile, global ? global : big, 0, 0, T, T, &n);
     oc_image_free(global);
     oc_image_free(big);
     *pixels = out;
@@ -389,7 +387,7 @@ static oc_status clip_visible(const oc_clip_proc *p, const oc_image *img, int64_
 oc_status oc_clip_preprocess(const oc_clip_proc *p, const oc_image *img, float **pixels) {
     if (!p || !pixels)
         return oc_err(OC_ERR_INVALID_ARG, "preprocess: NULL argument");
-    OC_TRY(check_image(img));
+    OC_TRY(oc_pp_check_image(img));
     if (p->crop_h == 0 || p->crop_w == 0 || (p->do_resize && p->shortest_edge == 0))
         return oc_err(OC_ERR_INVALID_ARG, "preprocess: crop and resize sizes must be > 0");
     int64_t h = img->h, w = img->w;
@@ -414,7 +412,7 @@ oc_status oc_clip_preprocess(const oc_clip_proc *p, const oc_image *img, float *
         return oc_err(OC_ERR_NOMEM, "preprocess: out of memory");
     }
     pixel_norm n = {p->do_rescale, p->rescale_factor, p->do_normalize, p->mean, p->std};
-    write_planar(out, vis, x0 - ox, y0 - oy, p->crop_w, p->crop_h, &n);
+    oc_pp_write_planar(out, vis, x0 - ox, y0 - oy, p->crop_w, p->crop_h, &n);
     oc_image_free(vis);
     *pixels = out;
     return OC_OK;

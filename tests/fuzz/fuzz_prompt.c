@@ -5,7 +5,8 @@
  * Input: a flags byte, then the first question, optionally a NUL byte and the second.
  * flags: bit 0 image, bit 1 second turn in the same session, bits 2-3 max_tokens - 1,
  * bit 4 sampling (temperature, top-k, top-p, repetition penalty), bit 5 a small context
- * (64 positions, so that long prompts hit the limit). */
+ * (64 positions, so that long prompts hit the limit), bit 6 LLaVA's chat format (the
+ * tiny LLaVA model of tests/data) instead of SmolVLM's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,21 +15,22 @@
 #include "ocellus.h"
 #include "prompt.h"
 
-static oc_model *models[2]; /* context 0: the model's; 1: 64 */
+static oc_model *models[2][2]; /* [family: SmolVLM, LLaVA][context: the model's, 64] */
 static oc_image *image;
 
 static void load(void) {
-    if (models[0])
+    if (models[0][0])
         return;
     oc_model_params p = oc_model_default_params();
     p.max_tiles = 4;
     p.max_images = 2;
-    p.max_context = 1024;
-    if (oc_model_load(fz_data(0, "smolvlm-tiny"), &p, &models[0]) != OC_OK)
-        abort();
-    p.max_context = 64;
-    if (oc_model_load(fz_data(0, "smolvlm-tiny"), &p, &models[1]) != OC_OK)
-        abort();
+    for (int f = 0; f < 2; f++)
+        for (int c = 0; c < 2; c++) {
+            p.max_context = c ? 64 : 1024;
+            if (oc_model_load(fz_data(0, f ? "llava-tiny" : "smolvlm-tiny"), &p,
+                              &models[f][c]) != OC_OK)
+                abort();
+        }
     uint8_t px[24 * 16 * 3];
     for (size_t i = 0; i < sizeof px; i++)
         px[i] = (uint8_t)(i * 13);
@@ -60,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *q1 = text;
     const uint8_t *nul = memchr(data + 1, 0, size - 1);
     const char *q2 = nul ? text + (nul - (data + 1)) + 1 : NULL;
-    const oc_model *m = models[(flags >> 5) & 1];
+    const oc_model *m = models[(flags >> 6) & 1][(flags >> 5) & 1];
 
     encode_turns(m, q1, q2 ? q2 : "");
 
