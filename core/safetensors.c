@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "gguf.h"
 #include "json.h"
 #include "output.h"
 
@@ -443,6 +444,8 @@ oc_status oc_st_to_f32(const oc_st_tensor *t, float *dst, size_t n) {
             dst[i] = t->dtype == OC_DT_BF16 ? oc_bf16_to_f32(h) : oc_f16_to_f32(h);
         }
         return OC_OK;
+    case OC_DT_Q8_0: /* weights read from GGUF files */
+        return oc_ggml_dequantize(OC_GGML_Q8_0, p, dst, n);
     default:
         return oc_err(OC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, expected a float type",
                       t->file, t->name, dtypes[t->dtype].name);

@@ -64,7 +64,7 @@ const oc_st_tensor *oc_st_set_find(const oc_st_set *s, const char *name);
 size_t oc_st_set_count(const oc_st_set *s);
 const oc_st_tensor *oc_st_set_at(const oc_st_set *s, size_t i);
 
-/* Converts a F32/F16/BF16/F64 tensor to n floats (n must equal t->numel). */
+/* Converts a F32/F16/BF16/F64 (or Q8_0) tensor to n floats (n must equal t->numel). */
 oc_status oc_st_to_f32(const oc_st_tensor *t, float *dst, size_t n);
 /* Checks dims ("%s: tensor '%s' has shape [..], expected [..]"); -1 in want = any. */
 oc_status oc_st_check_shape(const oc_st_tensor *t, int ndim, const int64_t *want);

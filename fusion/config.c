@@ -228,11 +228,13 @@ static oc_status parse_config(const cJSON *j, const char *file, oc_model_config 
     return OC_OK;
 }
 
-oc_status oc_config_from_json(const cJSON *j, const char *file, oc_model_config *out) {
+oc_status oc_config_from_json(const cJSON *config, const cJSON *generation, const char *file,
+                              oc_model_config *out) {
     memset(out, 0, sizeof *out);
-    if (!cJSON_IsObject(j))
+    if (!cJSON_IsObject(config))
         return oc_err(OC_ERR_FORMAT, "%s: not a JSON object", file);
-    return parse_config(j, file, out);
+    OC_TRY(parse_config(config, file, out));
+    return generation ? oc_config_eos(generation, file, out) : OC_OK;
 }
 
 oc_status oc_config_load(const char *dir, oc_model_config *out) {

@@ -56,11 +56,12 @@ static inline uint32_t oc_config_image_seq(const oc_model_config *c) {
     return g * g + (uint32_t)c->feature_keep_cls;
 }
 
+/* The same from parsed config.json and generation_config.json (NULL: none) objects
+ * (GGUF models build them from their metadata); file names them in errors. */
+oc_status oc_config_from_json(const cJSON *config, const cJSON *generation, const char *file,
+                              oc_model_config *out);
 /* Reads dir/config.json and dir/generation_config.json (optional). */
 oc_status oc_config_load(const char *dir, oc_model_config *out);
-/* config.json's settings from its parsed JSON (file names it in errors); no folder extras
- * (chat template) and no generation_config.json. */
-oc_status oc_config_from_json(const cJSON *j, const char *file, oc_model_config *out);
 
 /* Shared readers (config.c): an activation name; eos_token_id (a number or a list) into
  * c->eos; the checkpoint's dtype ("dtype" / "torch_dtype") into *out when given. */

@@ -32,7 +32,8 @@ static const oc_st_tensor *find_tensor(const oc_model *m, const char *const *pre
                                        const char *name, char *full, size_t full_size) {
     for (size_t i = 0; prefixes[i]; i++) {
         snprintf(full, full_size, "%s%s", prefixes[i], name);
-        const oc_st_tensor *t = oc_st_set_find(m->tensors, full);
+        const oc_st_tensor *t = m->gguf ? oc_gguf_model_find(m->gguf, full)
+                                        : oc_st_set_find(m->tensors, full);
         if (t)
             return t;
     }
@@ -44,8 +45,10 @@ static oc_status missing(const oc_model *m, const char *full) {
     return oc_err(OC_ERR_FORMAT, "%s: the weights have no tensor '%s'", m->dir, full);
 }
 
+/* Q8_0 comes from GGUF files (safetensors has no such dtype). */
 static oc_status check_float(const oc_st_tensor *t) {
-    if (t->dtype != OC_DT_F32 && t->dtype != OC_DT_F16 && t->dtype != OC_DT_BF16)
+    if (t->dtype != OC_DT_F32 && t->dtype != OC_DT_F16 && t->dtype != OC_DT_BF16 &&
+        t->dtype != OC_DT_Q8_0)
         return oc_err(OC_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16, BF16 only)",
                       t->file, t->name, oc_dtype_name(t->dtype));
     return OC_OK;
@@ -126,6 +129,10 @@ static oc_status convert_weight(oc_model *m, const oc_st_tensor *t, oc_weight *w
     if (!f32)
         return oc_err(OC_ERR_NOMEM, "%s: out of memory converting '%s'", t->file, t->name);
     oc_status s = oc_st_to_f32(t, f32, n);
+    for (size_t i = 0; s == OC_OK && want == OC_DT_Q8_0 && i < n; i++)
+        if (!isfinite(f32[i])) /* Q8_0's scale would be NaN */
+            s = oc_err(OC_ERR_FORMAT, "%s: tensor '%s' holds NaN or infinite values (element "
+                       "%zu is %g)", t->file, t->name, i, (double)f32[i]);
     void *out = f32;
     if (s == OC_OK && want != OC_DT_F32) {
         size_t bytes = want == OC_DT_BF16 ? n * 2 : n / OC_Q8_BLOCK * OC_Q8_BYTES;
@@ -156,7 +163,7 @@ static oc_status view(oc_model *m, const oc_st_tensor *t, int64_t rows, int64_t 
     out->cols = cols;
     out->dtype = t->dtype;
     out->data = t->data;
-    if ((uintptr_t)t->data % oc_dtype_size(t->dtype)) {
+    if (t->dtype != OC_DT_Q8_0 && (uintptr_t)t->data % oc_dtype_size(t->dtype)) {
         const float *copy;
         OC_TRY(to_owned(m, t, &copy));
         out->data = copy;
@@ -420,33 +427,60 @@ static void describe(oc_model *m) {
              c->text.layers, c->text.hidden, c->text.heads, c->text.kv_heads, c->text.vocab);
 }
 
+/* A Hugging Face folder: config, processor, tokenizer and the safetensors files. */
+static oc_status open_folder(oc_model *m) {
+    OC_TRY(oc_config_load(m->dir, &m->cfg));
+    OC_TRY(load_processor(m));
+    OC_TRY(load_tokenizer(m));
+    return oc_st_set_open(m->dir, &m->tensors);
+}
+
+/* A GGUF pair: the same from its metadata (gguf_model.c). */
+static oc_status open_gguf(oc_model *m, const char *path) {
+    OC_TRY(oc_gguf_model_open(path, m->params.mmproj, m->params.weights, &m->gguf));
+    oc_free(m->dir); /* errors name the text GGUF from here on */
+    if (!(m->dir = oc_strdup(oc_gguf_model_path(m->gguf))))
+        return oc_err(OC_ERR_NOMEM, "out of memory");
+    OC_TRY(oc_config_from_json(oc_gguf_model_config(m->gguf), NULL, m->dir, &m->cfg));
+    const cJSON *pj = oc_gguf_model_processor(m->gguf);
+    OC_TRY(m->cfg.family == OC_FAMILY_SMOLVLM
+               ? oc_idefics3_proc_from_json(pj, m->dir, &m->smol_proc)
+               : oc_clip_proc_from_json(pj, m->dir, &m->clip_proc));
+    return oc_tokenizer_load_gguf(oc_gguf_model_text(m->gguf), &m->tok);
+}
+
 oc_status oc_model_load(const char *dir, const oc_model_params *params, oc_model **out) {
     if (!dir || !out)
         return oc_err(OC_ERR_INVALID_ARG, "oc_model_load: NULL argument");
-    if (!oc_is_dir(dir))
+    int gguf = oc_gguf_model_is(dir);
+    if (!gguf && oc_file_exists(dir))
+        return oc_err(OC_ERR_UNSUPPORTED, "%s: not a model folder or a GGUF file", dir);
+    if (!gguf && !oc_is_dir(dir))
         return oc_err(OC_ERR_IO, "%s: not a model folder (no such directory)", dir);
     oc_model *m = oc_calloc(1, sizeof *m);
     if (!m)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     m->params = params ? *params : oc_model_default_params();
+    m->params.mmproj = NULL; /* the caller's string is used only while loading */
     oc_status s = (m->dir = oc_strdup(dir)) ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
     if ((unsigned)m->params.weights > OC_WEIGHTS_Q8_0)
         s = oc_err(OC_ERR_INVALID_ARG, "oc_model_load: unknown weight format %d",
                    (int)m->params.weights);
     if (s == OC_OK && !(m->tuners = oc_calloc(OC_TUNE_KINDS, sizeof *m->tuners)))
         s = oc_err(OC_ERR_NOMEM, "out of memory");
-    if (s == OC_OK)
-        s = oc_config_load(dir, &m->cfg);
-    if (s == OC_OK)
-        s = load_processor(m);
+    if (s == OC_OK) {
+        if (gguf) {
+            m->params.mmproj = params ? params->mmproj : NULL;
+            s = open_gguf(m, dir);
+            m->params.mmproj = NULL;
+        } else {
+            s = open_folder(m);
+        }
+    }
     if (s == OC_OK)
         s = check_processor(m);
     if (s == OC_OK)
-        s = load_tokenizer(m);
-    if (s == OC_OK)
-        s = oc_prompt_check_tokens(&m->cfg, m->tok, dir);
-    if (s == OC_OK)
-        s = oc_st_set_open(dir, &m->tensors);
+        s = oc_prompt_check_tokens(&m->cfg, m->tok, m->dir);
     if (s == OC_OK)
         s = load_weights(m);
     if (s != OC_OK) {
@@ -473,6 +507,7 @@ void oc_model_free(oc_model *m) {
     oc_free(m->tuners);
     oc_tokenizer_free(m->tok);
     oc_st_set_close(m->tensors);
+    oc_gguf_model_close(m->gguf);
     oc_free(m->dir);
     oc_free(m);
 }

@@ -3,6 +3,7 @@
 #ifndef OC_MODEL_H
 #define OC_MODEL_H
 #include "config.h"
+#include "gguf_model.h"
 #include "llama.h"
 #include "ocellus.h"
 #include "preprocess.h"
@@ -15,7 +16,8 @@ struct oc_model {
     char *dir;
     oc_model_config cfg;
     oc_model_params params;
-    oc_st_set *tensors;        /* mapped weight files */
+    oc_st_set *tensors;        /* mapped weight files (a Hugging Face folder) */
+    oc_gguf_model *gguf;       /* or a GGUF text model + mmproj */
     oc_tokenizer *tok;
     oc_idefics3_proc smol_proc; /* family SmolVLM */
     oc_clip_proc clip_proc;     /* family LLaVA */

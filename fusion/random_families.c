@@ -275,7 +275,7 @@ static oc_status write_family(const family_preset *p, oc_dtype dt, uint64_t seed
     int g = p->gemma, big = p->big;
     cJSON *config = g ? gemma_config(big) : qwen_config(big);
     oc_model_config cfg;
-    oc_status s = config ? oc_config_from_json(config, "config.json", &cfg)
+    oc_status s = config ? oc_config_from_json(config, NULL, "config.json", &cfg)
                          : oc_err(OC_ERR_NOMEM, "out of memory");
     oc_st_writer *w = NULL;
     tensor_gen *gens = NULL;

@@ -117,7 +117,8 @@ typedef struct oc_model oc_model;
 
 /* How weights are held and multiplied, chosen at load from any stored dtype. */
 typedef enum {
-    OC_WEIGHTS_AUTO = 0,  /* as stored (F32, F16 or BF16), every product in F32: exact */
+    OC_WEIGHTS_AUTO = 0,  /* as stored (F32, F16 or BF16), every product in F32: exact;
+                             a GGUF's Q8_0 as stored, its other quantized types as Q8_0 */
     OC_WEIGHTS_F32 = 1,   /* converted to F32 at load (mapped when stored F32) */
     OC_WEIGHTS_BF16 = 2,  /* BF16 (mapped when stored BF16); matrix products with
                              activations rounded to BF16 (AVX512-BF16 where present) */
@@ -138,12 +139,20 @@ typedef struct {
     int fixed_threads;         /* 1: always all n_threads; 0 (default): a call runs on one
                                   thread instead while that measures faster (a machine
                                   others share); the results are the same bits either way */
+    const char *mmproj;        /* GGUF: the mmproj file (vision encoder + projector) of a
+                                  text GGUF; NULL: the one mmproj beside it */
 } oc_model_params;
 
 OC_API oc_model_params oc_model_default_params(void);
 
-/* Loads a Hugging Face model folder (SmolVLM / Idefics3 family). params may be NULL.
- * Caller frees *out with oc_model_free. */
+/* Loads a model: a Hugging Face folder (config.json, *.safetensors, tokenizer.json,
+ * preprocessor_config.json) of the SmolVLM / Idefics3, LLaVA-1.5, Qwen2.5-VL or Gemma 3
+ * family, or llama.cpp's GGUF pair (SmolVLM, LLaVA): path is the text GGUF (with
+ * params->mmproj, or the one mmproj GGUF in its folder) or a folder holding one text GGUF
+ * and one mmproj. GGUF tensors in F32, F16, BF16 and Q8_0 are used in place; Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q4_K, Q5_K and Q6_K are converted at load, to Q8_0 when params->weights is
+ * OC_WEIGHTS_AUTO or OC_WEIGHTS_Q8_0, else to F32 (then to BF16 if asked). params may be
+ * NULL. Caller frees *out with oc_model_free. */
 OC_API oc_status oc_model_load(const char *dir, const oc_model_params *params,
                                oc_model **out);
 OC_API void oc_model_free(oc_model *model);

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "file.h"
+#include "gguf.h"
 #include "json.h"
 #include "png_write.h"
 #include "safetensors.h"
@@ -602,8 +603,9 @@ static void test_images(void **state) {
             d[i + 1] = (char)0xED;
     write_bytes(pj(dir, "cmyk-noadobe.jpg"), d, n);
     oc_free(d);
+    /* read as Pillow reads any 4-component JPEG: CMYK with Adobe's inverted convention */
     expect("CMYK JPEG without Adobe marker", caption_file(pj(dir, "cmyk-noadobe.jpg"), NULL),
-           OC_ERR_UNSUPPORTED, "cmyk-noadobe.jpg", "CMYK");
+           OC_OK, NULL, NULL);
     d = slurp(td("images-formats/anim.gif"), &n);
     write_bytes(pj(dir, "trunc.gif"), d, 40);
     oc_free(d);
@@ -674,6 +676,415 @@ static void test_prompts(void **state) {
     oc_image_free(img);
 }
 
+/* ---- GGUF ------------------------------------------------------------------------------ */
+
+/* A byte buffer that GGUF files are written into. */
+typedef struct {
+    unsigned char *d;
+    size_t n, cap;
+} gbuf;
+
+static void gb_put(gbuf *b, const void *p, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 256;
+        b->d = realloc(b->d, b->cap);
+    }
+    memcpy(b->d + b->n, p, n);
+    b->n += n;
+}
+static void gb_u32(gbuf *b, uint32_t v) { gb_put(b, &v, 4); }
+static void gb_u64(gbuf *b, uint64_t v) { gb_put(b, &v, 8); }
+static void gb_str(gbuf *b, const char *s) {
+    gb_u64(b, strlen(s));
+    gb_put(b, s, strlen(s));
+}
+static void gb_pad(gbuf *b, size_t a) {
+    static const unsigned char z[64];
+    while (b->n % a)
+        gb_put(b, z, 1);
+}
+
+/* An edit of a real GGUF file rewritten by gguf_rewrite: a key whose value is replaced
+ * (with an integer of type u32, or a string) or dropped, and a tensor whose dims change. */
+typedef struct {
+    const char *key;        /* NULL: none */
+    int drop;
+    int is_str;
+    uint32_t u32;
+    const char *str;
+    const char *tensor;     /* NULL: none */
+    int64_t ne0, ne1;       /* the tensor's new first two dims (its data is cut or kept) */
+} gguf_edit;
+
+/* The raw bytes of a key's value (everything after the type) in the file. */
+static size_t kv_value_bytes(const oc_gguf_kv *kv) {
+    static const size_t sz[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    if (kv->type == OC_GGUF_STRING)
+        return kv->str_len;
+    if (kv->type != OC_GGUF_ARRAY)
+        return sz[kv->type];
+    if (kv->elem_type != OC_GGUF_STRING)
+        return kv->n * sz[kv->elem_type];
+    if (kv->n == 0)
+        return 0;
+    size_t len;
+    const char *last = oc_gguf_arr_str(kv, kv->n - 1, &len);
+    return (size_t)(last + len - (const char *)kv->data);
+}
+
+/* Rewrites rel (under tests/data) with one edit into dir/name. */
+static const char *gguf_rewrite(const char *rel, const gguf_edit *e, const char *dir,
+                                const char *name) {
+    oc_gguf *g;
+    if (oc_gguf_open(td(rel), &g) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    gbuf b = {0};
+    gb_put(&b, "GGUF", 4);
+    gb_u32(&b, 3);
+    gb_u64(&b, oc_gguf_tensor_count(g));
+    size_t nkv = oc_gguf_kv_count(g);
+    int found = 0;
+    for (size_t i = 0; i < nkv; i++)
+        found |= e->key && !strcmp(oc_gguf_kv_at(g, i)->key, e->key);
+    gb_u64(&b, nkv - (found && e->drop) + (e->key && !found && !e->drop));
+    for (size_t i = 0; i < nkv; i++) {
+        const oc_gguf_kv *kv = oc_gguf_kv_at(g, i);
+        if (e->key && !strcmp(kv->key, e->key))
+            continue;
+        gb_str(&b, kv->key);
+        gb_u32(&b, kv->type);
+        if (kv->type == OC_GGUF_STRING) {
+            gb_u64(&b, kv->str_len);
+        } else if (kv->type == OC_GGUF_ARRAY) {
+            gb_u32(&b, kv->elem_type);
+            gb_u64(&b, kv->n);
+        }
+        gb_put(&b, kv->data, kv_value_bytes(kv));
+    }
+    if (e->key && !e->drop) {
+        gb_str(&b, e->key);
+        gb_u32(&b, e->is_str ? OC_GGUF_STRING : OC_GGUF_U32);
+        if (e->is_str)
+            gb_str(&b, e->str);
+        else
+            gb_u32(&b, e->u32);
+    }
+    size_t nt = oc_gguf_tensor_count(g), off = 0;
+    size_t *sizes = calloc(nt + 1, sizeof *sizes);
+    for (size_t i = 0; i < nt; i++) {
+        const oc_gguf_tensor *t = oc_gguf_tensor_at(g, i);
+        int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+        sizes[i] = t->nbytes;
+        if (e->tensor && !strcmp(t->name, e->tensor)) {
+            ne[0] = e->ne0;
+            ne[1] = e->ne1;
+            size_t elems = (size_t)(ne[0] * ne[1] * ne[2] * ne[3]);
+            size_t nb = elems / oc_ggml_block_elems(t->type) * oc_ggml_block_bytes(t->type);
+            sizes[i] = nb < t->nbytes ? nb : t->nbytes;
+        }
+        gb_str(&b, t->name);
+        gb_u32(&b, (uint32_t)t->ndim);
+        for (int k = 0; k < t->ndim; k++)
+            gb_u64(&b, (uint64_t)ne[k]);
+        gb_u32(&b, t->type);
+        gb_u64(&b, off);
+        off += (sizes[i] + 31) / 32 * 32;
+    }
+    gb_pad(&b, 32);
+    for (size_t i = 0; i < nt; i++) {
+        gb_put(&b, oc_gguf_tensor_at(g, i)->data, sizes[i]);
+        gb_pad(&b, 32);
+    }
+    const char *path = pj(dir, name);
+    write_bytes(path, b.d, b.n);
+    free(b.d);
+    free(sizes);
+    oc_gguf_close(g);
+    return path;
+}
+
+#define SMOL_TEXT "gguf/smolvlm-tiny/smolvlm-tiny-Q4_0.gguf"
+#define SMOL_MMPROJ "gguf/smolvlm-tiny/mmproj-smolvlm-tiny-F32.gguf"
+
+static oc_status load_gguf_pair(const char *text, const char *mmproj) {
+    oc_model_params p = oc_model_default_params();
+    p.mmproj = mmproj;
+    return load(text, &p);
+}
+
+/* A GGUF file of a header and raw bytes, loaded as the text model. */
+static oc_status load_bytes(const char *dir, const gbuf *b) {
+    write_bytes(pj(dir, "t.gguf"), b->d, b->n);
+    return load_gguf_pair(pj(dir, "t.gguf"), td(SMOL_MMPROJ));
+}
+
+static void gb_header(gbuf *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv) {
+    b->n = 0;
+    gb_put(b, "GGUF", 4);
+    gb_u32(b, version);
+    gb_u64(b, n_tensors);
+    gb_u64(b, n_kv);
+}
+
+/* One tensor info (1-D unless ne1 > 0) after a header of 1 tensor and 0 keys. */
+static void gb_tensor(gbuf *b, const char *name, uint32_t ndim, uint64_t ne0, uint64_t ne1,
+                      uint32_t type, uint64_t offset) {
+    gb_str(b, name);
+    gb_u32(b, ndim);
+    gb_u64(b, ne0);
+    for (uint32_t k = 1; k < ndim && k < 8; k++)
+        gb_u64(b, k == 1 ? ne1 : 1);
+    gb_u32(b, type);
+    gb_u64(b, offset);
+}
+
+static void test_gguf_structure(void **state) {
+    (void)state;
+    const char *dir = tmpdir("mf-gguf");
+    char d[512];
+    snprintf(d, sizeof d, "%s", dir);
+    gbuf b = {0};
+    static const unsigned char zeros[4096];
+
+    gb_header(&b, 1, 0, 0);
+    expect("GGUF version 1", load_bytes(d, &b), OC_ERR_UNSUPPORTED, "t.gguf", "version 1");
+    gb_header(&b, 0x03000000, 0, 0);
+    expect("GGUF big-endian", load_bytes(d, &b), OC_ERR_UNSUPPORTED, "t.gguf", "big-endian");
+    gb_header(&b, 9, 0, 0);
+    expect("GGUF version 9", load_bytes(d, &b), OC_ERR_UNSUPPORTED, "t.gguf", "version 9");
+    b.n = 0;
+    gb_put(&b, "GGUF\3\0", 6);
+    expect("GGUF cut in the header", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf", "truncated");
+    gb_header(&b, 3, 0, (uint64_t)1 << 60);
+    gb_put(&b, zeros, 64);
+    expect("GGUF 2^60 key-value pairs", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf",
+           "more than");
+    gb_header(&b, 3, UINT64_MAX, 1);
+    gb_put(&b, zeros, 64);
+    expect("GGUF 2^64-1 tensors", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf", "more than");
+
+    /* keys */
+    gb_header(&b, 3, 0, 1);
+    gb_u64(&b, UINT64_MAX - 3); /* a key length that wraps a 64-bit sum */
+    gb_put(&b, zeros, 32);
+    expect("GGUF key length 2^64-4", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf",
+           "past the end");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "general.name");
+    gb_u32(&b, OC_GGUF_STRING);
+    gb_u64(&b, (uint64_t)1 << 40);
+    gb_put(&b, zeros, 32);
+    expect("GGUF string length 2^40", load_bytes(d, &b), OC_ERR_FORMAT, "general.name",
+           "past the end");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "tokenizer.ggml.token_type");
+    gb_u32(&b, OC_GGUF_ARRAY);
+    gb_u32(&b, OC_GGUF_I32);
+    gb_u64(&b, (uint64_t)1 << 62); /* * 4 overflows */
+    gb_put(&b, zeros, 32);
+    expect("GGUF array of 2^62 i32", load_bytes(d, &b), OC_ERR_FORMAT, "token_type",
+           "cannot fit");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "tokenizer.ggml.tokens");
+    gb_u32(&b, OC_GGUF_ARRAY);
+    gb_u32(&b, OC_GGUF_STRING);
+    gb_u64(&b, 2);
+    gb_str(&b, "a");
+    gb_u64(&b, 1000);
+    gb_put(&b, zeros, 16);
+    expect("GGUF array string past the end", load_bytes(d, &b), OC_ERR_FORMAT,
+           "tokenizer.ggml.tokens", "past the end");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "x");
+    gb_u32(&b, OC_GGUF_ARRAY);
+    gb_u32(&b, OC_GGUF_ARRAY);
+    gb_u64(&b, 1);
+    gb_put(&b, zeros, 32);
+    expect("GGUF array of arrays", load_bytes(d, &b), OC_ERR_UNSUPPORTED, "t.gguf", "arrays");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "x");
+    gb_u32(&b, 99);
+    gb_put(&b, zeros, 32);
+    expect("GGUF value type 99", load_bytes(d, &b), OC_ERR_FORMAT, "'x'", "type 99");
+    gb_header(&b, 3, 0, 2);
+    for (int i = 0; i < 2; i++) {
+        gb_str(&b, "general.alignment");
+        gb_u32(&b, OC_GGUF_U32);
+        gb_u32(&b, 32);
+    }
+    expect("GGUF key twice", load_bytes(d, &b), OC_ERR_FORMAT, "general.alignment", "twice");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "general.alignment");
+    gb_u32(&b, OC_GGUF_U32);
+    gb_u32(&b, 24);
+    expect("GGUF alignment 24", load_bytes(d, &b), OC_ERR_FORMAT, "alignment",
+           "power of two");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "general.alignment");
+    gb_u32(&b, OC_GGUF_BOOL);
+    gb_put(&b, "\x07", 1);
+    expect("GGUF bool of value 7", load_bytes(d, &b), OC_ERR_FORMAT, "general.alignment",
+           "bool");
+
+    /* tensor infos */
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 5, 4, 4, OC_GGML_F32, 0);
+    expect("GGUF tensor of 5 dims", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "5 dimensions");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 2, 0, 4, OC_GGML_F32, 0);
+    expect("GGUF dimension 0", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "dimension 0");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 2, (uint64_t)1 << 40, (uint64_t)1 << 40, OC_GGML_F32, 0);
+    gb_put(&b, zeros, 64);
+    expect("GGUF dims whose product overflows", load_bytes(d, &b), OC_ERR_FORMAT,
+           "token_embd.weight", "overflow");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 1, 256, 0, 99, 0);
+    expect("GGUF ggml type 99", load_bytes(d, &b), OC_ERR_UNSUPPORTED, "token_embd.weight",
+           "type 99");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 2, 33, 2, OC_GGML_Q4_0, 0);
+    expect("GGUF Q4_0 row of 33", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "blocks");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 1, 8, 0, OC_GGML_F32, 4);
+    gb_pad(&b, 32);
+    gb_put(&b, zeros, 64);
+    expect("GGUF offset not aligned", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "alignment");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 1, 64, 0, OC_GGML_F32, 0);
+    gb_pad(&b, 32);
+    gb_put(&b, zeros, 100);
+    expect("GGUF tensor past the end", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "past the end");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "token_embd.weight", 1, 8, 0, OC_GGML_F32, UINT64_MAX - 31);
+    gb_pad(&b, 32);
+    gb_put(&b, zeros, 64);
+    expect("GGUF offset 2^64-32", load_bytes(d, &b), OC_ERR_FORMAT, "token_embd.weight",
+           "past the end");
+    gb_header(&b, 3, 2, 0);
+    gb_tensor(&b, "a", 1, 16, 0, OC_GGML_F32, 0);
+    gb_tensor(&b, "b", 1, 16, 0, OC_GGML_F32, 32);
+    gb_pad(&b, 32);
+    gb_put(&b, zeros, 128);
+    expect("GGUF tensors overlap", load_bytes(d, &b), OC_ERR_FORMAT, "overlap", NULL);
+    gb_header(&b, 3, 2, 0);
+    gb_tensor(&b, "a", 1, 8, 0, OC_GGML_F32, 0);
+    gb_tensor(&b, "a", 1, 8, 0, OC_GGML_F32, 32);
+    gb_pad(&b, 32);
+    gb_put(&b, zeros, 128);
+    expect("GGUF tensor name twice", load_bytes(d, &b), OC_ERR_FORMAT, "'a'", "twice");
+    gb_header(&b, 3, 1, 0);
+    gb_str(&b, "");
+    gb_put(&b, zeros, 64);
+    expect("GGUF empty tensor name", load_bytes(d, &b), OC_ERR_FORMAT, "empty name", NULL);
+
+    /* a real file cut short */
+    size_t n;
+    char *real = slurp(td(SMOL_TEXT), &n);
+    b.n = 0;
+    gb_put(&b, real, n / 2);
+    expect("GGUF text model cut in half", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf",
+           "past the end");
+    b.n = 0;
+    gb_put(&b, real, 3000);
+    expect("GGUF cut in the token list", load_bytes(d, &b), OC_ERR_FORMAT, "t.gguf",
+           "tokenizer.ggml.tokens");
+    oc_free(real);
+    free(b.d);
+}
+
+static void test_gguf_metadata(void **state) {
+    (void)state;
+    const char *tmp = tmpdir("mf-ggmeta");
+    char d[512];
+    snprintf(d, sizeof d, "%s", tmp);
+    char mm[1024]; /* td's buffers are reused */
+    snprintf(mm, sizeof mm, "%s", td(SMOL_MMPROJ));
+    struct {
+        const char *what;
+        gguf_edit e;
+        int status;
+        const char *s1, *s2;
+    } cases[] = {
+        {"GGUF no block_count", {.key = "llama.block_count", .drop = 1}, OC_ERR_FORMAT,
+         "llama.block_count", "missing"},
+        {"GGUF block_count 0", {.key = "llama.block_count", .u32 = 0}, OC_ERR_FORMAT,
+         "llama.block_count", "outside"},
+        {"GGUF block_count 3 (file has 2)", {.key = "llama.block_count", .u32 = 3},
+         OC_ERR_FORMAT, "layers.2.", "no tensor"},
+        {"GGUF head_count 5 (64 wide)", {.key = "llama.attention.head_count", .u32 = 5},
+         OC_ERR_FORMAT, "t.gguf", NULL},
+        {"GGUF block_count as a string",
+         {.key = "llama.block_count", .is_str = 1, .str = "2"}, OC_ERR_FORMAT,
+         "llama.block_count", "string"},
+        {"GGUF architecture qwen2",
+         {.key = "general.architecture", .is_str = 1, .str = "qwen2"}, OC_ERR_UNSUPPORTED,
+         "qwen2", NULL},
+        {"GGUF rope scaling yarn",
+         {.key = "llama.rope.scaling.type", .is_str = 1, .str = "yarn"}, OC_ERR_UNSUPPORTED,
+         "yarn", NULL},
+        {"GGUF vocab_size 361 for 360 tokens", {.key = "llama.vocab_size", .u32 = 361},
+         OC_ERR_FORMAT, "vocab_size", NULL},
+        {"GGUF tokenizer model bert",
+         {.key = "tokenizer.ggml.model", .is_str = 1, .str = "bert"}, OC_ERR_UNSUPPORTED,
+         "bert", NULL},
+        {"GGUF tokenizer pre unknown",
+         {.key = "tokenizer.ggml.pre", .is_str = 1, .str = "martian"}, OC_ERR_UNSUPPORTED,
+         "martian", NULL},
+        {"GGUF no merges", {.key = "tokenizer.ggml.merges", .drop = 1}, OC_ERR_FORMAT,
+         "tokenizer.ggml.merges", NULL},
+        {"GGUF bos id 999", {.key = "tokenizer.ggml.bos_token_id", .u32 = 999}, OC_ERR_FORMAT,
+         "bos_token_id", NULL},
+        {"GGUF no token list", {.key = "tokenizer.ggml.tokens", .drop = 1}, OC_ERR_FORMAT,
+         "tokenizer.ggml.tokens", NULL},
+        {"GGUF attn_q of 64 x 48", {.tensor = "blk.0.attn_q.weight", .ne0 = 64, .ne1 = 48},
+         OC_ERR_FORMAT, "q_proj", "shape"},
+        {"GGUF token_embd of 64 x 100", {.tensor = "token_embd.weight", .ne0 = 64, .ne1 = 100},
+         OC_ERR_FORMAT, "embed_tokens", "shape"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = gguf_rewrite(SMOL_TEXT, &cases[i].e, d, "t.gguf");
+        expect(cases[i].what, load_gguf_pair(p, mm), cases[i].status, cases[i].s1,
+               cases[i].s2);
+    }
+    /* the mmproj's */
+    struct {
+        const char *what;
+        gguf_edit e;
+        int status;
+        const char *s1, *s2;
+    } mcases[] = {
+        {"mmproj projector ldp",
+         {.key = "clip.projector_type", .is_str = 1, .str = "ldp"}, OC_ERR_UNSUPPORTED, "ldp",
+         NULL},
+        {"mmproj no image_mean", {.key = "clip.vision.image_mean", .drop = 1}, OC_ERR_FORMAT,
+         "image_mean", NULL},
+        {"mmproj image_size 60 (patch 8)", {.key = "clip.vision.image_size", .u32 = 60},
+         OC_ERR_FORMAT, "image_size", NULL},
+        {"mmproj patch_size 0", {.key = "clip.vision.patch_size", .u32 = 0}, OC_ERR_FORMAT,
+         "patch_size", NULL},
+        {"mmproj as the text model", {.key = NULL}, OC_ERR_INVALID_ARG, "mmproj", NULL},
+    };
+    for (size_t i = 0; i < sizeof mcases / sizeof mcases[0]; i++) {
+        const char *p = gguf_rewrite(SMOL_MMPROJ, &mcases[i].e, d, "m.gguf");
+        char text[1024];
+        snprintf(text, sizeof text, "%s", td(SMOL_TEXT));
+        oc_status s = mcases[i].e.key ? load_gguf_pair(text, p) : load_gguf_pair(p, text);
+        expect(mcases[i].what, s, mcases[i].status, mcases[i].s1, mcases[i].s2);
+    }
+    /* a text GGUF alone, with no mmproj beside it */
+    const char *p = gguf_rewrite(SMOL_TEXT, &(gguf_edit){0}, d, "t.gguf");
+    unlink(pj(d, "m.gguf"));
+    expect("GGUF without an mmproj", load_gguf_pair(p, NULL), OC_ERR_IO, "--mmproj", NULL);
+    /* the same file unchanged loads and answers (the rewriter is faithful) */
+    expect("GGUF rewritten unchanged", load_gguf_pair(p, mm), OC_OK, NULL, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest load_tests[] = {
         cmocka_unit_test(test_truncated_weights),
@@ -684,6 +1095,8 @@ int main(void) {
         cmocka_unit_test(test_configs),
         cmocka_unit_test(test_tokenizer_files),
         cmocka_unit_test(test_processor_files),
+        cmocka_unit_test(test_gguf_structure),
+        cmocka_unit_test(test_gguf_metadata),
     };
     const struct CMUnitTest model_tests[] = {
         cmocka_unit_test(test_images),

@@ -606,10 +606,14 @@ static void test_9_bounds(void **state) {
                       (const char *[]){"no tables", "no Huffman tables",
                                        "no quantisation tables"}[v],
                       s == OC_OK ? "decoded" : oc_last_error());
-        if (s == OC_OK)
-            fail_msg("a JPEG with %s decodes", v == 0 ? "no tables" : v == 1 ? "no Huffman "
-                     "tables" : "no quantisation tables");
         oc_image_free(img);
+        if (v == 1) { /* libjpeg, as under Pillow, falls back on the standard Huffman tables
+                         (Motion-JPEG) and fills the missing data: within the pixel limit */
+            assert_int_equal(s, OC_OK);
+            continue;
+        }
+        if (s == OC_OK)
+            fail_msg("a JPEG with %s decodes", v == 0 ? "no tables" : "no quantisation tables");
         assert_int_equal(s, OC_ERR_FORMAT);
     }
 

@@ -126,14 +126,20 @@ oc_status oc_tokenizer_load_file(const char *path, oc_tokenizer **out) {
     oc_free(text);
     if (st != OC_OK)
         return st;
-    oc_tokenizer *tok = oc_calloc(1, sizeof *tok);
-    if (!tok || !(tok->path = oc_strdup(path))) {
-        oc_free(tok);
-        cJSON_Delete(root);
-        return oc_err(OC_ERR_NOMEM, "%s: out of memory", path);
-    }
-    st = load_parts(tok, root);
+    st = oc_tokenizer_from_json(root, path, out);
     cJSON_Delete(root);
+    return st;
+}
+
+oc_status oc_tokenizer_from_json(const cJSON *root, const char *name, oc_tokenizer **out) {
+    if (!root || !name || !out)
+        return oc_err(OC_ERR_INVALID_ARG, "oc_tokenizer_from_json: NULL argument");
+    oc_tokenizer *tok = oc_calloc(1, sizeof *tok);
+    if (!tok || !(tok->path = oc_strdup(name))) {
+        oc_free(tok);
+        return oc_err(OC_ERR_NOMEM, "%s: out of memory", name);
+    }
+    oc_status st = load_parts(tok, root);
     if (st != OC_OK) {
         oc_tokenizer_free(tok);
         return st;

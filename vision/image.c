@@ -1,6 +1,8 @@
-/* Decoded images: JPEG, PNG, BMP, GIF (first frame) and TGA through stb_image, binary
- * PNM (P5/P6) by a few lines here; all converted to 8-bit RGB the way PIL's
- * Image.open(...).convert("RGB") does:
+/* Decoded images: JPEG through libjpeg and WebP through libwebp as Pillow sets them up
+ * (image_jpeg.c, image_webp.c), PNG, BMP, GIF (first frame) and TGA through stb_image,
+ * binary PNM (P5/P6) by a few lines here; all converted to 8-bit RGB the way
+ * transformers' load_image does: PIL's Image.open(...), ImageOps.exif_transpose (the EXIF
+ * orientation of JPEG, WebP and PNG eXIf, image_exif.c), convert("RGB"):
  *  - grey is replicated; alpha (and PNG tRNS) is dropped, never composited;
  *  - 16-bit PNG colour and grey+alpha keep the high byte; 16-bit grey PNG (PIL mode
  *    "I;16") is clipped to 255;
@@ -11,9 +13,7 @@
  *  - 16-bit BMP channels are widened as PIL does (v * 255 / 31), not by bit repetition.
  * Width, height and file size are checked against oc_image_limits from the header alone,
  * before anything is decoded. stb 2.27 trusts some things it should not (short BMP, TGA
- * and GIF data, oversized JPEG Huffman tables): those are checked here first.
- * Known difference: JPEG is decoded by stb's IDCT and upsampler, not libjpeg's, so
- * pixels may differ from PIL's by a few levels. */
+ * and GIF data): those are checked here first. */
 #include "image.h"
 
 #include <limits.h>
@@ -26,8 +26,9 @@
 #include "alloc.h"
 #include "error.h"
 #include "file.h"
+#include "image_codecs.h"
 
-#define SUPPORTED "JPEG, PNG, BMP, GIF, TGA, PNM"
+#define SUPPORTED "JPEG, PNG, WebP, BMP, GIF, TGA, PNM"
 
 /* ---- the image object ---------------------------------------------------------- */
 
@@ -86,7 +87,9 @@ void oc_image_free(oc_image *img) {
 /* ---- recognising the format ------------------------------------------------------ */
 
 /* TGA has no signature: it is what stb accepts that none of the others is. */
-typedef enum { FMT_UNKNOWN, FMT_PNG, FMT_JPEG, FMT_GIF, FMT_BMP, FMT_PNM, FMT_TGA } img_format;
+typedef enum {
+    FMT_UNKNOWN, FMT_PNG, FMT_JPEG, FMT_GIF, FMT_BMP, FMT_PNM, FMT_TGA, FMT_WEBP
+} img_format;
 
 static const char *format_name(img_format f) {
     switch (f) {
@@ -96,6 +99,7 @@ static const char *format_name(img_format f) {
     case FMT_BMP: return "BMP";
     case FMT_PNM: return "PNM";
     case FMT_TGA: return "TGA";
+    case FMT_WEBP: return "WebP";
     case FMT_UNKNOWN: break;
     }
     return "image";
@@ -115,6 +119,8 @@ static img_format sniff(const uint8_t *d, size_t n) {
         return FMT_BMP;
     if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7')
         return FMT_PNM;
+    if (oc_webp_sniff(d, n))
+        return FMT_WEBP;
     return FMT_UNKNOWN;
 }
 
@@ -150,8 +156,8 @@ static oc_status check_decoded(const char *name, uint64_t w, uint64_t h, int cha
     return OC_OK;
 }
 
-static oc_status check_limits(const char *name, int64_t w, int64_t h,
-                              const oc_image_limits *lim) {
+oc_status oc_image_check_limits(const char *name, int64_t w, int64_t h,
+                                const oc_image_limits *lim) {
     if (w <= 0 || h <= 0)
         return oc_err(OC_ERR_FORMAT, "%s: image has %lld x %lld pixels", name, (long long)w,
                       (long long)h);
@@ -162,232 +168,6 @@ static oc_status check_limits(const char *name, int64_t w, int64_t h,
     if (px > lim->max_pixels)
         return oc_err(OC_ERR_LIMIT, "%s: %lld x %lld pixels is over the limit of %llu pixels",
                       name, (long long)w, (long long)h, (unsigned long long)lim->max_pixels);
-    return OC_OK;
-}
-
-/* ---- JPEG: refuse what stb would decode with the wrong colours --------------------- */
-
-/* What a JPEG's markers up to the frame header say: the size, the number of components,
- * and how an Adobe APP14 marker says 4 components are coded (0: CMYK, 2: YCCK). */
-typedef struct {
-    int64_t w, h; /* 0 if no frame header was found */
-    int components;
-    int adobe_transform; /* -1: no Adobe marker */
-} jpeg_header;
-
-static void jpeg_scan(const uint8_t *d, size_t n, jpeg_header *j) {
-    memset(j, 0, sizeof *j);
-    j->adobe_transform = -1;
-    size_t p = 0;
-    while (p + 4 <= n) {
-        if (d[p] != 0xFF) {
-            p++;
-            continue;
-        }
-        uint8_t m = d[p + 1];
-        if (m == 0xFF) { /* fill byte */
-            p++;
-            continue;
-        }
-        if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
-            p += 2;
-            continue;
-        }
-        size_t len = be16(d + p + 2);
-        if (len < 2 || p + 2 + len > n)
-            return;
-        const uint8_t *seg = d + p + 4;
-        size_t seg_n = len - 2;
-        if (m == 0xEE && seg_n >= 12 && memcmp(seg, "Adobe", 5) == 0)
-            j->adobe_transform = seg[11];
-        int is_sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-        if (is_sof && seg_n >= 6) {
-            j->h = be16(seg + 1);
-            j->w = be16(seg + 3);
-            j->components = seg[5];
-            return;
-        }
-        if (m == 0xDA || m == 0xD9)
-            return;
-        p += 2 + len;
-    }
-}
-
-/* stb_image 2.27 (fixed in 2.28, not in every distribution) builds a Huffman table
- * before checking that it has at most 256 symbols, and then writes past its arrays.
- * These walk the markers as stb reads them and refuse such tables first. */
-
-/* A byte as stb reads it: 0 past the end. */
-static uint8_t jpeg_byte(const uint8_t *d, size_t n, size_t p) { return p < n ? d[p] : 0; }
-
-/* The DHT segment whose length field is at p, read as stb does: tables of a class/id
- * byte, 16 code counts and that many symbols, for as long as the length says, even past
- * the segment. Returns 0 if a table has over 256 symbols, else 1 with *next after the
- * segment, or 2 when stb will refuse the segment anyway (*next unset). */
-static int jpeg_dht(const uint8_t *d, size_t n, size_t p, size_t *next) {
-    long left = (long)be16(d + p) - 2;
-    size_t q = p + 2;
-    while (left > 0) {
-        uint8_t tc_th = jpeg_byte(d, n, q++);
-        if ((tc_th >> 4) > 1 || (tc_th & 15) > 3)
-            return 2;
-        long count = 0;
-        for (int i = 0; i < 16; i++)
-            count += jpeg_byte(d, n, q++);
-        if (count > 256)
-            return 0;
-        q += (size_t)count;
-        left -= 17 + count;
-    }
-    if (left != 0)
-        return 2;
-    *next = q;
-    return 1;
-}
-
-/* Every marker segment, also those between the scans (in entropy-coded data 0xFF is
- * followed by 0 or a restart marker, and stb stops at the first other one, as here). */
-static int jpeg_tables_ok(const uint8_t *d, size_t n) {
-    size_t p = 0;
-    while (p + 4 <= n) {
-        uint8_t m = d[p + 1];
-        if (d[p] != 0xFF || m == 0xFF) {
-            p++;
-            continue;
-        }
-        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
-            p += 2;
-            continue;
-        }
-        if (m == 0xD9)
-            break;
-        if (m == 0xC4) {
-            int r = jpeg_dht(d, n, p + 2, &p);
-            if (r != 1)
-                return r == 2;
-            continue;
-        }
-        size_t len = be16(d + p + 2);
-        if (len < 2)
-            break; /* stb refuses it */
-        p += 2 + len;
-    }
-    return 1;
-}
-
-/* stb 2.27 decodes a scan whose quantisation or Huffman tables the file never defines
- * with zeroed ones: a grey picture from a file with no picture in it (a 137-byte file
- * "of" 8000 x 8000 pixels, 383 MB of nothing). libjpeg refuses a missing quantisation
- * table; a missing Huffman table, which libjpeg-turbo replaces with the standard ones
- * (Motion-JPEG frames), is refused here too. Walks the markers as jpeg_tables_ok does. */
-typedef struct {
-    uint8_t dqt[4], dht[2][4]; /* defined: quantisation; Huffman DC [0] and AC [1] */
-    int16_t tq_of[256];        /* frame component id -> its quantisation table, -1 */
-    int arithmetic;            /* SOF9..15: stb refuses those itself */
-    int scans;
-} jpeg_tables;
-
-/* Marks the tables a DQT or DHT segment (length field at p) defines. */
-static void jpeg_define(const uint8_t *d, size_t n, size_t p, int dht, jpeg_tables *t) {
-    size_t end = p + be16(d + p), q = p + 2;
-    if (end > n)
-        end = n;
-    while (q < end) {
-        uint8_t k = d[q++];
-        if (dht) {
-            if ((k >> 4) > 1 || (k & 15) > 3 || q + 16 > end)
-                return;
-            size_t count = 0;
-            for (int i = 0; i < 16; i++)
-                count += d[q + (size_t)i];
-            t->dht[k >> 4][k & 15] = 1;
-            q += 16 + count;
-        } else {
-            if ((k & 15) > 3)
-                return;
-            t->dqt[k & 15] = 1;
-            q += (k >> 4) ? 128 : 64;
-        }
-    }
-}
-
-static oc_status jpeg_scan_tables(const char *name, const uint8_t *d, size_t n,
-                                  jpeg_tables *t, size_t p) {
-    size_t len = be16(d + p), q = p + 2;
-    if (len < 3 || p + len > n)
-        return OC_OK; /* stb refuses a short SOS itself */
-    uint32_t ns = d[q++];
-    if (len < 6 + 2 * ns)
-        return OC_OK;
-    const uint8_t *c = d + q, *tail = d + q + 2 * ns; /* Ss, Se, Ah/Al */
-    for (uint32_t i = 0; i < ns; i++) {
-        int tq = t->tq_of[c[2 * i]];
-        if (tq > 3)
-            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u names quantisation "
-                          "table %d (there are 4)", name, c[2 * i], tq);
-        if (tq >= 0 && !t->dqt[tq])
-            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: component %u uses quantisation "
-                          "table %d, which the file never defines", name, c[2 * i], tq);
-        if (t->arithmetic)
-            continue;
-        int dc = c[2 * i + 1] >> 4, ac = c[2 * i + 1] & 15;
-        int need_dc = tail[0] == 0 && (tail[2] >> 4) == 0, need_ac = tail[1] > 0;
-        if ((need_dc && (dc > 3 || !t->dht[0][dc])) || (need_ac && (ac > 3 || !t->dht[1][ac])))
-            return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: a scan uses a Huffman table "
-                          "the file never defines (Motion-JPEG frames without their own "
-                          "tables are not supported)", name);
-    }
-    t->scans++;
-    return OC_OK;
-}
-
-static oc_status jpeg_tables_defined(const char *name, const uint8_t *d, size_t n) {
-    jpeg_tables t;
-    memset(&t, 0, sizeof t);
-    for (int i = 0; i < 256; i++)
-        t.tq_of[i] = -1;
-    size_t p = 0;
-    while (p + 4 <= n) {
-        uint8_t m = d[p + 1];
-        if (d[p] != 0xFF || m == 0xFF) {
-            p++;
-            continue;
-        }
-        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
-            p += 2;
-            continue;
-        }
-        if (m == 0xD9)
-            break;
-        size_t len = be16(d + p + 2);
-        if (len < 2)
-            break;
-        int is_sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-        if (m == 0xDB || m == 0xC4)
-            jpeg_define(d, n, p + 2, m == 0xC4, &t);
-        else if (is_sof && len >= 8 && p + 2 + len <= n) {
-            uint32_t nf = d[p + 9];
-            t.arithmetic = m >= 0xC9;
-            for (uint32_t i = 0; i < nf && 10 + 3 * i + 2 < 2 + len; i++)
-                t.tq_of[d[p + 10 + 3 * i]] = d[p + 12 + 3 * i] & 15;
-        } else if (m == 0xDA)
-            OC_TRY(jpeg_scan_tables(name, d, n, &t, p + 2));
-        p += 2 + len;
-    }
-    if (t.scans == 0)
-        return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: no image data (no scan)", name);
-    return OC_OK;
-}
-
-static oc_status jpeg_check(const char *name, const uint8_t *d, size_t n) {
-    if (!jpeg_tables_ok(d, n))
-        return oc_err(OC_ERR_FORMAT, "%s: corrupt JPEG: bad Huffman table", name);
-    OC_TRY(jpeg_tables_defined(name, d, n));
-    jpeg_header j;
-    jpeg_scan(d, n, &j);
-    if (j.components == 4 && j.adobe_transform != 0 && j.adobe_transform != 2)
-        return oc_err(OC_ERR_UNSUPPORTED, "%s: a 4-component JPEG (CMYK) without an Adobe "
-                      "marker saying how it is coded is not supported", name);
     return OC_OK;
 }
 
@@ -758,7 +538,7 @@ static oc_status load_pnm(const char *name, const uint8_t *d, size_t n,
     pnm_header h;
     memset(&h, 0, sizeof h);
     OC_TRY(pnm_parse(name, d, n, &h));
-    OC_TRY(check_limits(name, h.w, h.h, lim));
+    OC_TRY(oc_image_check_limits(name, h.w, h.h, lim));
     oc_image *img = NULL;
     OC_TRY(oc_image_alloc((uint32_t)h.w, (uint32_t)h.h, &img));
     oc_status s = decode_pnm(name, d, n, &h, img);
@@ -774,7 +554,6 @@ static oc_status load_pnm(const char *name, const uint8_t *d, size_t n,
  * that the caller would not learn it is a limit) and allocates for others; 0 if the
  * header is too short or the format has no signature (TGA). */
 static int header_size(img_format fmt, const uint8_t *d, size_t n, int64_t *w, int64_t *h) {
-    jpeg_header j;
     switch (fmt) {
     case FMT_PNG: /* signature, IHDR length and type, then width and height */
         if (n < 24 || memcmp(d + 12, "IHDR", 4) != 0)
@@ -801,16 +580,73 @@ static int header_size(img_format fmt, const uint8_t *d, size_t n, int64_t *w, i
         }
         return 1;
     case FMT_JPEG:
-        jpeg_scan(d, n, &j);
-        *w = j.w;
-        *h = j.h;
-        return j.w > 0 && j.h > 0;
+    case FMT_WEBP:
     case FMT_PNM:
     case FMT_TGA:
     case FMT_UNKNOWN:
         break;
     }
     return 0;
+}
+
+/* PNG: the orientation in an eXIf chunk (Pillow reads it before or after the image
+ * data); png_check has made sure every chunk lies inside the file. */
+static int png_orientation(const uint8_t *d, size_t n) {
+    for (size_t p = 8; p + 12 <= n;) {
+        uint32_t len = be32(d + p);
+        if (len > n - p - 12)
+            break;
+        if (memcmp(d + p + 4, "eXIf", 4) == 0)
+            return oc_exif_orientation(d + p + 8, len);
+        if (memcmp(d + p + 4, "IEND", 4) == 0)
+            break;
+        p += 12 + (size_t)len;
+    }
+    return 1;
+}
+
+/* The formats stb decodes: PNG, BMP, GIF, TGA. */
+static oc_status load_stb(const char *name, img_format fmt, const uint8_t *d, size_t size,
+                          const oc_image_limits *lim, oc_image **out) {
+    int64_t hw, hh;
+    if (header_size(fmt, d, size, &hw, &hh))
+        OC_TRY(oc_image_check_limits(name, hw, hh, lim));
+    if (fmt == FMT_PNG)
+        OC_TRY(png_check(name, d, size));
+    int w, h, comp;
+    oc_stbi_clear_failure();
+    if (!stbi_info_from_memory(d, (int)size, &w, &h, &comp)) {
+        if (oc_stbi_alloc_failed())
+            return oc_err(OC_ERR_NOMEM, "%s: out of memory reading the header", name);
+        if (fmt != FMT_UNKNOWN)
+            return oc_err(OC_ERR_FORMAT, "%s: corrupt or truncated %s header: %s", name,
+                          format_name(fmt), stb_reason());
+        return oc_err(OC_ERR_UNSUPPORTED, "%s: not a supported image (" SUPPORTED "): %s",
+                      name, stb_reason());
+    }
+    if (fmt == FMT_BMP && h < 0)
+        h = -h; /* stb passes on the sign of a top-down BMP */
+    OC_TRY(oc_image_check_limits(name, w, h, lim));
+    if (fmt == FMT_UNKNOWN)
+        fmt = FMT_TGA;
+    if (fmt == FMT_BMP)
+        OC_TRY(bmp_check(name, d, size));
+    if (fmt == FMT_TGA)
+        OC_TRY(tga_check(name, d, size));
+
+    /* what stb will allocate for its output (decode_into's conversions) */
+    int wide = fmt == FMT_PNG && stbi_is_16_bit_from_memory(d, (int)size);
+    int out_ch = fmt == FMT_GIF ? 4 : wide && comp == 1 ? 1 : 3;
+    OC_TRY(check_decoded(name, (uint64_t)w, (uint64_t)h, out_ch, wide ? 2 : 1, lim));
+    oc_image *img = NULL;
+    OC_TRY(oc_image_alloc((uint32_t)w, (uint32_t)h, &img));
+    oc_status s = decode_into(name, fmt, d, size, comp, img);
+    if (s != OC_OK) {
+        oc_image_free(img);
+        return s;
+    }
+    *out = img;
+    return OC_OK;
 }
 
 oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
@@ -829,43 +665,19 @@ oc_status oc_image_load_memory(const void *data, size_t size, const char *name,
                       size, (unsigned long long)max_bytes);
     const uint8_t *d = data;
     img_format fmt = sniff(d, size);
+    oc_image *img = NULL;
+    int orientation = 1;
     if (fmt == FMT_PNM)
         return load_pnm(name, d, size, &lim, out);
-    int64_t hw, hh;
-    if (header_size(fmt, d, size, &hw, &hh))
-        OC_TRY(check_limits(name, hw, hh, &lim));
-    if (fmt == FMT_JPEG) /* before stb reads the header */
-        OC_TRY(jpeg_check(name, d, size));
+    if (fmt == FMT_JPEG)
+        OC_TRY(oc_jpeg_decode(name, d, size, &lim, &img, &orientation));
+    else if (fmt == FMT_WEBP)
+        OC_TRY(oc_webp_decode(name, d, size, &lim, &img, &orientation));
+    else
+        OC_TRY(load_stb(name, fmt, d, size, &lim, &img));
     if (fmt == FMT_PNG)
-        OC_TRY(png_check(name, d, size));
-    int w, h, comp;
-    oc_stbi_clear_failure();
-    if (!stbi_info_from_memory(d, (int)size, &w, &h, &comp)) {
-        if (oc_stbi_alloc_failed())
-            return oc_err(OC_ERR_NOMEM, "%s: out of memory reading the header", name);
-        if (fmt != FMT_UNKNOWN)
-            return oc_err(OC_ERR_FORMAT, "%s: corrupt or truncated %s header: %s", name,
-                          format_name(fmt), stb_reason());
-        return oc_err(OC_ERR_UNSUPPORTED, "%s: not a supported image (" SUPPORTED "): %s",
-                      name, stb_reason());
-    }
-    if (fmt == FMT_BMP && h < 0)
-        h = -h; /* stb passes on the sign of a top-down BMP */
-    OC_TRY(check_limits(name, w, h, &lim));
-    if (fmt == FMT_UNKNOWN)
-        fmt = FMT_TGA;
-    if (fmt == FMT_BMP)
-        OC_TRY(bmp_check(name, d, size));
-    if (fmt == FMT_TGA)
-        OC_TRY(tga_check(name, d, size));
-
-    /* what stb will allocate for its output (decode_into's conversions) */
-    int wide = fmt == FMT_PNG && stbi_is_16_bit_from_memory(d, (int)size);
-    int out_ch = fmt == FMT_GIF ? 4 : wide && comp == 1 ? 1 : 3;
-    OC_TRY(check_decoded(name, (uint64_t)w, (uint64_t)h, out_ch, wide ? 2 : 1, &lim));
-    oc_image *img = NULL;
-    OC_TRY(oc_image_alloc((uint32_t)w, (uint32_t)h, &img));
-    oc_status s = decode_into(name, fmt, d, size, comp, img);
+        orientation = png_orientation(d, size);
+    oc_status s = oc_image_orient(&img, orientation);
     if (s != OC_OK) {
         oc_image_free(img);
         return s;

@@ -1,5 +1,5 @@
 /* The one compilation of stb_image: only the formats ocellus decodes with it, memory
- * only (files are read by image.c so that the file-size limit applies), our allocator (so
+ * only (JPEG goes to libjpeg; files are read by image.c so that the file-size limit applies), our allocator (so
  * that tests can inject failures), and a cap on dimensions as a last line of defence
  * behind the limits that image.c checks before decoding. */
 #include <stddef.h>
@@ -24,7 +24,6 @@ static void *stb_realloc(void *p, size_t n) {
     return q;
 }
 
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
