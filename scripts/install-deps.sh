@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Installs what ocellus needs to build and test, from Debian/Ubuntu packages.
+# Installs what ocellus needs from Debian/Ubuntu packages.
+#   bash scripts/install-deps.sh         # to build ocellus and run it (the README's first command)
+#   bash scripts/install-deps.sh --dev   # also what the tests, CI and the sanitizers need
 set -euo pipefail
+DEV=0
+case "${1:-}" in
+--dev) DEV=1 ;;
+"") ;;
+*) echo "usage: bash scripts/install-deps.sh [--dev]" >&2; exit 2 ;;
+esac
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
@@ -8,7 +16,9 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential meson ninja-build pkg-config \
     libopenblas0 libcjson-dev libpcre2-dev libutf8proc-dev zlib1g-dev libstb-dev libcsv-dev \
-    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev libgsl-dev libcairo2-dev >/dev/null
+    libcmocka-dev libmicrohttpd-dev nettle-dev libedit-dev libgsl-dev libcairo2-dev \
+    libjpeg-dev libwebp-dev >/dev/null
+[ "$DEV" = 1 ] || exit 0
 # Data-parallel training over processes and machines (core/dist.c, docs/DISTRIBUTED.md):
 # Open MPI; ocellus builds without it (-Dmpi=disabled) and the MPI tests are then left out.
 $SUDO apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin >/dev/null
