@@ -332,8 +332,11 @@ OC_API oc_status oc_write_random_model(const char *preset, const char *dtype, ui
 
 typedef struct oc_trainer oc_trainer;
 
+/* The label of a position that is not trained (transformers' ignore_index). */
+#define OC_IGNORE_INDEX (-100)
+
 /* One training sequence. labels[t] is the target of position t (transformers' labels,
- * unshifted): position t-1 is trained to predict labels[t]; -100 ignores it. Every
+ * unshifted): position t-1 is trained to predict labels[t]; OC_IGNORE_INDEX ignores it. Every
  * input_ids[t] == image_token_id stands for one image feature: the example must hold
  * n_tiles * image_seq of them, filled in order (tile 0's tokens first). pixel_values is
  * (n_tiles, 3, image_size, image_size), already preprocessed (NULL when n_tiles is 0). */

@@ -121,7 +121,7 @@ int main(int argc, char **argv) {
         for (int t = 0; t < seq; t++) {
             int img = t >= 1 && t < 1 + (int)info.image_seq;
             id[t] = img ? info.image_token_id : 5 + (int32_t)(next_u64() % (info.vocab - 5));
-            lb[t] = img ? -100 : id[t];
+            lb[t] = img ? OC_IGNORE_INDEX : id[t];
         }
         ex[b] = (oc_train_example){id, lb, (size_t)seq, pixels + (size_t)b * tile, 1};
     }

@@ -28,7 +28,7 @@
 /* Queries per block of the attention kernel (core/attention.c's BQ). */
 #define ATTN_BQ 64
 
-#define IGNORE_INDEX (-100)
+#define IGNORE_INDEX OC_IGNORE_INDEX
 
 /* Score and value products of causal attention over n positions, per head of dim D, as
  * the blocked kernel runs them. */

@@ -31,7 +31,7 @@
 #include "trainer_internal.h"
 #include "vit_train.h"
 
-#define IGNORE_INDEX (-100)
+#define IGNORE_INDEX OC_IGNORE_INDEX
 
 struct oc_trainer {
     oc_train_params p;
