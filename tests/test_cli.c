@@ -31,6 +31,27 @@ static char *greedy_text(int i) {
     return s;
 }
 
+/* A GGUF pair through the CLI: --model text.gguf --mmproj mmproj.gguf, and the folder
+ * holding an F32 pair, caption as the Hugging Face folder does (their logits are identical,
+ * test_gguf). */
+static void test_gguf_model(void **state) {
+    (void)state;
+    static char out[1 << 16], args[4096];
+    char *want = greedy_text(0);
+    snprintf(args, sizeof args, "caption '%s' --model '%s' --mmproj '%s' --max-tokens 12 "
+             "--no-stream", td("images/shapes_200x130.png"),
+             td("gguf/smolvlm-tiny/smolvlm-tiny-F32.gguf"),
+             td("gguf/smolvlm-tiny/mmproj-smolvlm-tiny-F32.gguf"));
+    assert_int_equal(run(args, 1, out, sizeof out), 0);
+    assert_memory_equal(out, want, strlen(want));
+    free(want);
+    /* an mmproj that is not there: an error naming it */
+    snprintf(args, sizeof args, "caption '%s' --model '%s' --mmproj /nonexistent.gguf",
+             td("images/shapes_200x130.png"), td("gguf/smolvlm-tiny/smolvlm-tiny-F32.gguf"));
+    assert_int_not_equal(run(args, 1, out, sizeof out), 0);
+    assert_non_null(strstr(out, "/nonexistent.gguf"));
+}
+
 static void test_caption_and_ask(void **state) {
     (void)state;
     static char out[1 << 16], args[2048];
@@ -248,6 +269,7 @@ static void test_inspect(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_caption_and_ask),
+        cmocka_unit_test(test_gguf_model),
         cmocka_unit_test(test_bundled_model),
         cmocka_unit_test(test_train),
         cmocka_unit_test(test_data_question_weights),

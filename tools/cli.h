@@ -33,6 +33,7 @@ typedef struct {
     const char *model;
     int threads;
     oc_weight_format weights;
+    const char *mmproj;        /* --mmproj: a GGUF model's vision file */
     int fixed_threads; /* benchmarks: every call on all the threads asked for */
     oc_gen_params gen;
     int json;

@@ -110,7 +110,9 @@ const char *cli_default_model(void) {
 }
 
 const char CLI_GEN_HELP[] =
-    "  --model DIR           model folder (default: $OCELLUS_MODEL, else the bundled model)\n"
+    "  --model DIR           model folder (default: $OCELLUS_MODEL, else the bundled model),\n"
+    "                        or a GGUF text model (or a folder of a GGUF pair)\n"
+    "  --mmproj FILE         the GGUF model's mmproj (default: the one beside it)\n"
     "  --max-tokens N        most tokens to generate (default 256)\n"
     "  --temp T              sampling temperature; 0 = greedy (default 0)\n"
     "  --top-k K             sample from the K most likely tokens (0 = off)\n"
@@ -141,6 +143,9 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
     if (!strcmp(a, "--model")) {
         VAL();
         o->model = v;
+    } else if (!strcmp(a, "--mmproj")) {
+        VAL();
+        o->mmproj = v;
     } else if (!strcmp(a, "--threads")) {
         VAL();
         if (!cli_u32(cmd, a, v, &u))
@@ -215,6 +220,7 @@ int cli_load_model(const char *cmd, const cli_gen_opts *o, oc_model **m) {
     oc_model_params p = oc_model_default_params();
     p.n_threads = o->threads;
     p.weights = o->weights;
+    p.mmproj = o->mmproj;
     p.fixed_threads = o->fixed_threads;
     p.image_limits = cli_image_limits(o);
     oc_status s = oc_model_load(dir, &p, m);
