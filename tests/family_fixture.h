@@ -168,4 +168,49 @@ static double fx_rel_check(const char *what, const float *a, const float *b, siz
         fail_msg("%s: relative error %g > %g", what, e, tol);
     return e;
 }
+/* ---- the reference model of a test: tests/data/<FX_DIR> and its reference.json ---- */
+
+static oc_model *model;
+static cJSON *ref;
+
+static int fx_setup(const char *dir) {
+    char rel[256];
+    if (oc_model_load(td(dir), NULL, &model) != OC_OK) {
+        fprintf(stderr, "load: %s\n", oc_last_error());
+        return -1;
+    }
+    snprintf(rel, sizeof rel, "%s/reference.json", dir);
+    return oc_json_load(td(rel), 1 << 20, &ref) == OC_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    oc_model_free(model);
+    cJSON_Delete(ref);
+    return 0;
+}
+
+static const cJSON *ref_case(int i) { return cJSON_GetArrayItem(oc_json_get(ref, "cases"), i); }
+
+static const char *case_str(const cJSON *c, const char *key) {
+    const cJSON *v = oc_json_get(c, key);
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+/* the case's tensors file, in tests/data/dir */
+static const char *fx_case_file(const char *dir, const cJSON *c) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s/%s", dir, case_str(c, "tensors"));
+    return td(rel);
+}
+
+static oc_image *load_image(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "images/%s", name);
+    oc_image *img = NULL;
+    if (oc_image_load(td(rel), NULL, &img) != OC_OK)
+        fail_msg("%s", oc_last_error());
+    return img;
+}
 #endif

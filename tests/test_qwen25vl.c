@@ -13,31 +13,9 @@
 #include "positions.h"
 #include "preprocess.h"
 
-static oc_model *model;
-static cJSON *ref;
-
 static int setup(void **state) {
     (void)state;
-    if (oc_model_load(td("qwen25vl-tiny"), NULL, &model) != OC_OK) {
-        fprintf(stderr, "load: %s\n", oc_last_error());
-        return -1;
-    }
-    return oc_json_load(td("qwen25vl-tiny/reference.json"), 1 << 20, &ref) == OC_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    oc_model_free(model);
-    cJSON_Delete(ref);
-    return 0;
-}
-
-static const cJSON *ref_case(int i) { return cJSON_GetArrayItem(oc_json_get(ref, "cases"), i); }
-
-static const char *case_str(const cJSON *c, const char *key) {
-    const cJSON *v = oc_json_get(c, key);
-    assert_true(cJSON_IsString(v));
-    return v->valuestring;
+    return fx_setup("qwen25vl-tiny");
 }
 
 static int case_int(const cJSON *c, const char *key, int i) {
@@ -46,20 +24,7 @@ static int case_int(const cJSON *c, const char *key, int i) {
     return v->valueint;
 }
 
-static const char *case_file(const cJSON *c) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "qwen25vl-tiny/%s", case_str(c, "tensors"));
-    return td(rel);
-}
-
-static oc_image *load_image(const char *name) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "images/%s", name);
-    oc_image *img = NULL;
-    if (oc_image_load(td(rel), NULL, &img) != OC_OK)
-        fail_msg("%s", oc_last_error());
-    return img;
-}
+static const char *case_file(const cJSON *c) { return fx_case_file("qwen25vl-tiny", c); }
 
 static oc_tile_layout case_layout(const cJSON *c) {
     return (oc_tile_layout){(uint32_t)case_int(c, "grid_thw", 1),
