@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <getopt.h>
+
 #include <cjson/cJSON.h>
 
 #include "ocellus.h"
@@ -21,14 +23,10 @@ int cli_u32(const char *cmd, const char *opt, const char *val, uint32_t *out);
 int cli_u64(const char *cmd, const char *opt, const char *val, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *val, float *out);
 
-/* The value after argv[*i] for option opt, or NULL (usage error printed). */
-const char *cli_value(const char *cmd, int argc, char **argv, int *i);
-
 /* The model folder: --model, else $OCELLUS_MODEL, else the bundled model. */
 const char *cli_default_model(void);
 
-/* Options shared by commands that load a model and generate. Returns 1 if argv[*i] was
- * one of them (consuming its value), 0 if not, -1 on a usage error. */
+/* Options shared by commands that load a model and generate (CLI_GEN_OPTIONS). */
 typedef struct {
     const char *model;
     int threads;
@@ -41,7 +39,10 @@ typedef struct {
     uint64_t max_pixels; /* --max-pixels; 0: the library's default */
 } cli_gen_opts;
 void cli_gen_opts_init(cli_gen_opts *o);
-int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i);
+/* Applies option flag ("--max-tokens", as cli_parser gives it) with value v (NULL for a
+ * flag without one): 1 if it was one of them, 0 if not, -1 on a usage error (printed). */
+int cli_gen_apply(const char *cmd, cli_gen_opts *o, const char *flag, const char *v);
+extern const struct option CLI_GEN_OPTIONS[];
 extern const char CLI_GEN_HELP[];
 
 /* Progress of image encoding and prefill on standard error, when it is a terminal:
@@ -76,4 +77,38 @@ int cli_json_add(cJSON *obj, const char *key, cJSON *value);
 int cli_json_print(cJSON *j, int ok);
 /* The JSON string literal of s on stdout (as cli_json_str). */
 void cli_json_string(const char *s);
+
+/* ---- option parsing (cli_opts.c): getopt_long over a command's tables ---------------
+ * Options are `--name VALUE`, `--name=VALUE`, an unambiguous abbreviation of the name,
+ * or a short alias (`-n 12`, `-n12`); `--` ends the options; positionals may come
+ * before, between and after them; -h and --help are always there. An option's key is
+ * its short alias's letter, else CLI_OPT_LONG (the flag tells which). */
+#define CLI_OPT_LONG 0x100
+#define CLI_OPT_ARG 1      /* a positional argument, in p->arg */
+#define CLI_OPT_END (-1)   /* no more arguments */
+#define CLI_OPT_ERROR (-2) /* a usage error, printed */
+#define CLI_OPT_HELP 'h'
+#define CLI_MAX_OPTIONS 96
+typedef struct {
+    const char *cmd;
+    int argc;
+    char **argv;
+    const char *arg;  /* the option's value (NULL if it takes none), or the positional */
+    const char *name; /* the option's long name, "max-tokens" (NULL for a positional) */
+    char flag[72];    /* "--max-tokens", whatever alias or abbreviation was typed */
+    int done, rest;   /* after the options: positionals from argv[rest] */
+    struct option longs[CLI_MAX_OPTIONS];
+    char shorts[2 * CLI_MAX_OPTIONS];
+} cli_parser;
+/* tables: a NULL-terminated list of option arrays, each ended by a zero entry. Returns
+ * -1 if they are too many (CLI_MAX_OPTIONS). Uses getopt's globals: one parser at a time. */
+int cli_parser_init(cli_parser *p, const char *cmd, int argc, char **argv,
+                    const struct option *const *tables);
+/* The next option's key, CLI_OPT_ARG, CLI_OPT_END or CLI_OPT_ERROR. */
+int cli_parser_next(cli_parser *p);
+/* The arguments not yet read, taken as they are (none of them parsed as an option). */
+char **cli_parser_rest(cli_parser *p, int *n);
+/* 1 if a is -h, --help or an abbreviation of it (--he): for the commands that pick a
+ * subcommand before parsing options. */
+int cli_is_help(const char *a);
 #endif

@@ -68,14 +68,6 @@ int cli_float(const char *cmd, const char *opt, const char *val, float *out) {
     return 1;
 }
 
-const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        cli_usage(cmd, "%s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -109,24 +101,46 @@ const char *cli_default_model(void) {
     return NULL;
 }
 
+/* -m, -n, -t and --n-predict as llama.cpp's tools spell them */
+const struct option CLI_GEN_OPTIONS[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"mmproj", required_argument, NULL, CLI_OPT_LONG},
+    {"max-tokens", required_argument, NULL, 'n'},
+    {"n-predict", required_argument, NULL, 'n'},
+    {"temp", required_argument, NULL, CLI_OPT_LONG},
+    {"top-k", required_argument, NULL, CLI_OPT_LONG},
+    {"top-p", required_argument, NULL, CLI_OPT_LONG},
+    {"repeat-penalty", required_argument, NULL, CLI_OPT_LONG},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {"ignore-eos", no_argument, NULL, CLI_OPT_LONG},
+    {"threads", required_argument, NULL, 't'},
+    {"dtype", required_argument, NULL, CLI_OPT_LONG},
+    {"max-pixels", required_argument, NULL, CLI_OPT_LONG},
+    {"json", no_argument, NULL, CLI_OPT_LONG},
+    {"stream", no_argument, NULL, CLI_OPT_LONG},
+    {"no-stream", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 const char CLI_GEN_HELP[] =
-    "  --model DIR           model folder (default: $OCELLUS_MODEL, else the bundled model),\n"
+    "  -m, --model DIR       model folder (default: $OCELLUS_MODEL, else the bundled model),\n"
     "                        or a GGUF text model (or a folder of a GGUF pair)\n"
     "  --mmproj FILE         the GGUF model's mmproj (default: the one beside it)\n"
-    "  --max-tokens N        most tokens to generate (default 256)\n"
+    "  -n, --max-tokens N    most tokens to generate (default 256; also --n-predict)\n"
     "  --temp T              sampling temperature; 0 = greedy (default 0)\n"
     "  --top-k K             sample from the K most likely tokens (0 = off)\n"
     "  --top-p P             nucleus sampling (1 = off)\n"
     "  --repeat-penalty R    repetition penalty as in transformers (1 = off)\n"
     "  --seed S              sampling seed (default 0)\n"
     "  --ignore-eos          generate --max-tokens tokens, past the end of the answer\n"
-    "  --threads N           threads for the math kernels (default: all cores)\n"
+    "  -t, --threads N       threads for the math kernels (default: all cores)\n"
     "  --dtype F             weights as auto (as stored, exact), f32, bf16 or q8_0\n"
     "  --max-pixels N        refuse images of more pixels (width x height; the decoder's\n"
     "                        buffer is held to 3 bytes a pixel of it); default 89478485,\n"
     "                        as Pillow's decompression-bomb limit\n"
     "  --json                one JSON object per answer: text, token ids, timings\n"
-    "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n";
+    "  --stream / --no-stream  print tokens as they come (default: on a terminal)\n"
+    "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n";
 
 void cli_gen_opts_init(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
@@ -134,25 +148,17 @@ void cli_gen_opts_init(cli_gen_opts *o) {
     o->stream = -1;
 }
 
-int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int *i) {
-    const char *a = argv[*i], *v;
+int cli_gen_apply(const char *cmd, cli_gen_opts *o, const char *a, const char *v) {
     uint32_t u = 0;
-#define VAL() \
-    if (!(v = cli_value(cmd, argc, argv, i))) \
-        return -1;
     if (!strcmp(a, "--model")) {
-        VAL();
         o->model = v;
     } else if (!strcmp(a, "--mmproj")) {
-        VAL();
         o->mmproj = v;
     } else if (!strcmp(a, "--threads")) {
-        VAL();
         if (!cli_u32(cmd, a, v, &u))
             return -1;
         o->threads = (int)u;
     } else if (!strcmp(a, "--dtype")) {
-        VAL();
         static const char *const names[] = {"auto", "f32", "bf16", "q8_0"};
         size_t k = 0;
         while (k < 4 && strcasecmp(v, names[k]))
@@ -161,34 +167,27 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
             return cli_usage(cmd, "--dtype expects auto, f32, bf16 or q8_0, not '%s'", v), -1;
         o->weights = (oc_weight_format)k;
     } else if (!strcmp(a, "--max-tokens")) {
-        VAL();
         if (!cli_u32(cmd, a, v, &o->gen.max_tokens))
             return -1;
     } else if (!strcmp(a, "--temp")) {
-        VAL();
         if (!cli_float(cmd, a, v, &o->gen.temperature) || o->gen.temperature < 0)
             return cli_usage(cmd, "--temp must be >= 0"), -1;
     } else if (!strcmp(a, "--top-k")) {
-        VAL();
         if (!cli_u32(cmd, a, v, &o->gen.top_k))
             return -1;
     } else if (!strcmp(a, "--top-p")) {
-        VAL();
         if (!cli_float(cmd, a, v, &o->gen.top_p) || o->gen.top_p <= 0 || o->gen.top_p > 1)
             return cli_usage(cmd, "--top-p must be in (0, 1]"), -1;
     } else if (!strcmp(a, "--repeat-penalty")) {
-        VAL();
         if (!cli_float(cmd, a, v, &o->gen.repetition_penalty) ||
             o->gen.repetition_penalty <= 0)
             return cli_usage(cmd, "--repeat-penalty must be > 0"), -1;
     } else if (!strcmp(a, "--seed")) {
-        VAL();
         if (!cli_u64(cmd, a, v, &o->gen.seed))
             return -1;
     } else if (!strcmp(a, "--ignore-eos")) {
         o->gen.ignore_eos = 1;
     } else if (!strcmp(a, "--max-pixels")) {
-        VAL();
         if (!cli_u64(cmd, a, v, &o->max_pixels) || o->max_pixels == 0)
             return cli_usage(cmd, "--max-pixels must be a positive integer"), -1;
     } else if (!strcmp(a, "--json")) {
@@ -200,7 +199,6 @@ int cli_gen_option(const char *cmd, cli_gen_opts *o, int argc, char **argv, int 
     } else {
         return 0;
     }
-#undef VAL
     return 1;
 }
 

@@ -250,38 +250,49 @@ static void print_table(const oc_model *m, const figures *f, const oc_machine_li
     printf("peak memory      %.0f MiB\n", rss);
 }
 
+static const struct option BENCH_OPTIONS[] = {
+    {"image", required_argument, NULL, CLI_OPT_LONG},
+    {"runs", required_argument, NULL, CLI_OPT_LONG},
+    {"prompt-tokens", required_argument, NULL, CLI_OPT_LONG},
+    {"gen-tokens", required_argument, NULL, CLI_OPT_LONG},
+    {"no-limits", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 int cmd_bench(int argc, char **argv) {
     const char *cmd = "bench", *image_path = NULL;
     cli_gen_opts o;
     cli_gen_opts_init(&o);
     uint32_t runs = 1, prompt_tokens = 512, gen = 32;
     int limits = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const struct option *tables[] = {BENCH_OPTIONS, CLI_GEN_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag, *v = p.arg;
+        if (k == CLI_OPT_ERROR)
+            return CLI_USAGE;
+        if (k == CLI_OPT_HELP) {
             printf("%s", BENCH_HELP);
             return 0;
         }
+        if (k == CLI_OPT_ARG)
+            return cli_usage(cmd, "unexpected argument %s", v), CLI_USAGE;
         if (!strcmp(a, "--no-limits")) {
             limits = 0;
-            continue;
-        }
-        if (!strcmp(a, "--image") || !strcmp(a, "--gen-tokens") || !strcmp(a, "--runs") ||
-            !strcmp(a, "--prompt-tokens")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
+        } else if (!strcmp(a, "--image")) {
+            image_path = v;
+        } else if (!strcmp(a, "--runs") || !strcmp(a, "--gen-tokens") ||
+                   !strcmp(a, "--prompt-tokens")) {
             uint32_t *dst = !strcmp(a, "--runs")         ? &runs
                             : !strcmp(a, "--gen-tokens") ? &gen
                                                          : &prompt_tokens;
-            if (!strcmp(a, "--image"))
-                image_path = v;
-            else if (!cli_u32(cmd, a, v, dst) || *dst == 0)
+            if (!cli_u32(cmd, a, v, dst) || *dst == 0)
                 return cli_usage(cmd, "%s must be a positive integer", a), CLI_USAGE;
-            continue;
+        } else if (cli_gen_apply(cmd, &o, a, v) <= 0) {
+            return CLI_USAGE;
         }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
-        if (r <= 0)
-            return r == 0 ? (cli_usage(cmd, "unknown argument %s", a), CLI_USAGE) : CLI_USAGE;
     }
     o.fixed_threads = 1; /* measure the threads asked for, not the tuner's choice */
     progress pr = {isatty(STDERR_FILENO)};

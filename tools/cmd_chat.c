@@ -27,7 +27,8 @@ static const char CHAT_HELP[] =
     "  --system TEXT         a system prompt\n"
     "  --verbose             after each answer, tokens (and how many came from the cache),\n"
     "                        images encoded or reused, and times, on standard error\n"
-    "  --history FILE        line history (default ~/.ocellus_history; terminal only)\n";
+    "  --history FILE        line history (default ~/.ocellus_history; terminal only)\n"
+    "  --image FILE          an image for the first message (as IMAGE)\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -256,6 +257,45 @@ static void loop(chat *c, const char *history) {
         write_history(history);
 }
 
+static const struct option CHAT_OPTIONS[] = {
+    {"system", required_argument, NULL, CLI_OPT_LONG},
+    {"history", required_argument, NULL, CLI_OPT_LONG},
+    {"verbose", no_argument, NULL, CLI_OPT_LONG},
+    {"image", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
+/* The options; the images (IMAGE arguments and --image) into images. Returns -1 to go
+ * on, else the exit code. */
+static int parse_chat(int argc, char **argv, cli_gen_opts *o, chat *c, const char **history,
+                      char **images, size_t *n_images) {
+    const char *cmd = "chat";
+    const struct option *tables[] = {CHAT_OPTIONS, CLI_GEN_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag, *v = p.arg;
+        if (k == CLI_OPT_ERROR)
+            return CLI_USAGE;
+        if (k == CLI_OPT_HELP)
+            return printf("%s%s", CHAT_HELP, CLI_GEN_HELP), 0;
+        if (k == CLI_OPT_ARG || !strcmp(a, "--image"))
+            images[(*n_images)++] = (char *)v;
+        else if (!strcmp(a, "--system"))
+            c->system = v;
+        else if (!strcmp(a, "--history"))
+            *history = v;
+        else if (!strcmp(a, "--verbose"))
+            c->verbose = 1;
+        else if (!strcmp(a, "--json") || !strcmp(a, "--stream") || !strcmp(a, "--no-stream"))
+            return cli_usage(cmd, "%s is not a chat option", a), CLI_USAGE;
+        else if (cli_gen_apply(cmd, o, a, v) <= 0)
+            return CLI_USAGE;
+    }
+    return -1;
+}
+
 int cmd_chat(int argc, char **argv) {
     const char *cmd = "chat", *history = NULL;
     cli_gen_opts o;
@@ -264,41 +304,12 @@ int cmd_chat(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     char **images = calloc((size_t)argc, sizeof *images);
     size_t n_images = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("%s%s", CHAT_HELP, CLI_GEN_HELP);
-            free(images);
-            return 0;
-        }
-        if (!strcmp(a, "--system") || !strcmp(a, "--history")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            if (!v) {
-                free(images);
-                return CLI_USAGE;
-            }
-            *(!strcmp(a, "--system") ? &c.system : &history) = v;
-            continue;
-        }
-        if (!strcmp(a, "--verbose")) {
-            c.verbose = 1;
-            continue;
-        }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
-        if (r < 0 || (r > 0 && (o.json || o.stream >= 0))) {
-            if (r > 0)
-                cli_usage(cmd, "%s is not a chat option", a);
-            free(images);
-            return CLI_USAGE;
-        }
-        if (r == 0) {
-            if (a[0] == '-' && a[1]) {
-                cli_usage(cmd, "unknown option %s", a);
-                free(images);
-                return CLI_USAGE;
-            }
-            images[n_images++] = argv[i];
-        }
+    if (!images)
+        return cli_fail(cmd, OC_ERR_NOMEM);
+    int prc = parse_chat(argc, argv, &o, &c, &history, images, &n_images);
+    if (prc >= 0) {
+        free(images);
+        return prc;
     }
     oc_model *m = NULL;
     int rc = cli_load_model(cmd, &o, &m);

@@ -101,32 +101,58 @@ static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
     return 1;
 }
 
+/* cli_parser_next for the data subcommands: at --help (help printed, *rc = 0) or a
+ * usage error (*rc = CLI_USAGE) it ends the loop as CLI_OPT_END does. */
+static int next_option(cli_parser *ps, int *rc) {
+    int k = cli_parser_next(ps);
+    if (k == CLI_OPT_HELP) {
+        fputs(DATA_HELP, stdout);
+        *rc = 0;
+    } else if (k == CLI_OPT_ERROR) {
+        *rc = CLI_USAGE;
+    }
+    return k == CLI_OPT_HELP || k == CLI_OPT_ERROR ? CLI_OPT_END : k;
+}
+
+static int start(cli_parser *ps, const char *cmd, int argc, char **argv,
+                 const struct option *options) {
+    const struct option *tables[] = {options, NULL};
+    return cli_parser_init(ps, cmd, argc, argv, tables);
+}
+
+static const struct option SHAPES_OPTIONS[] = {
+    {"split", required_argument, NULL, CLI_OPT_LONG},
+    {"n", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {"size", required_argument, NULL, CLI_OPT_LONG},
+    {"questions", required_argument, NULL, CLI_OPT_LONG},
+    {"mc", required_argument, NULL, CLI_OPT_LONG},
+    {"question-weights", required_argument, NULL, CLI_OPT_LONG},
+    {"mmlu-questions", required_argument, NULL, CLI_OPT_LONG},
+    {"false-premise", required_argument, NULL, CLI_OPT_LONG},
+    {"no-exams", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 static int shapes(int argc, char **argv) {
     const char *cmd = "data";
     oc_shapes_params p = oc_shapes_default_params();
     const char *out = NULL, *v;
     int have_split = 0, have_n = 0, have_weights = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(DATA_HELP, stdout);
-            return 0;
-        }
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, SHAPES_OPTIONS) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        const char *a = ps.flag;
+        v = ps.arg;
+        if (k == CLI_OPT_ARG)
+            return cli_usage(cmd, "unexpected argument '%s'", v), CLI_USAGE;
         if (!strcmp(a, "--no-exams")) {
             p.write_exams = 0;
             continue;
         }
-        static const char *const known[] = {"--split", "--n",         "--out", "--seed",
-                                            "--size",  "--questions", "--mc",
-                                            "--question-weights", "--mmlu-questions",
-                                            "--false-premise"};
-        size_t k = 0;
-        while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
-            k++;
-        if (k == sizeof known / sizeof known[0])
-            return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
-        if (!(v = cli_value(cmd, argc, argv, &i)))
-            return CLI_USAGE;
         uint64_t u64;
         if (!strcmp(a, "--split")) {
             int sp = oc_split_parse(v);
@@ -171,6 +197,8 @@ static int shapes(int argc, char **argv) {
                 return CLI_USAGE;
         }
     }
+    if (rc >= 0)
+        return rc;
     if (!have_split || !have_n || !out)
         return cli_usage(cmd, "shapes needs --split, --n and --out"), CLI_USAGE;
     uint32_t total = 0;
@@ -211,33 +239,40 @@ static int check_prefs(const char *file, const char *model, const oc_dataset_par
     return 0;
 }
 
+static const struct option CHECK_OPTIONS[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"max-tokens", required_argument, NULL, CLI_OPT_LONG},
+    {"preferences", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 static int check(int argc, char **argv) {
     const char *cmd = "data", *file = NULL, *model = NULL, *v;
     oc_dataset_params p = oc_dataset_default_params();
     p.shuffle = 0;
     int prefs = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(DATA_HELP, stdout);
-            return 0;
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, CHECK_OPTIONS) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        const char *a = ps.flag;
+        v = ps.arg;
+        if (k == CLI_OPT_ARG) {
+            if (file)
+                return cli_usage(cmd, "check takes one file"), CLI_USAGE;
+            file = v;
         } else if (!strcmp(a, "--model")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
             model = v;
         } else if (!strcmp(a, "--max-tokens")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_u32(cmd, a, v, &p.max_tokens))
+            if (!cli_u32(cmd, a, v, &p.max_tokens))
                 return CLI_USAGE;
-        } else if (!strcmp(a, "--preferences")) {
+        } else { /* --preferences */
             prefs = 1;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
-        } else if (file) {
-            return cli_usage(cmd, "check takes one file"), CLI_USAGE;
-        } else {
-            file = a;
         }
     }
+    if (rc >= 0)
+        return rc;
     if (!file)
         return cli_usage(cmd, "check needs a JSONL file"), CLI_USAGE;
     if (!model && !(model = cli_default_model()))
@@ -267,32 +302,39 @@ static int pref_progress(size_t done, size_t total, const oc_pref_gen_stats *st,
     return cli_interrupted;
 }
 
+static const struct option PREF_OPTIONS[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"data", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"samples", required_argument, NULL, CLI_OPT_LONG},
+    {"temperature", required_argument, NULL, CLI_OPT_LONG},
+    {"max-tokens", required_argument, NULL, 'n'},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {"limit", required_argument, NULL, CLI_OPT_LONG},
+    {"threads", required_argument, NULL, 't'},
+    {"reference-fallback", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 static int preferences(int argc, char **argv) {
     const char *cmd = "data", *v;
     const char *data = NULL, *out = NULL;
     cli_gen_opts g;
     cli_gen_opts_init(&g);
     oc_pref_gen_params p = oc_pref_gen_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(DATA_HELP, stdout);
-            return 0;
-        }
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, PREF_OPTIONS) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        const char *a = ps.flag;
+        v = ps.arg;
+        if (k == CLI_OPT_ARG)
+            return cli_usage(cmd, "unexpected argument '%s'", v), CLI_USAGE;
         if (!strcmp(a, "--reference-fallback")) {
             p.reference_fallback = 1;
             continue;
         }
-        static const char *const known[] = {"--model", "--data", "--out", "--samples",
-                                            "--temperature", "--max-tokens", "--seed",
-                                            "--limit", "--threads"};
-        size_t k = 0;
-        while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0)
-            k++;
-        if (k == sizeof known / sizeof known[0])
-            return cli_usage(cmd, "unknown option '%s'", a), CLI_USAGE;
-        if (!(v = cli_value(cmd, argc, argv, &i)))
-            return CLI_USAGE;
         uint64_t u;
         uint32_t t;
         if (!strcmp(a, "--model"))
@@ -323,10 +365,12 @@ static int preferences(int argc, char **argv) {
             g.threads = (int)t;
         }
     }
+    if (rc >= 0)
+        return rc;
     if (!data || !out)
         return cli_usage(cmd, "preferences needs --data and --out"), CLI_USAGE;
     oc_model *m = NULL;
-    int rc = cli_load_model(cmd, &g, &m);
+    rc = cli_load_model(cmd, &g, &m);
     if (rc)
         return rc;
     p.on_item = pref_progress;
@@ -343,7 +387,7 @@ static int preferences(int argc, char **argv) {
 }
 
 int cmd_data(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || cli_is_help(argv[1])) {
         fputs(DATA_HELP, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : 0;
     }

@@ -215,27 +215,41 @@ typedef struct {
     int generate, show_prompt, quiet, have_shots;
 } eval_opts;
 
-/* Parses one eval option; 1 taken, 0 not an eval option, -1 usage error. */
-static int eval_option(const char *cmd, const char *sub, eval_opts *e, int argc, char **argv,
-                       int *i) {
-    const char *a = argv[*i], *v;
-    static const char *const with_value[] = {"--data", "--limit", "--show-errors", "--shots",
-                                             "--format", "--split", "--prompt", "--suffix",
-                                             "--predictions", "--references", "--metric"};
-    int takes = 0;
-    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-        takes |= !strcmp(a, with_value[k]);
+static const struct option EVAL_OPTIONS[] = {
+    {"data", required_argument, NULL, CLI_OPT_LONG},
+    {"limit", required_argument, NULL, CLI_OPT_LONG},
+    {"show-errors", required_argument, NULL, CLI_OPT_LONG},
+    {"quiet", no_argument, NULL, CLI_OPT_LONG},
+    {"shots", required_argument, NULL, CLI_OPT_LONG},
+    {"format", required_argument, NULL, CLI_OPT_LONG},
+    {"split", required_argument, NULL, CLI_OPT_LONG},
+    {"prompt", required_argument, NULL, CLI_OPT_LONG},
+    {"suffix", required_argument, NULL, CLI_OPT_LONG},
+    {"generate", no_argument, NULL, CLI_OPT_LONG},
+    {"show-prompt", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+static const struct option SCORE_OPTIONS[] = {
+    {"predictions", required_argument, NULL, CLI_OPT_LONG},
+    {"references", required_argument, NULL, CLI_OPT_LONG},
+    {"metric", required_argument, NULL, CLI_OPT_LONG},
+    {"data", required_argument, NULL, CLI_OPT_LONG},
+    {"limit", required_argument, NULL, CLI_OPT_LONG},
+    {"show-errors", required_argument, NULL, CLI_OPT_LONG},
+    {"quiet", no_argument, NULL, CLI_OPT_LONG},
+    {"json", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
+/* Applies one eval option (flag as cli_parser gives it); 1 taken, 0 not an eval option,
+ * -1 usage error. */
+static int eval_option(const char *cmd, eval_opts *e, const char *a, const char *v) {
     if (!strcmp(a, "--generate"))
         return e->generate = 1;
     if (!strcmp(a, "--show-prompt"))
         return e->show_prompt = 1;
     if (!strcmp(a, "--quiet"))
         return e->quiet = 1;
-    if (!takes)
-        return 0;
-    if (!(v = cli_value(cmd, argc, argv, i)))
-        return -1;
-    (void)sub;
     if (!strcmp(a, "--data")) e->data = v;
     else if (!strcmp(a, "--predictions")) e->predictions = v;
     else if (!strcmp(a, "--references")) e->references = v;
@@ -252,7 +266,8 @@ static int eval_option(const char *cmd, const char *sub, eval_opts *e, int argc,
     else if (!strcmp(a, "--shots")) {
         e->have_shots = 1;
         return cli_u32(cmd, a, v, &e->shots) ? 1 : -1;
-    }
+    } else
+        return 0;
     return 1;
 }
 
@@ -270,7 +285,7 @@ static int parse_metric(const char *name, oc_metric *out) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || cli_is_help(argv[1])) {
         fprintf(argc < 2 ? stderr : stdout, "%s", EVAL_HELP);
         return argc < 2 ? CLI_USAGE : 0;
     }
@@ -287,19 +302,23 @@ int cmd_eval(int argc, char **argv) {
     o.gen.max_tokens = 64;
     eval_opts e = {.format = "original", .split = "test", .shots = 5};
     int rc = 0;
-    for (int i = 2; i < argc && rc == 0; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    const struct option *tables[] = {scoring ? SCORE_OPTIONS : EVAL_OPTIONS,
+                                     scoring ? NULL : CLI_GEN_OPTIONS, NULL};
+    cli_parser ps;
+    if (cli_parser_init(&ps, cmd, argc - 1, argv + 1, tables) != 0)
+        rc = cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; rc == 0 && (k = cli_parser_next(&ps)) != CLI_OPT_END;) {
+        const char *a = ps.flag, *v = ps.arg;
+        if (k == CLI_OPT_HELP) {
             printf("%s\n%s%s", help, COMMON_HELP, scoring ? "" : CLI_GEN_HELP);
             free(e.suffix);
             return 0;
         }
-        int r = eval_option(cmd, sub, &e, argc, argv, &i);
-        if (r == 0 && !scoring)
-            r = cli_gen_option(cmd, &o, argc, argv, &i);
-        else if (r == 0 && !strcmp(argv[i], "--json"))
-            o.json = r = 1;
-        if (r == 0)
-            cli_usage(cmd, "unknown argument %s", argv[i]);
+        int r = -1;
+        if (k == CLI_OPT_ARG)
+            cli_usage(cmd, "unexpected argument %s", v);
+        else if (k != CLI_OPT_ERROR && (r = eval_option(cmd, &e, a, v)) == 0)
+            r = scoring ? (o.json = 1) : cli_gen_apply(cmd, &o, a, v); /* score: --json */
         if (r <= 0)
             rc = CLI_USAGE;
     }

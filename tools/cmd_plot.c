@@ -42,43 +42,55 @@ static void label_of(const char *path, char *buf, size_t n) {
         snprintf(buf, n, "%s", path);
 }
 
+static const struct option PLOT_OPTIONS[] = {
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"x", required_argument, NULL, CLI_OPT_LONG},
+    {"y", required_argument, NULL, CLI_OPT_LONG},
+    {"smooth", required_argument, NULL, CLI_OPT_LONG},
+    {"title", required_argument, NULL, CLI_OPT_LONG},
+    {"log-x", no_argument, NULL, CLI_OPT_LONG},
+    {"log-y", no_argument, NULL, CLI_OPT_LONG},
+    {"linear-y", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot", *out = NULL, *xcol = "step", *ycol = "loss", *title = NULL;
     const char *files[MAX_FILES];
     size_t nf = 0;
     uint32_t smooth = 1;
     int log_x = -1, log_y = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const struct option *tables[] = {PLOT_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag, *v = p.arg;
+        if (k == CLI_OPT_ERROR) {
+            return CLI_USAGE;
+        } else if (k == CLI_OPT_HELP) {
             printf("%s", PLOT_HELP);
             return 0;
+        } else if (k == CLI_OPT_ARG) {
+            if (nf == MAX_FILES)
+                return cli_usage(cmd, "at most %d files", MAX_FILES), CLI_USAGE;
+            files[nf++] = v;
         } else if (!strcmp(a, "--log-x")) {
             log_x = 1;
         } else if (!strcmp(a, "--log-y")) {
             log_y = 1;
         } else if (!strcmp(a, "--linear-y")) {
             log_y = 0;
-        } else if (!strcmp(a, "--out") || !strcmp(a, "--x") || !strcmp(a, "--y") ||
-                   !strcmp(a, "--smooth") || !strcmp(a, "--title")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
-            if (!strcmp(a, "--out"))
-                out = v;
-            else if (!strcmp(a, "--x"))
-                xcol = v;
-            else if (!strcmp(a, "--y"))
-                ycol = v;
-            else if (!strcmp(a, "--title"))
-                title = v;
-            else if (!cli_u32(cmd, a, v, &smooth) || smooth == 0 || smooth > 1000000)
-                return cli_usage(cmd, "--smooth must be in 1..1000000"), CLI_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option %s", a), CLI_USAGE;
-        } else if (nf == MAX_FILES) {
-            return cli_usage(cmd, "at most %d files", MAX_FILES), CLI_USAGE;
-        } else {
-            files[nf++] = a;
+        } else if (!strcmp(a, "--out")) {
+            out = v;
+        } else if (!strcmp(a, "--x")) {
+            xcol = v;
+        } else if (!strcmp(a, "--y")) {
+            ycol = v;
+        } else if (!strcmp(a, "--title")) {
+            title = v;
+        } else if (!cli_u32(cmd, a, v, &smooth) || smooth == 0 || smooth > 1000000) {
+            return cli_usage(cmd, "--smooth must be in 1..1000000"), CLI_USAGE;
         }
     }
     if (!nf || !out)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -101,41 +102,89 @@ static int load_image(const char *cmd, const cli_gen_opts *o, const char *path,
 
 static const char CAPTION_HELP[] =
     "usage: ocellus caption IMAGE... [options]\n"
-    "Describes each image (\"-\" reads one from standard input).\n\n";
+    "Describes each image (\"-\" reads one from standard input).\n\n"
+    "  --image FILE          an image (as IMAGE; may be repeated)\n";
+
+static const char ASK_HELP[] =
+    "usage: ocellus ask [IMAGE...] QUESTION [options]\n"
+    "       ocellus ask --image IMAGE... -p QUESTION [options]\n"
+    "Answers QUESTION about the images, all in one prompt (\"-\" reads an image from\n"
+    "standard input).\n\n"
+    "  --image FILE          an image (may be repeated; in the prompt in the order given)\n"
+    "  -p, --prompt TEXT     the question (then every IMAGE argument is an image)\n";
+
+static const struct option CAPTION_OPTIONS[] = {
+    {"image", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+static const struct option ASK_OPTIONS[] = {
+    {"image", required_argument, NULL, CLI_OPT_LONG},
+    {"prompt", required_argument, NULL, 'p'},
+    {0},
+};
+
+/* The arguments of caption and ask: the generation options, and the images and
+ * positionals in the order given (image[i]: args[i] came from --image). Returns -1 to go
+ * on, else the exit code. */
+typedef struct {
+    cli_gen_opts o;
+    char **args, *image;
+    size_t n;
+    const char *prompt;
+} run_args;
+
+static int parse_run(const char *cmd, int argc, char **argv, const struct option *own,
+                     const char *help, run_args *r) {
+    cli_gen_opts_init(&r->o);
+    r->args = calloc((size_t)argc, sizeof *r->args);
+    r->image = calloc((size_t)argc, 1);
+    if (!r->args || !r->image)
+        return cli_fail(cmd, OC_ERR_NOMEM);
+    const struct option *tables[] = {own, CLI_GEN_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        if (k == CLI_OPT_ERROR)
+            return CLI_USAGE;
+        if (k == CLI_OPT_HELP)
+            return printf("%s\n%s", help, CLI_GEN_HELP), 0;
+        if (k == CLI_OPT_ARG || !strcmp(p.flag, "--image")) {
+            r->image[r->n] = k != CLI_OPT_ARG;
+            r->args[r->n++] = (char *)p.arg;
+        } else if (!strcmp(p.flag, "--prompt")) {
+            r->prompt = p.arg;
+        } else if (cli_gen_apply(cmd, &r->o, p.flag, p.arg) <= 0) {
+            return CLI_USAGE;
+        }
+    }
+    return -1;
+}
+
+static void run_args_free(run_args *r) {
+    free(r->args);
+    free(r->image);
+}
 
 int cmd_caption(int argc, char **argv) {
     const char *cmd = "caption";
-    cli_gen_opts o;
-    cli_gen_opts_init(&o);
-    char **paths = calloc((size_t)argc, sizeof *paths);
-    size_t n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("%s%s", CAPTION_HELP, CLI_GEN_HELP);
-            free(paths);
-            return 0;
-        }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
-        if (r < 0) {
-            free(paths);
-            return CLI_USAGE;
-        }
-        if (r == 0) {
-            if (argv[i][0] == '-' && argv[i][1]) {
-                cli_usage(cmd, "unknown option %s", argv[i]);
-                free(paths);
-                return CLI_USAGE;
-            }
-            paths[n++] = argv[i];
-        }
+    run_args ra = {0};
+    int rc = parse_run(cmd, argc, argv, CAPTION_OPTIONS, CAPTION_HELP, &ra);
+    if (rc >= 0) {
+        run_args_free(&ra);
+        return rc;
     }
+    rc = 0;
+    char **paths = ra.args;
+    size_t n = ra.n;
+    cli_gen_opts o = ra.o;
     if (n == 0) {
         cli_usage(cmd, "no image given");
-        free(paths);
+        run_args_free(&ra);
         return CLI_USAGE;
     }
     oc_model *m = NULL;
-    int rc = cli_load_model(cmd, &o, &m);
+    rc = cli_load_model(cmd, &o, &m);
     cli_install_sigint();
     cli_progress_on_terminal(&o);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -148,73 +197,79 @@ int cmd_caption(int argc, char **argv) {
         oc_image_free(img);
     }
     oc_model_free(m);
-    free(paths);
+    run_args_free(&ra);
     return rc;
 }
 
-static const char ASK_HELP[] =
-    "usage: ocellus ask [IMAGE...] QUESTION [options]\n"
-    "Answers QUESTION about the images, all in one prompt (\"-\" reads an image from\n"
-    "standard input).\n\n";
-
 int cmd_ask(int argc, char **argv) {
     const char *cmd = "ask";
-    cli_gen_opts o;
-    cli_gen_opts_init(&o);
-    char **pos = calloc((size_t)argc, sizeof *pos);
-    size_t n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("%s%s", ASK_HELP, CLI_GEN_HELP);
-            free(pos);
-            return 0;
-        }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
-        if (r < 0) {
-            free(pos);
-            return CLI_USAGE;
-        }
-        if (r == 0) {
-            if (argv[i][0] == '-' && argv[i][1]) {
-                cli_usage(cmd, "unknown option %s", argv[i]);
-                free(pos);
-                return CLI_USAGE;
-            }
-            pos[n++] = argv[i];
-        }
+    run_args ra = {0};
+    int rc = parse_run(cmd, argc, argv, ASK_OPTIONS, ASK_HELP, &ra);
+    if (rc >= 0) {
+        run_args_free(&ra);
+        return rc;
     }
-    if (n == 0) {
-        cli_usage(cmd, "no question given");
-        free(pos);
+    rc = 0;
+    cli_gen_opts o = ra.o;
+    /* the question: -p, else the last argument that is not an --image */
+    const char *question = ra.prompt;
+    size_t q = ra.n;
+    if (!question)
+        for (size_t i = ra.n; i-- > 0 && !question;)
+            if (!ra.image[i])
+                question = ra.args[q = i];
+    /* `ask photo.jpg`: a file's name is far likelier a forgotten question than one */
+    struct stat st;
+    if (question && !ra.prompt && ra.n == 1 && stat(question, &st) == 0 &&
+        S_ISREG(st.st_mode)) {
+        cli_usage(cmd, "no question given ('%s' is a file: give the question after it, "
+                  "or with -p)", question);
+        run_args_free(&ra);
         return CLI_USAGE;
     }
-    size_t n_img = n - 1;
-    oc_image **imgs = calloc(n_img + 1, sizeof *imgs);
+    if (!question) {
+        cli_usage(cmd, "no question given");
+        run_args_free(&ra);
+        return CLI_USAGE;
+    }
+    oc_image **imgs = calloc(ra.n + 1, sizeof *imgs);
+    size_t n_img = 0;
+    const char *label = NULL;
+    for (size_t i = 0; rc == 0 && i < ra.n; i++)
+        if (i != q) {
+            label = ra.args[i];
+            rc = load_image(cmd, &o, ra.args[i], &imgs[n_img++]);
+        }
     oc_model *m = NULL;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n_img; i++)
-        rc = load_image(cmd, &o, pos[i], &imgs[i]);
     if (rc == 0)
         rc = cli_load_model(cmd, &o, &m);
     cli_install_sigint();
     cli_progress_on_terminal(&o);
     if (rc == 0)
-        rc = answer(cmd, m, &o, imgs, n_img, n_img == 1 ? pos[0] : NULL, pos[n - 1]);
+        rc = answer(cmd, m, &o, imgs, n_img, n_img == 1 ? label : NULL, question);
     for (size_t i = 0; i < n_img; i++)
         oc_image_free(imgs[i]);
     free(imgs);
     oc_model_free(m);
-    free(pos);
+    run_args_free(&ra);
     return rc;
 }
 
 static const char INSPECT_HELP[] =
-    "usage: ocellus inspect --model DIR --image IMAGE [--image IMAGE...] --prompt TEXT\n"
+    "usage: ocellus inspect --model DIR --image IMAGE [--image IMAGE...] -p|--prompt TEXT\n"
     "                       --dump OUT.safetensors [--pixel-values FILE:TENSOR]\n"
     "Runs one forward pass and writes pixel_values, input_ids, vision_last_hidden_state\n"
     "(LLaVA: vision_hidden_states_m2), image_hidden_states, text_hidden_states_last and\n"
     "logits, named as in transformers reference dumps. --pixel-values feeds pixel values\n"
     "[tiles,3,S,S] from a safetensors file instead of preprocessing the image.\n";
+
+static const struct option INSPECT_OPTIONS[] = {
+    {"image", required_argument, NULL, CLI_OPT_LONG},
+    {"prompt", required_argument, NULL, 'p'},
+    {"dump", required_argument, NULL, CLI_OPT_LONG},
+    {"pixel-values", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
 
 int cmd_inspect(int argc, char **argv) {
     const char *cmd = "inspect", *prompt = NULL, *dump = NULL, *pv = NULL;
@@ -223,32 +278,32 @@ int cmd_inspect(int argc, char **argv) {
     char **paths = calloc((size_t)argc, sizeof *paths);
     size_t n = 0;
     int rc = 0;
-    for (int i = 1; rc == 0 && i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const struct option *tables[] = {INSPECT_OPTIONS, CLI_GEN_OPTIONS, NULL};
+    cli_parser p;
+    if (!paths || cli_parser_init(&p, cmd, argc, argv, tables) != 0) {
+        free(paths);
+        return cli_fail(cmd, OC_ERR_NOMEM);
+    }
+    for (int k; rc == 0 && (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag, *v = p.arg;
+        if (k == CLI_OPT_ERROR) {
+            rc = CLI_USAGE;
+        } else if (k == CLI_OPT_HELP) {
             printf("%s", INSPECT_HELP);
             free(paths);
             return 0;
-        }
-        if (!strcmp(a, "--image") || !strcmp(a, "--prompt") || !strcmp(a, "--dump") ||
-            !strcmp(a, "--pixel-values")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            if (!v)
-                rc = CLI_USAGE;
-            else if (!strcmp(a, "--image"))
-                paths[n++] = (char *)v;
-            else if (!strcmp(a, "--prompt"))
-                prompt = v;
-            else if (!strcmp(a, "--dump"))
-                dump = v;
-            else
-                pv = v;
-            continue;
-        }
-        int r = cli_gen_option(cmd, &o, argc, argv, &i);
-        if (r <= 0) {
-            if (r == 0)
-                cli_usage(cmd, "unknown argument %s", a);
+        } else if (k == CLI_OPT_ARG) {
+            rc = (cli_usage(cmd, "unexpected argument %s (images are --image FILE)", v),
+                  CLI_USAGE);
+        } else if (!strcmp(a, "--image")) {
+            paths[n++] = (char *)v;
+        } else if (!strcmp(a, "--prompt")) {
+            prompt = v;
+        } else if (!strcmp(a, "--dump")) {
+            dump = v;
+        } else if (!strcmp(a, "--pixel-values")) {
+            pv = v;
+        } else if (cli_gen_apply(cmd, &o, a, v) <= 0) {
             rc = CLI_USAGE;
         }
     }
@@ -292,28 +347,39 @@ static const char MAKE_MODEL_HELP[] =
     "Writes a model folder with random weights and the exact shapes of a published model,\n"
     "for benchmarks. Presets: smolvlm-256m (SmolVLM-256M-Instruct), smolvlm-tiny.\n";
 
+static const struct option MAKE_MODEL_OPTIONS[] = {
+    {"preset", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"dtype", required_argument, NULL, CLI_OPT_LONG},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 int cmd_make_model(int argc, char **argv) {
     const char *cmd = "make-model", *preset = NULL, *out = NULL, *dtype = "BF16";
     uint64_t seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const struct option *tables[] = {MAKE_MODEL_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag, *v = p.arg;
+        if (k == CLI_OPT_ERROR)
+            return CLI_USAGE;
+        if (k == CLI_OPT_HELP) {
             printf("%s", MAKE_MODEL_HELP);
             return 0;
         }
-        if (!(v = cli_value(cmd, argc, argv, &i)))
-            return CLI_USAGE;
+        if (k == CLI_OPT_ARG)
+            return cli_usage(cmd, "unexpected argument %s", v), CLI_USAGE;
         if (!strcmp(a, "--preset"))
             preset = v;
         else if (!strcmp(a, "--out"))
             out = v;
         else if (!strcmp(a, "--dtype"))
             dtype = v;
-        else if (!strcmp(a, "--seed")) {
-            if (!cli_u64(cmd, a, v, &seed))
-                return CLI_USAGE;
-        } else
-            return cli_usage(cmd, "unknown option %s", a), CLI_USAGE;
+        else if (!cli_u64(cmd, a, v, &seed)) /* --seed */
+            return CLI_USAGE;
     }
     if (!preset || !out)
         return cli_usage(cmd, "--preset and --out are required"), CLI_USAGE;

@@ -142,32 +142,62 @@ static int print_summary(const char *cmd, const char *out) {
     return 0;
 }
 
+static const struct option RUN_OPTIONS[] = {
+    {"recipe", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"threads", required_argument, NULL, 't'},
+    {"plan", no_argument, NULL, CLI_OPT_LONG},
+    {"stop-before-target", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
+/* cli_parser over one table, --help printing SCALE_HELP; returns the key, with
+ * CLI_OPT_HELP and CLI_OPT_ERROR ending the loop (*rc set). */
+static int next_option(cli_parser *ps, int *rc) {
+    int k = cli_parser_next(ps);
+    if (k == CLI_OPT_HELP) {
+        printf("%s", SCALE_HELP);
+        *rc = 0;
+    } else if (k == CLI_OPT_ERROR) {
+        *rc = CLI_USAGE;
+    }
+    return k == CLI_OPT_HELP || k == CLI_OPT_ERROR ? CLI_OPT_END : k;
+}
+
+static int start(cli_parser *ps, const char *cmd, int argc, char **argv,
+                 const struct option *options) {
+    const struct option *tables[] = {options, NULL};
+    return cli_parser_init(ps, cmd, argc, argv, tables);
+}
+
 static int scale_run(int argc, char **argv) {
     const char *cmd = "scale run", *recipe = NULL, *out = NULL;
     oc_scale_params p = oc_scale_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--plan")) {
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, RUN_OPTIONS) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        const char *a = ps.flag, *v = ps.arg;
+        if (k == CLI_OPT_ARG) {
+            return cli_usage(cmd, "unexpected argument %s", v), CLI_USAGE;
+        } else if (!strcmp(a, "--plan")) {
             p.plan_only = 1;
         } else if (!strcmp(a, "--stop-before-target")) {
             p.stop_before_target = 1;
-        } else if (!strcmp(a, "--recipe") || !strcmp(a, "--out") || !strcmp(a, "--threads")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
-            if (!strcmp(a, "--recipe"))
-                recipe = v;
-            else if (!strcmp(a, "--out"))
-                out = v;
-            else {
-                uint32_t t;
-                if (!cli_u32(cmd, a, v, &t) || t == 0 || t > 1024)
-                    return cli_usage(cmd, "--threads must be in 1..1024"), CLI_USAGE;
-                p.n_threads = (int)t;
-            }
+        } else if (!strcmp(a, "--recipe")) {
+            recipe = v;
+        } else if (!strcmp(a, "--out")) {
+            out = v;
         } else {
-            return cli_usage(cmd, "unexpected argument %s", a), CLI_USAGE;
+            uint32_t t;
+            if (!cli_u32(cmd, a, v, &t) || t == 0 || t > 1024)
+                return cli_usage(cmd, "--threads must be in 1..1024"), CLI_USAGE;
+            p.n_threads = (int)t;
         }
     }
+    if (rc >= 0)
+        return rc;
     if (!recipe || !out)
         return cli_usage(cmd, "--recipe and --out are required"), CLI_USAGE;
     run_state st = {isatty(2), 0, 0};
@@ -198,21 +228,37 @@ static void json_pair(cJSON *o, const char *key, const double v[2]) {
         cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
 }
 
+static const struct option FIT_OPTIONS[] = {
+    {"predict", required_argument, NULL, CLI_OPT_LONG},
+    {"huber-delta", required_argument, NULL, CLI_OPT_LONG},
+    {"level", required_argument, NULL, CLI_OPT_LONG},
+    {"bootstrap", required_argument, NULL, CLI_OPT_LONG},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {"json", no_argument, NULL, CLI_OPT_LONG},
+    {"no-irreducible", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 static int scale_fit(int argc, char **argv) {
     const char *cmd = "scale fit", *file = NULL;
     int json = 0, have_pred = 0;
     double predict_at = 0;
     oc_powerlaw_params fp = oc_powerlaw_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--json")) {
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, FIT_OPTIONS) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        const char *a = ps.flag, *v = ps.arg;
+        if (k == CLI_OPT_ARG) {
+            if (file)
+                return cli_usage(cmd, "one CSV file"), CLI_USAGE;
+            file = v;
+        } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "--no-irreducible")) {
             fp.irreducible = 0;
-        } else if (!strcmp(a, "--predict") || !strcmp(a, "--huber-delta") ||
-                   !strcmp(a, "--level") || !strcmp(a, "--bootstrap") || !strcmp(a, "--seed")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                return CLI_USAGE;
+        } else {
             char *end;
             double d = strtod(v, &end);
             if (!*v || *end || !isfinite(d))
@@ -238,14 +284,10 @@ static int scale_fit(int argc, char **argv) {
                     fp.seed = u;
                 }
             }
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option %s", a), CLI_USAGE;
-        } else if (!file) {
-            file = a;
-        } else {
-            return cli_usage(cmd, "one CSV file"), CLI_USAGE;
         }
     }
+    if (rc >= 0)
+        return rc;
     if (!file)
         return cli_usage(cmd, "give the CSV file of runs"), CLI_USAGE;
     double *C = NULL, *L = NULL;
@@ -305,25 +347,36 @@ static int scale_fit(int argc, char **argv) {
     return 0;
 }
 
+static int scale_report(int argc, char **argv) {
+    const char *cmd = "scale report", *dir = NULL;
+    static const struct option none[] = {{0}};
+    cli_parser ps;
+    if (start(&ps, cmd, argc, argv, none) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    int rc = -1;
+    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+        if (dir)
+            return cli_usage(cmd, "give one output folder"), CLI_USAGE;
+        dir = ps.arg; /* only positionals are left */
+    }
+    if (rc >= 0)
+        return rc;
+    if (!dir)
+        return cli_usage(cmd, "give the output folder"), CLI_USAGE;
+    return print_summary(cmd, dir);
+}
+
 int cmd_scale(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("%s", SCALE_HELP);
+    if (argc < 2 || cli_is_help(argv[1])) {
+        fputs(SCALE_HELP, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : 0;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("%s", SCALE_HELP);
-            return 0;
-        }
     if (!strcmp(argv[1], "run"))
         return scale_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "fit"))
         return scale_fit(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "report")) {
-        if (argc != 3)
-            return cli_usage("scale report", "give the output folder"), CLI_USAGE;
-        return print_summary("scale report", argv[2]);
-    }
+    if (!strcmp(argv[1], "report"))
+        return scale_report(argc - 1, argv + 1);
     return cli_usage("scale", "unknown subcommand '%s' (run, fit or report)", argv[1]),
            CLI_USAGE;
 }

@@ -22,7 +22,8 @@ static const char HELP[] =
     "                     decoding: drop special tokens from the text\n"
     "  --json             print one JSON object: {\"ids\": [...], \"pieces\": [...]}\n"
     "                     or {\"text\": \"...\"}\n"
-    "  --decode           the remaining arguments are ids to decode\n";
+    "  --decode           the remaining arguments are ids to decode\n"
+    "A TEXT that starts with '-' goes after --: ocellus tokenize --tokenizer T -- -1 or 2\n";
 
 static const char *CMD = "tokenize";
 
@@ -196,39 +197,52 @@ static int decode(const oc_tokenizer *tok, int argc, char **argv, int keep_speci
     return rc;
 }
 
+static const struct option TOKENIZE_OPTIONS[] = {
+    {"tokenizer", required_argument, NULL, CLI_OPT_LONG},
+    {"no-special", no_argument, NULL, CLI_OPT_LONG},
+    {"json", no_argument, NULL, CLI_OPT_LONG},
+    {"decode", no_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
 int cmd_tokenize(int argc, char **argv) {
     const char *path = NULL, *text = NULL;
-    int special = 1, json = 0, decode_at = -1;
-    for (int i = 1; i < argc && decode_at < 0; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int special = 1, json = 0, decoding = 0, n_ids = 0;
+    char **ids = NULL;
+    const struct option *tables[] = {TOKENIZE_OPTIONS, NULL};
+    cli_parser p;
+    if (cli_parser_init(&p, CMD, argc, argv, tables) != 0)
+        return cli_fail(CMD, OC_ERR_INTERNAL);
+    for (int k; !decoding && (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        const char *a = p.flag;
+        if (k == CLI_OPT_ERROR) {
+            return CLI_USAGE;
+        } else if (k == CLI_OPT_HELP) {
             fputs(HELP, stdout);
             return 0;
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!(path = cli_value(CMD, argc, argv, &i)))
+        } else if (k == CLI_OPT_ARG) {
+            if (text) {
+                cli_usage(CMD, "give the text as one argument (quote it), or '-' for stdin");
                 return CLI_USAGE;
+            }
+            text = p.arg;
+        } else if (!strcmp(a, "--tokenizer")) {
+            path = p.arg;
         } else if (!strcmp(a, "--no-special")) {
             special = 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
-        } else if (!strcmp(a, "--decode")) {
-            decode_at = i + 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            cli_usage(CMD, "unknown option '%s'", a);
-            return CLI_USAGE;
-        } else if (text) {
-            cli_usage(CMD, "give the text as one argument (quote it), or '-' for stdin");
-            return CLI_USAGE;
-        } else {
-            text = a;
+        } else { /* --decode: the rest are ids, negative ones too */
+            decoding = 1;
+            ids = cli_parser_rest(&p, &n_ids);
         }
     }
     if (!path) {
         cli_usage(CMD, "--tokenizer is required");
         return CLI_USAGE;
     }
-    if (decode_at >= 0 ? text != NULL : text == NULL) {
-        cli_usage(CMD, decode_at >= 0 ? "give either TEXT or --decode IDS, not both"
+    if (decoding ? text != NULL : text == NULL) {
+        cli_usage(CMD, decoding ? "give either TEXT or --decode IDS, not both"
                                       : "nothing to encode: give TEXT, '-' or --decode IDS");
         return CLI_USAGE;
     }
@@ -236,7 +250,7 @@ int cmd_tokenize(int argc, char **argv) {
     oc_status s = oc_tokenizer_load(path, &tok);
     if (s != OC_OK)
         return cli_fail(CMD, s);
-    int rc = decode_at >= 0 ? decode(tok, argc - decode_at, argv + decode_at, special, json)
+    int rc = decoding ? decode(tok, n_ids, ids, special, json)
                             : encode(tok, text, special, json);
     oc_tokenizer_free(tok);
     return rc;

@@ -448,43 +448,89 @@ static int train_pref(train_opts *o, const char *model_dir) {
     return rc;
 }
 
+/* Every option of train takes a value but these two; --config-file's names are the same
+ * without the dashes. */
+static const struct option TRAIN_OPTIONS[] = {
+    {"init", required_argument, NULL, CLI_OPT_LONG},
+    {"config", required_argument, NULL, CLI_OPT_LONG},
+    {"resume", required_argument, NULL, CLI_OPT_LONG},
+    {"data", required_argument, NULL, CLI_OPT_LONG},
+    {"val", required_argument, NULL, CLI_OPT_LONG},
+    {"val-every", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {"save-every", required_argument, NULL, CLI_OPT_LONG},
+    {"steps", required_argument, NULL, CLI_OPT_LONG},
+    {"tokens", required_argument, NULL, CLI_OPT_LONG},
+    {"batch", required_argument, NULL, CLI_OPT_LONG},
+    {"grad-accum", required_argument, NULL, CLI_OPT_LONG},
+    {"lr", required_argument, NULL, CLI_OPT_LONG},
+    {"vision-lr-scale", required_argument, NULL, CLI_OPT_LONG},
+    {"betas", required_argument, NULL, CLI_OPT_LONG},
+    {"eps", required_argument, NULL, CLI_OPT_LONG},
+    {"weight-decay", required_argument, NULL, CLI_OPT_LONG},
+    {"no-decay-1d", no_argument, NULL, CLI_OPT_LONG},
+    {"warmup", required_argument, NULL, CLI_OPT_LONG},
+    {"schedule", required_argument, NULL, CLI_OPT_LONG},
+    {"clip", required_argument, NULL, CLI_OPT_LONG},
+    {"seed", required_argument, NULL, CLI_OPT_LONG},
+    {"init-std", required_argument, NULL, CLI_OPT_LONG},
+    {"dump-first-step", required_argument, NULL, CLI_OPT_LONG},
+    {"threads", required_argument, NULL, 't'},
+    {"json", no_argument, NULL, CLI_OPT_LONG},
+    {"comm-timeout", required_argument, NULL, CLI_OPT_LONG},
+    {"objective", required_argument, NULL, CLI_OPT_LONG},
+    {"beta", required_argument, NULL, CLI_OPT_LONG},
+    {"ref", required_argument, NULL, CLI_OPT_LONG},
+    {"gamma", required_argument, NULL, CLI_OPT_LONG},
+    {"lambda", required_argument, NULL, CLI_OPT_LONG},
+    {"config-file", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
+
+/* The options in order; --config-file applied before the rest, so that they override it.
+ * Returns -1 to go on, else the exit code. */
+static int parse_train(int argc, char **argv, train_opts *o) {
+    const char *cmd = "train", *config_file = NULL;
+    const struct option *tables[] = {TRAIN_OPTIONS, NULL};
+    cli_parser p;
+    const char **names = calloc((size_t)argc, sizeof *names);
+    const char **values = calloc((size_t)argc, sizeof *values);
+    int n = 0, rc = -1;
+    if (!names || !values || cli_parser_init(&p, cmd, argc, argv, tables) != 0)
+        rc = cli_fail(cmd, OC_ERR_NOMEM);
+    for (int k; rc < 0 && (k = cli_parser_next(&p)) != CLI_OPT_END;) {
+        if (k == CLI_OPT_ERROR)
+            rc = CLI_USAGE;
+        else if (k == CLI_OPT_HELP)
+            rc = (printf("%s", TRAIN_HELP), 0);
+        else if (k == CLI_OPT_ARG)
+            rc = (cli_usage(cmd, "unexpected argument %s", p.arg), CLI_USAGE);
+        else if (!strcmp(p.name, "config-file"))
+            config_file = p.arg;
+        else {
+            names[n] = p.name; /* points into the static table */
+            values[n++] = p.arg ? p.arg : "true";
+        }
+    }
+    if (rc < 0 && config_file && !load_config_file(o, config_file))
+        rc = CLI_USAGE;
+    for (int i = 0; rc < 0 && i < n; i++)
+        if (apply(o, names[i], values[i]) <= 0) /* -1 (unknown) cannot happen here */
+            rc = CLI_USAGE;
+    free(names);
+    free(values);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     train_opts o;
     memset(&o, 0, sizeof o);
     o.tp = oc_train_default_params();
     o.val_every = 100;
-    /* the config file first, so that flags override it */
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--config-file") && !load_config_file(&o, argv[i + 1]))
-            return CLI_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("%s", TRAIN_HELP);
-            return 0;
-        }
-        if (!strcmp(a, "--no-decay-1d")) {
-            o.tp.no_decay_1d = 1;
-            continue;
-        }
-        if (!strcmp(a, "--json")) {
-            o.json = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2))
-            return cli_usage(cmd, "unexpected argument %s", a), CLI_USAGE;
-        const char *v = cli_value(cmd, argc, argv, &i);
-        if (!v)
-            return CLI_USAGE;
-        if (!strcmp(a, "--config-file"))
-            continue;
-        int r = apply(&o, a + 2, v);
-        if (r < 0)
-            return cli_usage(cmd, "unknown option %s", a), CLI_USAGE;
-        if (r == 0)
-            return CLI_USAGE;
-    }
+    int prc = parse_train(argc, argv, &o);
+    if (prc >= 0)
+        return prc;
     int starts = !!o.init + !!o.config + !!o.resume;
     if (starts != 1)
         return cli_usage(cmd, "give exactly one of --init, --config, --resume"), CLI_USAGE;

@@ -26,54 +26,65 @@ static const char HELP[] =
     "                       replaces the default set\n"
     "  --min-frequency N    never merge a pair seen fewer than N times (default 2)\n";
 
-/* Collects the values after a multi-value option up to the next "--" option. */
-static int take_values(int argc, char **argv, int *i, const char ***list, size_t *n) {
-    int start = *i + 1, end = start;
-    while (end < argc && strncmp(argv[end], "--", 2) != 0)
-        end++;
-    if (end == start)
-        return 0;
-    const char **l = realloc((void *)*list, (*n + (size_t)(end - start)) * sizeof *l);
+/* Appends v to a multi-value option's list; 0 when out of memory. */
+static int add_value(const char ***list, size_t *n, const char *v) {
+    const char **l = realloc((void *)*list, (*n + 1) * sizeof *l);
     if (!l)
         return 0;
-    for (int k = start; k < end; k++)
-        l[(*n)++] = argv[k];
+    l[(*n)++] = v;
     *list = l;
-    *i = end - 1;
     return 1;
 }
+
+static const struct option OPTIONS[] = {
+    {"corpus", required_argument, NULL, CLI_OPT_LONG},
+    {"special", required_argument, NULL, CLI_OPT_LONG},
+    {"vocab-size", required_argument, NULL, CLI_OPT_LONG},
+    {"min-frequency", required_argument, NULL, CLI_OPT_LONG},
+    {"out", required_argument, NULL, CLI_OPT_LONG},
+    {0},
+};
 
 int cmd_train_tokenizer(int argc, char **argv) {
     const char *cmd = "train-tokenizer";
     oc_bpe_train_params p = oc_bpe_train_default_params();
-    const char **corpus = NULL, **special = NULL, *out = NULL, *v;
+    const char **corpus = NULL, **special = NULL, *out = NULL;
     size_t n_corpus = 0, n_special = 0;
     int have_vocab = 0, have_special = 0, rc = -1; /* -1: keep going */
-    for (int i = 1; i < argc && rc < 0; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int list = 0; /* the multi-value option positionals go to: 1 corpus, 2 special */
+    const struct option *tables[] = {OPTIONS, NULL};
+    cli_parser ps;
+    if (cli_parser_init(&ps, cmd, argc, argv, tables) != 0)
+        return cli_fail(cmd, OC_ERR_INTERNAL);
+    for (int k; rc < 0 && (k = cli_parser_next(&ps)) != CLI_OPT_END;) {
+        const char *a = ps.flag, *v = ps.arg;
+        if (k == CLI_OPT_ERROR) {
+            rc = CLI_USAGE;
+        } else if (k == CLI_OPT_HELP) {
             fputs(HELP, stdout);
             rc = 0;
-        } else if (!strcmp(a, "--corpus")) {
-            if (!take_values(argc, argv, &i, &corpus, &n_corpus))
-                rc = cli_usage(cmd, "--corpus needs at least one file") + CLI_USAGE;
-        } else if (!strcmp(a, "--special")) {
-            have_special = 1;
-            if (!take_values(argc, argv, &i, &special, &n_special))
-                rc = cli_usage(cmd, "--special needs at least one token") + CLI_USAGE;
+        } else if (k == CLI_OPT_ARG && !list) {
+            rc = cli_usage(cmd, "unexpected argument %s", v) + CLI_USAGE; /* gives 0 */
+        } else if (k == CLI_OPT_ARG || !strcmp(a, "--corpus") || !strcmp(a, "--special")) {
+            /* --corpus A B C: the files after it, up to the next option */
+            if (k != CLI_OPT_ARG)
+                list = !strcmp(a, "--corpus") ? 1 : 2;
+            have_special |= list == 2;
+            if (!(list == 1 ? add_value(&corpus, &n_corpus, v)
+                            : add_value(&special, &n_special, v)))
+                rc = cli_fail(cmd, OC_ERR_NOMEM);
         } else if (!strcmp(a, "--vocab-size")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_u32(cmd, a, v, &p.vocab_size))
+            list = 0;
+            if (!cli_u32(cmd, a, v, &p.vocab_size))
                 rc = CLI_USAGE;
             have_vocab = 1;
         } else if (!strcmp(a, "--min-frequency")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_u32(cmd, a, v, &p.min_frequency))
+            list = 0;
+            if (!cli_u32(cmd, a, v, &p.min_frequency))
                 rc = CLI_USAGE;
-        } else if (!strcmp(a, "--out")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)))
-                rc = CLI_USAGE;
+        } else { /* --out */
+            list = 0;
             out = v;
-        } else {
-            rc = cli_usage(cmd, "unknown option '%s'", a) + CLI_USAGE; /* cli_usage gives 0 */
         }
     }
     if (rc < 0 && (!n_corpus || !have_vocab || !out))

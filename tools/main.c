@@ -32,7 +32,8 @@ static const command COMMANDS[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ocellus COMMAND [options]   (ocellus COMMAND --help for more)\n\n"
+    fprintf(f, "usage: ocellus COMMAND [options]   (ocellus COMMAND --help for more)\n"
+               "       ocellus --version\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
@@ -68,11 +69,18 @@ int main(int argc, char **argv) {
         usage(stderr);
         return finish("", 2);
     }
+    /* ocellus help COMMAND: COMMAND --help */
+    char help_flag[] = "--help";
+    char *help_argv[] = {argv[0], argc == 3 ? argv[2] : NULL, help_flag, NULL};
+    if (!strcmp(argv[1], "help") && argc == 3) {
+        argc = 3;
+        argv = help_argv;
+    }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return finish(argv[1], 0);
     }
-    if (!strcmp(argv[1], "--version")) {
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("ocellus %s\n", OCELLUS_VERSION);
         return finish(argv[1], 0);
     }

@@ -589,7 +589,7 @@ def test_startup_errors():
                                    (["--allow-dir", "/nonexistent-dir"], "--allow-dir /nonexistent-dir", 4),
                                    (["--host", "not-an-address.invalid"], "cannot listen on", 3),
                                    (["--parallel", "0"], "--parallel must be between", 2),
-                                   (["--bogus"], "unknown argument --bogus", 2)]:
+                                   (["--bogus"], "unknown option --bogus", 2)]:
             args = [ARGS.cli, "serve", "--model", ARGS.model] + (["--port", "0"] if "--port" not in extra else []) + extra
             r = subprocess.run(args, capture_output=True, text=True, timeout=60)
             assert r.returncode == code and words in r.stderr, (extra, r.returncode, r.stderr)
