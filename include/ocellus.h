@@ -550,7 +550,10 @@ OC_API oc_status oc_trainer_logprobs(oc_trainer *tr, const oc_train_example *exa
  * params.grad_accum, typically): micro-batches of params.batch pairs, both replies of a
  * pair packed into the same one; the loss is the mean over the pairs. Clipping, the
  * schedule and AdamW as for oc_trainer_step; stats gets the loss, the mean rewards, the
- * margin and the preference accuracy. On failure the parameters are unchanged. */
+ * margin and the preference accuracy. On failure the parameters are unchanged. On
+ * several ranks (see oc_trainer_part) it is collective: every rank passes the same n pairs
+ * and computes its block of them; the gradients and the step's sums are added over the
+ * ranks in rank order, so the step is one process's. */
 OC_API oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
                                       oc_train_stats *stats);
 
@@ -756,7 +759,9 @@ OC_API uint64_t oc_pref_dataset_fingerprint(const oc_pref_dataset *ds);
  * same data file (fingerprint) and reference weights is read instead of computing; a
  * missing or stale one is (re)written, atomically. ref_dir NULL: the cache must hold them
  * (a resumed run whose reference is no longer named). *from_cache (optional) says which
- * happened. */
+ * happened. Collective in a job of several ranks (oc_dist_init): each computes its block
+ * of the pairs, every rank gets them all, rank 0 alone writes the cache, and the cache is
+ * read only when every rank can read it. */
 OC_API oc_status oc_pref_reference(oc_pref_dataset *ds, const char *ref_dir,
                                    const char *cache_path, const oc_train_params *params,
                                    int *from_cache);
@@ -1301,7 +1306,15 @@ OC_API oc_status oc_chart_write(const oc_chart *chart, const char *path);
  *   report.json, report.csv, loss_vs_compute.png, capability_vs_compute.png
  * Calling it again on the same out_dir continues: finished runs are skipped, a run in
  * progress resumes from its last checkpoint (bit for bit), and a prediction already
- * written is kept. */
+ * written is kept.
+ * In a job of several ranks (oc_dist_init; `mpirun -np N ocellus scale run`) it is
+ * collective: the ladder's runs are shared out by their planned FLOPs (oc_dist_assign),
+ * each trained by its rank alone (the same bits as in one process), then the target is
+ * trained data-parallel by every rank. Rank 0 writes the plan, the data, the prediction
+ * and the report, and every rank writes its own runs' folders: out_dir must be a folder
+ * every rank sees (one machine, or a shared file system) for a later call to continue.
+ * Progress events come from each rank's own runs; rank 0 also gets RUN_DONE for the runs
+ * the other ranks finished, once the ladder is done. */
 typedef enum {
     OC_SCALE_PLAN = 0,        /* the plan is made (n_runs, compute_total) */
     OC_SCALE_RUN_START = 1,   /* a run starts or resumes */
@@ -1334,6 +1347,8 @@ typedef struct {
                                  the latest run (< 0: not known yet) */
     const char *path;         /* PREDICTION, REPORT: the file written */
     const char *message;      /* DATA: what is being done */
+    int rank;                 /* the rank that trains (trained) the run: 0 alone; in a job of
+                                 several ranks each ladder run is one rank's */
 } oc_scale_event;
 
 /* Return non-zero to stop: the current run is checkpointed and oc_scale_run returns

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "dist.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
@@ -87,6 +88,70 @@ static oc_status open_data(const sc_recipe *r, const sc_data *d, const char *cfg
     return OC_OK;
 }
 
+/* The ladder's runs: alone, all of them in turn; in a job of several ranks, each rank
+ * those oc_dist_assign gives it (by planned FLOPs), trained alone, then every rank gets
+ * every result. An error of this rank's own runs returns at once, not agreed: the caller
+ * ends the job (oc_dist_abort) rather than have it wait for the other ranks' runs. */
+static oc_status train_ladder(sc_ctx *c, sc_result *res) {
+    size_t n = c->plan->n_ladder;
+    if (c->ranks == 1) {
+        for (size_t k = 0; k < n; k++)
+            OC_TRY(sc_run_train(c, k, &res[k]));
+        return OC_OK;
+    }
+    double *cost = oc_malloc(n * sizeof *cost);
+    int *owner = oc_malloc(n * sizeof *owner);
+    sc_result *all = oc_malloc((size_t)c->ranks * n * sizeof *all);
+    oc_status s = cost && owner && all ? OC_OK : oc_err(OC_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; s == OC_OK && k < n; k++)
+        cost[k] = c->plan->runs[k].planned_compute;
+    if (s == OC_OK)
+        s = oc_dist_assign(cost, n, owner);
+    c->alone = 1;
+    for (size_t k = 0; s == OC_OK && k < n; k++)
+        if (owner[k] == c->rank)
+            s = sc_run_train(c, k, &res[k]);
+    c->alone = 0;
+    if (s == OC_OK) {
+        /* the other ranks may be hours from done: wait for them without the deadline
+         * (a rank that dies is seen by the launcher, which ends the job) */
+        double deadline = oc_dist_get_info().timeout;
+        oc_dist_set_timeout(1e12);
+        s = oc_dist_agree(s);
+        oc_dist_set_timeout(deadline);
+    }
+    if (s == OC_OK)
+        s = oc_dist_allgather_fixed(res, n * sizeof *res, all, "the ladder's results");
+    for (size_t k = 0; s == OC_OK && k < n; k++) {
+        res[k] = all[(size_t)owner[k] * n + k];
+        if (owner[k] == c->rank)
+            continue;
+        c->compute_done += res[k].compute;
+        oc_scale_event ev;
+        memset(&ev, 0, sizeof ev);
+        const sc_run *u = &c->plan->runs[k];
+        ev.kind = OC_SCALE_RUN_DONE;
+        ev.run = k;
+        ev.name = u->name;
+        ev.width = u->width;
+        ev.params = u->params;
+        ev.tokens = u->tokens;
+        ev.steps = u->steps;
+        ev.lr = u->lr;
+        ev.final_loss = res[k].final_loss;
+        ev.capability = res[k].questions ? res[k].capability : NAN;
+        ev.run_compute = res[k].compute;
+        ev.run_seconds = res[k].seconds;
+        ev.rank = owner[k];
+        if (c->rank == 0)
+            sc_emit(c, &ev); /* a stop asked now is seen at the target's first step */
+    }
+    oc_free(cost);
+    oc_free(owner);
+    oc_free(all);
+    return s;
+}
+
 oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_params *params) {
     if (!recipe_path || !out)
         return oc_err(OC_ERR_INVALID_ARG, "oc_scale_run: NULL argument");
@@ -102,6 +167,10 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
     c.out = out;
     c.params = &p;
     c.t_start = sc_now();
+    oc_dist_info job = oc_dist_get_info();
+    c.rank = job.rank;
+    c.ranks = job.size;
+    int rank0 = c.rank == 0; /* writes the study's own files */
     sc_data d;
     memset(&d, 0, sizeof d);
     cJSON *pj = NULL, *prediction = NULL;
@@ -110,10 +179,11 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
     /* one process at a time per output folder: a second fails at once, naming the first */
     oc_out_lock *lock = NULL;
     oc_status s = plan && res && plan_path && pred_path && cfg
-                      ? oc_out_lock_acquire(out, &lock)
+                      ? (rank0 ? oc_out_lock_acquire(out, &lock) : OC_OK)
                       : oc_err(OC_ERR_NOMEM, "out of memory");
-    if (s == OC_OK)
+    if (s == OC_OK && rank0)
         s = oc_make_dirs(out);
+    s = sc_agree(&c, s);
     oc_scale_event ev;
     memset(&ev, 0, sizeof ev);
     if (s == OC_OK) {
@@ -124,16 +194,27 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
         if (p.on_progress && p.on_progress(&ev, p.user_data))
             s = oc_err(OC_ERR_CANCELLED, "scale: stopped");
     }
-    if (s == OC_OK)
+    /* rank 0 writes the data; the others then find it there */
+    if (s == OC_OK && rank0)
         s = sc_data_prepare(&r, out, &d);
+    s = sc_agree(&c, s);
+    if (s == OC_OK && !rank0)
+        s = sc_data_prepare(&r, out, &d);
+    s = sc_agree(&c, s);
+    /* rank 0 makes the plan (it writes the runs' configs); the others get it */
     if (s == OC_OK)
-        s = sc_plan_make(&r, out, d.train, plan);
+        s = sc_agree(&c, rank0 ? sc_plan_make(&r, out, d.train, plan) : OC_OK);
+    if (s == OC_OK && c.ranks > 1)
+        s = oc_dist_bcast(plan, sizeof *plan, 0, "the plan");
     if (s == OC_OK) {
         pj = sc_plan_json(&r, plan);
-        if (oc_file_exists(plan_path))
+        if (!rank0)
+            ;
+        else if (oc_file_exists(plan_path))
             s = check_plan(plan_path, pj);
         else
             s = sc_json_write(plan_path, pj);
+        s = sc_agree(&c, s);
     }
     for (size_t k = 0; k <= plan->n_ladder; k++)
         c.compute_total += plan->runs[k].planned_compute;
@@ -147,21 +228,24 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
     if (s == OC_OK && p.plan_only)
         goto done;
     if (s == OC_OK)
-        s = open_data(&r, &d, cfg, &c);
+        s = sc_agree(&c, open_data(&r, &d, cfg, &c));
 
-    /* the ladder, smallest first */
-    for (size_t k = 0; k < plan->n_ladder && s == OC_OK; k++)
-        s = sc_run_train(&c, k, &res[k]);
-
-    /* the prediction, before the target starts */
+    /* the ladder, smallest first (shared out among the ranks) */
     if (s == OC_OK)
+        s = train_ladder(&c, res);
+    if (s != OC_OK) /* agreed, or this rank's alone (the caller ends the job) */
+        goto done;
+
+    /* the prediction, before the target starts (rank 0's) */
+    if (s == OC_OK && rank0)
         s = load_prediction(pred_path, &c, res, &prediction);
-    if (s == OC_OK && !prediction) {
+    if (s == OC_OK && rank0 && !prediction) {
         s = sc_predict(&c, res, &prediction);
         if (s == OC_OK)
             s = sc_json_write(pred_path, prediction);
     }
-    if (s == OC_OK) {
+    s = sc_agree(&c, s);
+    if (s == OC_OK && rank0) {
         const cJSON *loss = oc_json_get(prediction, "loss");
         memset(&ev, 0, sizeof ev);
         ev.kind = OC_SCALE_PREDICTION;
@@ -173,10 +257,13 @@ oc_status oc_scale_run(const char *recipe_path, const char *out, const oc_scale_
         if (sc_emit(&c, &ev))
             s = oc_err(OC_ERR_CANCELLED, "scale: stopped");
     }
+    s = sc_agree(&c, s);
+    /* the target: every rank together */
     if (s == OC_OK && !p.stop_before_target)
         s = sc_run_train(&c, plan->n_ladder, &res[plan->n_ladder]);
-    if (s == OC_OK)
+    if (s == OC_OK && rank0)
         s = sc_report_write(&c, res, prediction);
+    s = sc_agree(&c, s);
 done:
     oc_out_lock_release(lock);
     cJSON_Delete(pj);

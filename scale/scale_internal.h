@@ -111,7 +111,16 @@ typedef struct {
     double compute_done;         /* counted FLOPs of every run so far (finished and current) */
     double compute_total;        /* planned FLOPs of every run */
     double rate;                 /* FLOPs per second of the latest run */
+    /* the job's ranks (oc_dist_init): ladder rungs are shared out, each trained by one
+     * rank alone; the target is trained by all of them, data-parallel */
+    int rank, ranks;
+    int alone;                   /* 1: the run in progress is this rank's alone */
 } sc_ctx;
+
+/* The run in progress is trained by several ranks together (collective calls). */
+static inline int sc_collective(const sc_ctx *c) { return c->ranks > 1 && !c->alone; }
+/* In a collective run: every rank's status agreed (rank 0's file writes, say). */
+oc_status sc_agree(const sc_ctx *c, oc_status s);
 
 oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res);
 oc_status sc_result_load(const char *out, const sc_run *run, sc_result *res);

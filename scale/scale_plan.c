@@ -175,6 +175,7 @@ static oc_status measure(const sc_recipe *r, uint32_t W, const char *dir, const 
     OC_TRY(sc_write_config(r, run, dir));
     oc_train_params tp = oc_train_default_params();
     tp.n_threads = 1;
+    tp.dist_alone = 1; /* a measurement of this process (rank 0 plans) */
     oc_trainer *tr = NULL;
     OC_TRY(oc_trainer_new_from_config(dir, &tp, &tr));
     oc_step_flops f;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "dist.h"
 #include "error.h"
 #include "file.h"
 #include "json.h"
@@ -56,14 +57,17 @@ int sc_emit(sc_ctx *c, oc_scale_event *ev) {
     ev->compute_done = c->compute_done;
     ev->compute_total = c->compute_total;
     ev->elapsed_s = sc_now() - c->t_start;
-    ev->eta_s = c->rate > 0 ? (c->compute_total - c->compute_done) / c->rate : -1;
-    if (ev->eta_s < 0 && c->rate > 0)
+    /* several ranks: the ladder's runs side by side, the target data-parallel */
+    double rate = c->rate * (c->ranks > 1 ? c->ranks : 1);
+    ev->eta_s = rate > 0 ? (c->compute_total - c->compute_done) / rate : -1;
+    if (ev->eta_s < 0 && rate > 0)
         ev->eta_s = 0;
     const oc_scale_params *p = c->params;
     return p && p->on_progress ? p->on_progress(ev, p->user_data) : 0;
 }
 
-static void fill_run(oc_scale_event *ev, const sc_run *u, size_t i) {
+static void fill_run(const sc_ctx *c, oc_scale_event *ev, const sc_run *u, size_t i) {
+    ev->rank = c->alone ? c->rank : 0;
     ev->run = i;
     ev->name = u->name;
     ev->is_target = u->is_target;
@@ -263,11 +267,33 @@ static oc_status curve_write(const char *dir, const oc_strbuf *b) {
     return s;
 }
 
+oc_status sc_agree(const sc_ctx *c, oc_status s) {
+    return sc_collective(c) ? oc_dist_agree(s) : s;
+}
+
 /* The curve first, then the checkpoint: a crash between the two leaves rows after the
- * checkpoint's step, which the resumed run drops. */
-static oc_status checkpoint(oc_trainer *tr, const char *dir, const oc_strbuf *curve) {
-    OC_TRY(curve_write(dir, curve));
+ * checkpoint's step, which the resumed run drops. Rank 0 writes the curve; the save is
+ * collective in a collective run. */
+static oc_status checkpoint(const sc_ctx *c, oc_trainer *tr, const char *dir,
+                            const oc_strbuf *curve) {
+    OC_TRY(sc_agree(c, c->rank == 0 || c->alone ? curve_write(dir, curve) : OC_OK));
     return oc_trainer_save(tr, dir);
+}
+
+/* What rank 0 finds on disk (result.json, a checkpoint) is what every rank goes by in a
+ * collective run. */
+static oc_status result_shared(const sc_ctx *c, const sc_run *u, sc_result *res) {
+    if (!sc_collective(c))
+        return sc_result_load(c->out, u, res);
+    memset(res, 0, sizeof *res);
+    OC_TRY(oc_dist_agree(c->rank == 0 ? sc_result_load(c->out, u, res) : OC_OK));
+    return oc_dist_bcast(res, sizeof *res, 0, "the run's result");
+}
+
+static oc_status exists_shared(const sc_ctx *c, const char *path, int *yes) {
+    *yes = oc_file_exists(path);
+    return sc_collective(c) ? oc_dist_bcast(yes, sizeof *yes, 0, "a checkpoint's presence")
+                            : OC_OK;
 }
 
 /* ---- training ---------------------------------------------------------------------- */
@@ -289,6 +315,7 @@ static oc_train_params train_params(const sc_ctx *c, const sc_run *u) {
     tp.grad_accum = 1;
     tp.seed = r->seed;
     tp.init_std = (float)u->init_std;
+    tp.dist_alone = !sc_collective(c);
     int th = c->params && c->params->n_threads > 0 ? c->params->n_threads : r->threads;
     tp.n_threads = th > 0 ? th : 1;
     return tp;
@@ -296,12 +323,12 @@ static oc_train_params train_params(const sc_ctx *c, const sc_run *u) {
 
 oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     const sc_run *u = &c->plan->runs[i];
-    OC_TRY(sc_result_load(c->out, u, res));
+    OC_TRY(result_shared(c, u, res));
     oc_scale_event ev;
     if (res->done) {
         c->compute_done += res->compute;
         memset(&ev, 0, sizeof ev);
-        fill_run(&ev, u, i);
+        fill_run(c, &ev, u, i);
         ev.kind = OC_SCALE_RUN_DONE;
         ev.skipped = 1;
         ev.final_loss = res->final_loss;
@@ -316,8 +343,11 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     oc_status s = dir && cfg && opt ? oc_make_dirs(dir) : oc_err(OC_ERR_NOMEM, "out of memory");
     oc_train_params tp = train_params(c, u);
     oc_trainer *tr = NULL;
-    int resumed = 0;
-    if (s == OC_OK && oc_file_exists(opt)) {
+    int resumed = 0, have_opt = 0;
+    s = sc_agree(c, s);
+    if (s == OC_OK)
+        s = exists_shared(c, opt, &have_opt);
+    if (s == OC_OK && have_opt) {
         s = oc_trainer_resume(dir, &tp, &tr);
         resumed = 1;
     } else if (s == OC_OK) {
@@ -327,26 +357,33 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     oc_strbuf curve = {0};
     curve_sums prior;
     memset(&prior, 0, sizeof prior);
-    if (s == OC_OK)
+    int writer = c->rank == 0 || !sc_collective(c); /* of loss.csv and result.json */
+    if (s == OC_OK && writer)
         s = curve_load(dir, step0, &curve, &prior);
-    if (s == OC_OK && resumed && prior.flops == 0 && step0 > 0)
+    if (s == OC_OK && writer && resumed && prior.flops == 0 && step0 > 0)
         s = oc_err(OC_ERR_FORMAT, "%s/loss.csv: no rows up to the checkpoint's step %llu",
                    dir, (unsigned long long)step0);
+    if (tr) /* the trainer was made: every rank is here */
+        s = sc_agree(c, s);
     /* a resumed run's compute before its checkpoint counts as done */
     double run_flops = prior.flops, tokens = prior.tokens, seconds = prior.seconds;
     c->compute_done += prior.flops;
     memset(&ev, 0, sizeof ev);
-    fill_run(&ev, u, i);
+    fill_run(c, &ev, u, i);
     ev.kind = OC_SCALE_RUN_START;
     ev.run_compute = u->planned_compute;
     if (s == OC_OK && sc_emit(c, &ev))
         s = oc_err(OC_ERR_CANCELLED, "scale: stopped");
+    if (tr)
+        s = sc_agree(c, s);
 
     oc_dataset_seek(c->train, step0 * c->recipe->batch);
     size_t B = c->recipe->batch;
     oc_train_example *ex = oc_calloc(B, sizeof *ex);
     if (s == OC_OK && !ex)
         s = oc_err(OC_ERR_NOMEM, "out of memory");
+    if (tr)
+        s = sc_agree(c, s);
     uint64_t every = u->steps / c->recipe->checkpoints;
     if (every < 1)
         every = 1;
@@ -355,7 +392,7 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     uint64_t step = step0;
     while (s == OC_OK && step < u->steps && !stop) {
         oc_train_stats st;
-        s = oc_dataset_next_batch(ex, B, c->train);
+        s = sc_agree(c, oc_dataset_next_batch(ex, B, c->train));
         if (s == OC_OK)
             s = oc_trainer_step(tr, ex, B, &st);
         if (s != OC_OK)
@@ -376,15 +413,20 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
         ev.stats = &st;
         if (sc_emit(c, &ev))
             stop = 1;
-        if (stop || (step % every == 0 && step < u->steps))
-            s = checkpoint(tr, dir, &curve);
+        if (sc_collective(c)) { /* any rank's stop stops them all, after the same step */
+            uint64_t any = (uint64_t)stop;
+            s = oc_dist_sum_u64(&any, 1, "the exchange of the stop flag");
+            stop = any > 0;
+        }
+        if (s == OC_OK && (stop || (step % every == 0 && step < u->steps)))
+            s = checkpoint(c, tr, dir, &curve);
     }
     oc_free(ex);
     if (s == OC_OK && stop)
         s = oc_err(OC_ERR_CANCELLED, "scale: stopped at step %llu of %s (checkpoint saved)",
                    (unsigned long long)step, u->name);
     if (s == OC_OK)
-        s = checkpoint(tr, dir, &curve);
+        s = checkpoint(c, tr, dir, &curve);
     oc_sb_free(&curve);
 
     /* evaluation */
@@ -401,6 +443,8 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
         if (s == OC_OK && c->questions)
             s = eval_questions(tr, c->questions, &res->capability, &res->mean_pass_rate,
                                &res->questions);
+        if (tr)
+            s = sc_agree(c, s);
     }
     if (s == OC_OK) {
         res->compute = run_flops;
@@ -408,7 +452,7 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
         res->steps = u->steps;
         res->seconds = seconds; /* of training, over every call */
         res->done = 1;
-        s = result_write(dir, u, res);
+        s = sc_agree(c, writer ? result_write(dir, u, res) : OC_OK);
     }
     if (s == OC_OK) {
         ev.kind = OC_SCALE_RUN_DONE;

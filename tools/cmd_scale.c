@@ -29,7 +29,12 @@ static const char SCALE_HELP[] =
     "is in docs/scaling/README.md.\n"
     "  --plan                 write DIR/plan.json (and the data) and print the plan\n"
     "  --stop-before-target   stop once the prediction is written\n"
-    "  --threads N            trainer threads (default: the recipe's, else 1)\n\n"
+    "  --threads N            trainer threads (default: the recipe's, else 1; under mpirun\n"
+    "                         the CPUs each rank is bound to)\n"
+    "  --comm-timeout S       under MPI: seconds an exchange between ranks may wait (600)\n"
+    "Under mpirun (`mpirun -np N ocellus scale run ...`) the ladder's runs are shared out\n"
+    "among the ranks (each run trained by one rank, the same bits as alone) and the\n"
+    "target is trained data-parallel by all of them; DIR must be seen by every rank.\n\n"
     "scale fit: FILE.csv has a header line and one run a line; the columns \"compute\" and\n"
     "\"loss\" (or \"final_loss\") are used when named, else the first two. Fits\n"
     "L(C) = a*C^b + c (Huber loss on log residuals from several starting points, GSL's\n"
@@ -50,6 +55,8 @@ typedef struct {
     int tty;
     double last_print;
     double run_t0;
+    int rank, ranks;          /* of the job (mpirun); rank 0 prints every run's lines, the
+                                 others only their own ladder runs' starts and ends */
 } run_state;
 
 static double wall(void) {
@@ -69,7 +76,15 @@ static void hms(double s, char *buf, size_t n) {
 
 static int on_event(const oc_scale_event *ev, void *user) {
     run_state *st = user;
-    char eta[64], el[64];
+    if (st->rank != 0 && ev->kind != OC_SCALE_RUN_START && ev->kind != OC_SCALE_RUN_DONE)
+        return cli_interrupted;
+    if (st->rank != 0 && ev->is_target)
+        return cli_interrupted;
+    if (ev->kind == OC_SCALE_RUN_DONE && ev->rank != st->rank)
+        return cli_interrupted; /* another rank's run: that rank said it */
+    char eta[64], el[64], where[32] = "";
+    if (st->ranks > 1 && !ev->is_target)
+        snprintf(where, sizeof where, " (rank %d)", ev->rank);
     hms(ev->eta_s, eta, sizeof eta);
     hms(ev->elapsed_s, el, sizeof el);
     switch (ev->kind) {
@@ -84,9 +99,9 @@ static int on_event(const oc_scale_event *ev, void *user) {
     case OC_SCALE_RUN_START:
         st->run_t0 = wall();
         st->last_print = 0;
-        fprintf(stderr, "[%zu/%zu] %s: width %u, %zu params, %llu tokens, %llu steps, lr %.3g, "
+        fprintf(stderr, "[%zu/%zu] %s%s: width %u, %zu params, %llu tokens, %llu steps, lr %.3g, "
                         "%.3g FLOPs planned; overall %s elapsed, ETA %s\n",
-                ev->run + 1, ev->n_runs, ev->name, ev->width, ev->params,
+                ev->run + 1, ev->n_runs, ev->name, where, ev->width, ev->params,
                 (unsigned long long)ev->tokens, (unsigned long long)ev->steps, ev->lr,
                 ev->run_compute, el, eta);
         break;
@@ -113,8 +128,8 @@ static int on_event(const oc_scale_event *ev, void *user) {
             fprintf(stderr, "[%zu/%zu] %s: finished earlier: validation loss %.4f",
                     ev->run + 1, ev->n_runs, ev->name, ev->final_loss);
         else
-            fprintf(stderr, "[%zu/%zu] %s done: validation loss %.4f", ev->run + 1, ev->n_runs,
-                    ev->name, ev->final_loss);
+            fprintf(stderr, "[%zu/%zu] %s%s done: validation loss %.4f", ev->run + 1,
+                    ev->n_runs, ev->name, where, ev->final_loss);
         if (isfinite(ev->capability))
             fprintf(stderr, ", capability %.4f", ev->capability);
         fprintf(stderr, ", %.3g FLOPs, %.0f s of training; overall %s elapsed, ETA %s\n",
@@ -148,6 +163,7 @@ static const struct option RUN_OPTIONS[] = {
     {"threads", required_argument, NULL, 't'},
     {"plan", no_argument, NULL, CLI_OPT_LONG},
     {"stop-before-target", no_argument, NULL, CLI_OPT_LONG},
+    {"comm-timeout", required_argument, NULL, CLI_OPT_LONG},
     {0},
 };
 
@@ -172,6 +188,7 @@ static int start(cli_parser *ps, const char *cmd, int argc, char **argv,
 
 static int scale_run(int argc, char **argv) {
     const char *cmd = "scale run", *recipe = NULL, *out = NULL;
+    double comm_timeout = 0;
     oc_scale_params p = oc_scale_default_params();
     cli_parser ps;
     if (start(&ps, cmd, argc, argv, RUN_OPTIONS) != 0)
@@ -189,6 +206,11 @@ static int scale_run(int argc, char **argv) {
             recipe = v;
         } else if (!strcmp(a, "--out")) {
             out = v;
+        } else if (!strcmp(a, "--comm-timeout")) {
+            float t;
+            if (!cli_float(cmd, a, v, &t) || !(t > 0))
+                return cli_usage(cmd, "--comm-timeout must be > 0 seconds"), CLI_USAGE;
+            comm_timeout = t;
         } else {
             uint32_t t;
             if (!cli_u32(cmd, a, v, &t) || t == 0 || t > 1024)
@@ -200,19 +222,40 @@ static int scale_run(int argc, char **argv) {
         return rc;
     if (!recipe || !out)
         return cli_usage(cmd, "--recipe and --out are required"), CLI_USAGE;
-    run_state st = {isatty(2), 0, 0};
+    /* a job of several ranks (mpirun): the ladder's runs shared out, the target
+     * data-parallel */
+    oc_status s = oc_dist_init();
+    if (s != OC_OK)
+        return cli_fail(cmd, s);
+    oc_dist_info job = oc_dist_get_info();
+    if (comm_timeout > 0)
+        oc_dist_set_timeout(comm_timeout);
+    if (job.size > 1 && !p.n_threads)
+        p.n_threads = job.threads;
+    run_state st = {isatty(2) && job.rank == 0, 0, 0, job.rank, job.size};
     p.on_progress = on_event;
     p.user_data = &st;
     cli_install_sigint();
-    oc_status s = oc_scale_run(recipe, out, &p);
-    if (s == OC_ERR_CANCELLED) {
+    s = oc_scale_run(recipe, out, &p);
+    if (s != OC_OK && job.size > 1 && !oc_dist_error_is_shared()) {
+        /* this rank's alone: the others would wait for it; end the job, saying why */
+        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
+                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
+        oc_dist_abort(2 + (int)s);
+    }
+    rc = 0;
+    if (job.rank != 0)
+        rc = s == OC_OK ? 0 : 2 + (int)s; /* rank 0 says it */
+    else if (s == OC_ERR_CANCELLED) {
         fprintf(stderr, "ocellus scale: %s; run the same command again to continue\n",
                 oc_last_error());
-        return cli_fail(cmd, s);
-    }
-    if (s != OC_OK)
-        return cli_fail(cmd, s);
-    return print_summary(cmd, out);
+        rc = cli_fail(cmd, s);
+    } else if (s != OC_OK)
+        rc = cli_fail(cmd, s);
+    else
+        rc = print_summary(cmd, out);
+    oc_dist_finalize();
+    return rc;
 }
 
 /* ---- fit ---------------------------------------------------------------------------- */

@@ -326,13 +326,39 @@ static void validate(train_opts *o, const oc_train_stats *st) {
                 (unsigned long long)st->step, t[0] / t[1], t[1]);
 }
 
+/* The same for preference pairs: loss, reward margin and accuracy over --val's pairs. */
+static void validate_pref(train_opts *o, const oc_train_stats *st) {
+    size_t n = oc_pref_dataset_size(o->val_pref), lo, hi;
+    oc_dist_span(n, &lo, &hi);
+    double t[4] = {0, 0, 0, 0}; /* sums of the loss, margin, accuracy; pairs */
+    for (size_t i = lo; i < hi; i++) {
+        oc_pref_example e;
+        oc_train_stats v;
+        if (oc_pref_dataset_get(o->val_pref, i, &e) != OC_OK ||
+            oc_trainer_pref_eval(o->tr, &e, 1, &v) != OC_OK)
+            break;
+        t[0] += v.loss;
+        t[1] += v.reward_margin;
+        t[2] += v.pref_accuracy;
+        t[3] += 1;
+    }
+    if (oc_dist_sum(t, 4) == OC_OK && o->rank0 && t[3] > 0)
+        fprintf(stderr, "step %llu  validation loss %.4f  margin %.4f  acc %.3f (%.0f "
+                "pairs)\n", (unsigned long long)st->step, t[0] / t[3], t[1] / t[3],
+                t[2] / t[3], t[3]);
+}
+
 static int on_progress(const oc_train_stats *st, void *user) {
     train_opts *o = user;
     int val = o->val_ds && o->val_every &&
               (st->step % o->val_every == 0 || st->step == st->total_steps);
+    int val_pref = o->val_pref && o->val_every &&
+                   (st->step % o->val_every == 0 || st->step == st->total_steps);
     if (!o->rank0) { /* rank 0 logs for the job */
         if (val)
             validate(o, st);
+        if (val_pref)
+            validate_pref(o, st);
         return cli_interrupted;
     }
     double elapsed = now_s() - o->t_start;
@@ -351,31 +377,15 @@ static int on_progress(const oc_train_stats *st, void *user) {
             (int)fmod(eta, 60));
     if (val)
         validate(o, st);
-    if (o->val_pref && o->val_every && (st->step % o->val_every == 0 ||
-                                        st->step == st->total_steps)) {
-        size_t n = oc_pref_dataset_size(o->val_pref), cnt = 0;
-        double loss = 0, margin = 0, acc = 0;
-        for (size_t i = 0; i < n; i++) {
-            oc_pref_example e;
-            oc_train_stats v;
-            if (oc_pref_dataset_get(o->val_pref, i, &e) != OC_OK ||
-                oc_trainer_pref_eval(o->tr, &e, 1, &v) != OC_OK)
-                break;
-            loss += v.loss;
-            margin += v.reward_margin;
-            acc += v.pref_accuracy;
-            cnt++;
-        }
-        if (cnt)
-            fprintf(stderr, "step %llu  validation loss %.4f  margin %.4f  acc %.3f (%zu "
-                    "pairs)\n", (unsigned long long)st->step, loss / (double)cnt,
-                    margin / (double)cnt, acc / (double)cnt, cnt);
-    }
+    if (val_pref)
+        validate_pref(o, st);
     return cli_interrupted;
 }
 
 /* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref. */
-static int train_pref(train_opts *o, const char *model_dir) {
+/* Preference training; under mpirun data-parallel like SFT (the reference's
+ * log-probabilities shared out too), rank 0 logging. */
+static int train_pref(train_opts *o, const char *model_dir, const oc_dist_info *job) {
     const char *cmd = "train";
     if (o->tokens)
         return cli_usage(cmd, "--tokens is for --objective sft"), CLI_USAGE;
@@ -389,7 +399,7 @@ static int train_pref(train_opts *o, const char *model_dir) {
     oc_dataset_params dp = oc_dataset_default_params();
     dp.seed = o->tp.seed;
     oc_pref_dataset *ds = NULL;
-    oc_status s = oc_pref_dataset_open(o->data, model_dir, &dp, &ds);
+    oc_status s = oc_dist_agree(oc_pref_dataset_open(o->data, model_dir, &dp, &ds));
     char cache[4096];
     snprintf(cache, sizeof cache, "%s/ref_logprobs.safetensors", o->out);
     if (s == OC_OK && dpo) {
@@ -399,7 +409,7 @@ static int train_pref(train_opts *o, const char *model_dir) {
         int cached = 0;
         double t0 = now_s();
         s = oc_pref_reference(ds, ref, cache, &o->tp, &cached);
-        if (s == OC_OK)
+        if (s == OC_OK && o->rank0)
             fprintf(stderr, "ocellus train: reference log-probabilities of %zu pairs %s %s "
                     "(%.1f s)\n", oc_pref_dataset_size(ds), cached ? "read from" : "written to",
                     cache, now_s() - t0);
@@ -407,7 +417,7 @@ static int train_pref(train_opts *o, const char *model_dir) {
     if (s == OC_OK && o->val) {
         /* validation pairs: in file order, with their own cached reference */
         dp.shuffle = 0;
-        s = oc_pref_dataset_open(o->val, model_dir, &dp, &o->val_pref);
+        s = oc_dist_agree(oc_pref_dataset_open(o->val, model_dir, &dp, &o->val_pref));
         snprintf(cache, sizeof cache, "%s/ref_logprobs_val.safetensors", o->out);
         if (s == OC_OK && dpo)
             s = oc_pref_reference(o->val_pref, o->ref ? o->ref : o->init, cache, &o->tp, NULL);
@@ -423,14 +433,21 @@ static int train_pref(train_opts *o, const char *model_dir) {
         o->first_step = info.step;
         oc_pref_dataset_seek(ds, info.step * o->tp.batch * o->tp.grad_accum);
         static const char *const names[] = {"sft", "dpo", "simpo", "orpo"};
-        fprintf(stderr, "ocellus train: %s, %zu parameters, %zu pairs, step %llu of %llu\n",
-                names[o->tp.objective], info.n_params, oc_pref_dataset_size(ds),
-                (unsigned long long)info.step, (unsigned long long)o->tp.steps);
+        if (o->rank0 && job->size > 1)
+            fprintf(stderr, "ocellus train: %d ranks (%d on this machine), %llu pairs per "
+                    "step\n", job->size, job->local_size,
+                    (unsigned long long)o->tp.batch * o->tp.grad_accum);
+        if (o->rank0)
+            fprintf(stderr, "ocellus train: %s, %zu parameters, %zu pairs, step %llu of %llu\n",
+                    names[o->tp.objective], info.n_params, oc_pref_dataset_size(ds),
+                    (unsigned long long)info.step, (unsigned long long)o->tp.steps);
         cli_install_sigint();
         o->t_start = now_s();
         s = oc_trainer_fit_pref(o->tr, oc_pref_dataset_next_batch, ds);
         unsigned long long at = (unsigned long long)oc_trainer_get_info(o->tr).step;
-        if (s == OC_ERR_CANCELLED)
+        if (!o->rank0)
+            ;
+        else if (s == OC_ERR_CANCELLED)
             fprintf(stderr, "ocellus train: interrupted at step %llu; checkpoint saved to %s\n",
                     at, o->out);
         else if (s != OC_OK && cli_interrupted)
@@ -439,7 +456,13 @@ static int train_pref(train_opts *o, const char *model_dir) {
         else if (s == OC_OK)
             fprintf(stderr, "ocellus train: done; model saved to %s\n", o->out);
     }
-    int rc = s == OC_OK ? 0 : cli_fail(cmd, s);
+    if (s != OC_OK && job->size > 1 && !oc_dist_error_is_shared()) {
+        /* this rank's alone: the others would wait for it; end the job, saying why */
+        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job->rank, job->size,
+                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
+        oc_dist_abort(2 + (int)s);
+    }
+    int rc = s == OC_OK ? 0 : o->rank0 ? cli_fail(cmd, s) : 2 + (int)s;
     oc_pref_dataset_free(ds);
     oc_pref_dataset_free(o->val_pref);
     o->val_pref = NULL;
@@ -561,10 +584,7 @@ int cmd_train(int argc, char **argv) {
 
     const char *model_dir = o.init ? o.init : o.config ? o.config : o.resume;
     if (o.tp.objective != OC_OBJECTIVE_SFT) {
-        int rc = job.size > 1 ? (cli_usage(cmd, "--objective dpo, simpo and orpo run in one "
-                                                "process (not under an MPI launcher) yet"),
-                                 CLI_USAGE)
-                              : train_pref(&o, model_dir);
+        int rc = train_pref(&o, model_dir, &job);
         oc_dist_finalize();
         return rc;
     }

@@ -105,19 +105,20 @@ static oc_status write_cache(const char *path, size_t n, uint64_t data_fp, uint6
     return s;
 }
 
-/* One forward pass per pair with a trainer on the reference weights. */
+/* One forward pass per pair with a trainer on the reference weights, for pairs [lo, hi)
+ * into logp[2 lo .. 2 hi). The trainer is this process's alone (no exchange). */
 static oc_status compute(oc_pref_dataset *ds, const char *ref_dir, const oc_train_params *params,
-                         double *logp) {
+                         size_t lo, size_t hi, double *logp) {
     oc_train_params tp = params ? *params : oc_train_default_params();
     tp.objective = OC_OBJECTIVE_SFT;
     tp.out_dir = NULL;
     tp.dump_first_step = NULL;
     tp.on_progress = NULL;
+    tp.dist_alone = 1;
     oc_trainer *tr = NULL;
     OC_TRY(oc_trainer_new(ref_dir, &tp, &tr));
-    size_t n = oc_pref_dataset_size(ds);
     oc_status s = OC_OK;
-    for (size_t i = 0; i < n && s == OC_OK; i++) {
+    for (size_t i = lo; i < hi && s == OC_OK; i++) {
         oc_pref_example p;
         s = oc_pref_dataset_get(ds, i, &p);
         oc_train_example two[2] = {p.chosen, p.rejected};
@@ -125,6 +126,28 @@ static oc_status compute(oc_pref_dataset *ds, const char *ref_dir, const oc_trai
             s = oc_trainer_logprobs(tr, two, 2, logp + 2 * i, NULL);
     }
     oc_trainer_free(tr);
+    return s;
+}
+
+/* In a job of several ranks (oc_dist_init) each computes its block of the pairs and
+ * every rank gets all of them; rank 0 alone writes the cache. Collective. */
+static oc_status compute_shared(oc_pref_dataset *ds, const char *ref_dir,
+                                const oc_train_params *params, double *logp) {
+    size_t n = oc_pref_dataset_size(ds), lo, hi;
+    oc_dist_span(n, &lo, &hi);
+    OC_TRY(oc_dist_agree(compute(ds, ref_dir, params, lo, hi, logp)));
+    if (oc_dist_get_info().size == 1)
+        return OC_OK;
+    void *all = NULL;
+    oc_dist_info job = oc_dist_get_info();
+    size_t *sizes = oc_calloc((size_t)job.size, sizeof *sizes);
+    if (!sizes)
+        return oc_dist_agree(oc_err(OC_ERR_NOMEM, "out of memory"));
+    oc_status s = oc_dist_allgather(logp + 2 * lo, 2 * (hi - lo) * sizeof *logp, &all, sizes);
+    if (s == OC_OK) /* the blocks in rank order are the pairs in order */
+        memcpy(logp, all, 2 * n * sizeof *logp);
+    oc_free(all);
+    oc_free(sizes);
     return s;
 }
 
@@ -139,16 +162,24 @@ oc_status oc_pref_reference(oc_pref_dataset *ds, const char *ref_dir, const char
         return oc_err(OC_ERR_NOMEM, "out of memory for %zu reference log-probabilities", 2 * n);
     uint64_t data_fp = oc_pref_dataset_fingerprint(ds), ref_fp = 0;
     oc_status s = ref_dir ? weights_fingerprint(ref_dir, &ref_fp) : OC_OK;
-    int hit = 0;
+    int hit = 0, rank0 = oc_dist_get_info().rank == 0;
     if (s == OC_OK && cache_path)
         s = read_cache(cache_path, n, data_fp, ref_dir ? &ref_fp : NULL, logp, &hit);
+    /* on several ranks: the cache is used only when every rank could read it */
+    s = oc_dist_agree(s);
+    double hits = hit;
+    if (s == OC_OK)
+        s = oc_dist_sum(&hits, 1);
+    hit = s == OC_OK && hits == (double)oc_dist_get_info().size;
     if (s == OC_OK && !hit && !ref_dir)
         s = oc_err(OC_ERR_INVALID_ARG, "%s holds no reference log-probabilities for this "
                    "data file: name the reference model (--ref)", cache_path);
+    s = oc_dist_agree(s); /* every rank reached it: rank 0 says it */
     if (s == OC_OK && !hit) {
-        s = compute(ds, ref_dir, params, logp);
-        if (s == OC_OK && cache_path)
+        s = compute_shared(ds, ref_dir, params, logp);
+        if (s == OC_OK && cache_path && rank0)
             s = write_cache(cache_path, n, data_fp, ref_fp, ref_dir, logp);
+        s = oc_dist_agree(s);
     }
     if (s == OC_OK)
         s = oc_pref_dataset_set_reference(ds, logp);

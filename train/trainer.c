@@ -1277,16 +1277,17 @@ oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, siz
     if (tr->p.objective == OC_OBJECTIVE_SFT)
         return oc_err(OC_ERR_INVALID_ARG, "oc_trainer_pref_step: the objective is SFT "
                       "(set params.objective to DPO, SimPO or ORPO)");
-    if (tr->ranks > 1)
-        return shared_err(tr, oc_err(OC_ERR_UNSUPPORTED, "preference optimisation on %d "
-                                     "ranks is not supported yet; run it in one process",
-                                     tr->ranks));
     double t_start = now_s(), comm0 = oc_dist_comm_seconds();
-    oc_train_example *seqs = oc_malloc(2 * n * sizeof *seqs);
+    /* on several ranks each takes its block of the pairs; the losses are scaled by the
+     * whole step's 1/n, so that the gradients' sum over ranks is one process's */
+    size_t first, count;
+    oc_trainer_part(tr, n, &first, &count);
+    pairs += first;
+    oc_train_example *seqs = oc_malloc((2 * count + 1) * sizeof *seqs);
     if (!seqs)
         return oc_err(OC_ERR_NOMEM, "out of memory");
     size_t labelled = 0, tokens = 0;
-    oc_status s = check_pairs(tr, pairs, n, seqs, &labelled, &tokens);
+    oc_status s = count ? check_pairs(tr, pairs, count, seqs, &labelled, &tokens) : OC_OK;
     int pool;
     oc_exec *xc = step_exec(tr, &pool);
     double flops0 = oc_exec_flops(xc);
@@ -1294,11 +1295,24 @@ oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, siz
     if (s == OC_OK)
         oc_t_zero(xc, tr->grad, tr->params.numel);
     size_t b = tr->p.batch;
-    for (size_t i = 0; i < n && s == OC_OK; i += b)
-        s = pref_micro_batch(tr, xc, pairs + i, n - i < b ? n - i : b, n, seqs, 1, &acc);
+    for (size_t i = 0; i < count && s == OC_OK; i += b)
+        s = pref_micro_batch(tr, xc, pairs + i, count - i < b ? count - i : b, n, seqs, 1,
+                             &acc);
     oc_free(seqs);
-    if (s != OC_OK)
-        return s;
+    OC_TRY(agree(tr, s));
+    double flops = oc_exec_flops(xc) - flops0;
+    if (tr->ranks > 1) { /* the step's sums over every rank's pairs, in rank order */
+        double d[7] = {acc.loss, acc.rc, acc.rr, (double)acc.correct, (double)labelled,
+                       (double)tokens, flops};
+        OC_TRY(oc_dist_sum(d, 7));
+        acc.loss = d[0];
+        acc.rc = d[1];
+        acc.rr = d[2];
+        acc.correct = (size_t)d[3];
+        labelled = (size_t)d[4];
+        tokens = (size_t)d[5];
+        flops = d[6];
+    }
     oc_train_stats st;
     memset(&st, 0, sizeof st);
     st.loss = acc.loss / (double)n;
@@ -1309,7 +1323,7 @@ oc_status oc_trainer_pref_step(oc_trainer *tr, const oc_pref_example *pairs, siz
     st.reward_rejected = acc.rr / (double)n;
     st.reward_margin = st.reward_chosen - st.reward_rejected;
     st.pref_accuracy = (double)acc.correct / (double)n;
-    return finish_step(tr, xc, pool, t_start, comm0, oc_exec_flops(xc) - flops0, &st, stats);
+    return finish_step(tr, xc, pool, t_start, comm0, flops, &st, stats);
 }
 
 oc_status oc_trainer_pref_eval(oc_trainer *tr, const oc_pref_example *pairs, size_t n,

@@ -9,7 +9,8 @@
   optimizer shards gathered and data order resumed exactly), by 1 and by 3 (within the
   tolerance);
 - one rank killed: the job ends within seconds (a deadline, so that a hang fails instead
-  of stalling the suite), the launcher names the rank, and the last checkpoint resumes.
+  of stalling the suite), the launcher names the rank, and the last checkpoint resumes;
+- exams, preference objectives (DPO, SimPO) and `scale run` on the ranks.
 
     mpi_test.py --cli build/ocellus --model tests/data/smolvlm-tiny --mpirun /usr/bin/mpirun
 """
@@ -68,8 +69,8 @@ def steps_of(stdout):
     return [json.loads(l) for l in stdout.splitlines() if l.startswith("{")]
 
 
-def train(np, out, start, *extra, steps=STEPS):
-    cmd = launcher(np) + ["train", *start, "--data", DATA, "--out", out,
+def train(np, out, start, *extra, steps=STEPS, data=None):
+    cmd = launcher(np) + ["train", *start, "--data", data or DATA, "--out", out,
                           "--steps", str(steps), *COMMON, *extra]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=rank_env(np))
     assert r.returncode == 0, "%s\nexit %d\n%s" % (" ".join(cmd), r.returncode, r.stderr)
@@ -89,7 +90,7 @@ U = 2.0 ** -24  # float32's unit roundoff
 
 
 def n_params(stderr):
-    m = re.search(r"ocellus train: (\d+) parameters", stderr)
+    m = re.search(r"ocellus train: (?:[a-z]+, )?(\d+) parameters", stderr)
     assert m, stderr
     return int(m.group(1))
 
@@ -388,6 +389,127 @@ def test_eval():
             " ".join(args[:1] + [os.path.basename(args[2])]), one.get("n")))
 
 
+def make_pairs():
+    """Preference pairs from the shapes world's questions: the scene's answer chosen, the
+    next question's different answer rejected (TRL's format, images relative to the file)."""
+    d = os.path.join(TMP, "shapes")
+    with open(os.path.join(d, "vqa.jsonl")) as f:
+        rows = [json.loads(l) for l in f]
+    path = os.path.join(d, "prefs.jsonl")
+    with open(path, "w") as f:
+        for i, r in enumerate(rows):
+            wrong = next(x["answer"] for x in rows[i + 1:] + rows[:i] if x["answer"] != r["answer"])
+            f.write(json.dumps({"prompt": r["question"], "chosen": r["answer"],
+                                "rejected": wrong, "images": [r["image"]]}) + "\n")
+    return path
+
+
+def test_preference():
+    """--objective dpo and simpo on 2 and 3 ranks: each rank takes its block of a step's
+    pairs (and of the reference's log-probabilities); the same bits on repeated runs, the
+    reference cache equal to one process's bit for bit, the losses within the tolerance of
+    one process (the same derivation: only sums are re-associated)."""
+    pairs = make_pairs()
+    for objective in ("dpo", "simpo"):
+        extra = ["--objective", objective]
+        a, err = train(2, os.path.join(TMP, "pa" + objective), init(), *extra, steps=10,
+                       data=pairs)
+        b, _ = train(2, os.path.join(TMP, "pb" + objective), init(), *extra, steps=10,
+                     data=pairs)
+        assert [s["loss"] for s in a] == [s["loss"] for s in b], (a, b)
+        for f in ("model.safetensors", "optimizer.safetensors"):
+            assert read(os.path.join(TMP, "pa" + objective, f)) == \
+                read(os.path.join(TMP, "pb" + objective, f)), f
+        assert all(s["ranks"] == 2 for s in a), a[0]
+        assert err.count("step 10/10") == 1, err  # rank 0 alone logs
+        one, err1 = train(1, os.path.join(TMP, "p1" + objective), init(), *extra, steps=10,
+                          data=pairs)
+        tol = tolerance(one, n_params(err1))
+        check_close(objective + " on 2 ranks", a, one, tol)
+        three, _ = train(3, os.path.join(TMP, "p3" + objective), init(), *extra, steps=10,
+                         data=pairs)
+        check_close(objective + " on 3 ranks", three, one, tol)
+        if objective == "dpo":
+            cache = "ref_logprobs.safetensors"
+            for d in ("pa", "p3"):
+                assert read(os.path.join(TMP, d + objective, cache)) == \
+                    read(os.path.join(TMP, "p1" + objective, cache)), d
+            print("dpo: the reference's log-probabilities of 2 and 3 ranks are one process's")
+    # validation pairs on 3 ranks: the line of one process (first step at lr 0)
+    lines = []
+    for np in (1, 3):
+        _, err = train(np, os.path.join(TMP, "pv%d" % np), init(), "--objective", "dpo",
+                       "--val", pairs, "--val-every", "1", steps=1, data=pairs)
+        lines.append([l for l in err.splitlines() if "validation loss" in l])
+    assert len(lines[0]) == 1 and "pairs)" in lines[0][0], lines
+    assert lines[1] == lines[0], lines
+    print("dpo validation on 3 ranks: " + lines[1][0])
+
+
+SCALE_RECIPE = {
+    "family": "smolvlm",
+    "data": {"kind": "shapes", "seed": 3, "train_scenes": 400, "val_scenes": 20,
+             "test_scenes": 5, "questions_per_image": 2},
+    "model": {"text_layers": 1, "text_heads": 1, "vision_layers": 1, "vision_heads": 1,
+              "vision_width_ratio": 0.5, "width_multiple": 2},
+    "target": {"width": 24, "tokens": 30000},
+    "ladder": {"runs": 6, "max_compute_fraction": 0.5, "compute_ratio": 1.2,
+               "tokens_exponent": 0.5},
+    "train": {"batch": 2, "lr": 3e-3, "lr_ref_width": 24, "min_steps": 5, "checkpoints": 3,
+              "init_std": 0.1, "seed": 2},
+    "fit": {"bootstrap": 20},
+}
+
+
+def scale(np, out, recipe):
+    cmd = launcher(np) + ["scale", "run", "--recipe", recipe, "--out", out, "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=rank_env(np))
+    assert r.returncode == 0, "%s\nexit %d\n%s" % (" ".join(cmd), r.returncode, r.stderr)
+    return r
+
+
+def curve(path):
+    with open(path) as f:
+        head = f.readline().strip().split(",")
+        return [dict(zip(head, map(float, l.split(",")))) for l in f if l.strip()]
+
+
+def test_scale():
+    """`ocellus scale run` on 2 ranks: the ladder's runs shared out (each trained by one
+    rank alone: the same results as one process, bit for bit), the target trained by both
+    (its loss curve within the tolerance of one process's), rank 0 alone writing the
+    study's files; run again, every run is found finished."""
+    recipe = dict(SCALE_RECIPE, base=os.path.abspath(ARGS.bundled))
+    path = os.path.join(TMP, "recipe.json")
+    with open(path, "w") as f:
+        json.dump(recipe, f)
+    one_dir, two_dir = os.path.join(TMP, "scale1"), os.path.join(TMP, "scale2")
+    scale(1, one_dir, path)
+    r = scale(2, two_dir, path)
+    assert "(rank 1)" in r.stderr and "(rank 0)" in r.stderr, r.stderr
+    assert r.stderr.count("report written") == 1, r.stderr
+    with open(os.path.join(one_dir, "plan.json")) as f:
+        plan = json.load(f)
+    names = [u["name"] for u in plan["runs"]]
+    for name in names:
+        res = [json.load(open(os.path.join(d, "runs", name, "result.json")))
+               for d in (one_dir, two_dir)]
+        if name != "target":
+            for k in ("final_loss", "capability", "compute", "tokens"):
+                assert res[0][k] == res[1][k], (name, k, res[0][k], res[1][k])
+            assert read(os.path.join(one_dir, "runs", name, "model.safetensors")) == \
+                read(os.path.join(two_dir, "runs", name, "model.safetensors")), name
+    c1 = curve(os.path.join(one_dir, "runs", "target", "loss.csv"))
+    c2 = curve(os.path.join(two_dir, "runs", "target", "loss.csv"))
+    target = [u for u in plan["runs"] if u["name"] == "target"][0]
+    check_close("scale target on 2 ranks", c2, c1, tolerance(c1, int(target["params"])))
+    rep = [json.load(open(os.path.join(d, "report.json"))) for d in (one_dir, two_dir)]
+    assert rep[0]["fit"] == rep[1]["fit"], (rep[0]["fit"], rep[1]["fit"])
+    print("scale run on 2 ranks: ladder runs bit for bit, the same fit %s" % rep[1]["fit"])
+    again = scale(2, two_dir, path)
+    assert again.stderr.count("finished earlier") == len(names), again.stderr
+
+
 def main():
     global ARGS, TMP, DATA
     ap = argparse.ArgumentParser()
@@ -410,6 +532,8 @@ def main():
         test_shared_error()
         test_validation()
         test_eval()
+        test_preference()
+        test_scale()
         print("\n".join(report))
     except Exception:
         traceback.print_exc()
