@@ -438,6 +438,10 @@ typedef struct {
                                 for SimPO */
     double simpo_gamma;      /* SimPO's target margin gamma; default 0.5 */
     double orpo_lambda;      /* ORPO's weight of the odds-ratio term; default 0.1 */
+    double rpo_alpha;        /* DPO and SimPO: plus rpo_alpha x the chosen reply's mean
+                                negative log-likelihood per token (TRL's rpo_alpha, RPO:
+                                Pang et al. 2024), which keeps the chosen replies' own
+                                probability rising; default 0: none */
 } oc_train_params;
 
 OC_API oc_train_params oc_train_default_params(void);

@@ -129,15 +129,8 @@ static oc_status train_ladder(sc_ctx *c, sc_result *res) {
         c->compute_done += res[k].compute;
         oc_scale_event ev;
         memset(&ev, 0, sizeof ev);
-        const sc_run *u = &c->plan->runs[k];
+        sc_fill_run(c, &ev, &c->plan->runs[k], k);
         ev.kind = OC_SCALE_RUN_DONE;
-        ev.run = k;
-        ev.name = u->name;
-        ev.width = u->width;
-        ev.params = u->params;
-        ev.tokens = u->tokens;
-        ev.steps = u->steps;
-        ev.lr = u->lr;
         ev.final_loss = res[k].final_loss;
         ev.capability = res[k].questions ? res[k].capability : NAN;
         ev.run_compute = res[k].compute;

@@ -132,5 +132,7 @@ oc_status sc_report_write(sc_ctx *c, const sc_result *res, const cJSON *predicti
 double sc_now(void);
 void sc_iso_time(char *buf, size_t n);
 int sc_emit(sc_ctx *c, oc_scale_event *ev);
+/* The event's fields that describe run i (u); rank: this one's when it trains alone. */
+void sc_fill_run(const sc_ctx *c, oc_scale_event *ev, const sc_run *u, size_t i);
 oc_status sc_json_write(const char *path, const cJSON *j);
 #endif

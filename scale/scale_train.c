@@ -66,7 +66,7 @@ int sc_emit(sc_ctx *c, oc_scale_event *ev) {
     return p && p->on_progress ? p->on_progress(ev, p->user_data) : 0;
 }
 
-static void fill_run(const sc_ctx *c, oc_scale_event *ev, const sc_run *u, size_t i) {
+void sc_fill_run(const sc_ctx *c, oc_scale_event *ev, const sc_run *u, size_t i) {
     ev->rank = c->alone ? c->rank : 0;
     ev->run = i;
     ev->name = u->name;
@@ -328,7 +328,7 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     if (res->done) {
         c->compute_done += res->compute;
         memset(&ev, 0, sizeof ev);
-        fill_run(c, &ev, u, i);
+        sc_fill_run(c, &ev, u, i);
         ev.kind = OC_SCALE_RUN_DONE;
         ev.skipped = 1;
         ev.final_loss = res->final_loss;
@@ -369,7 +369,7 @@ oc_status sc_run_train(sc_ctx *c, size_t i, sc_result *res) {
     double run_flops = prior.flops, tokens = prior.tokens, seconds = prior.seconds;
     c->compute_done += prior.flops;
     memset(&ev, 0, sizeof ev);
-    fill_run(c, &ev, u, i);
+    sc_fill_run(c, &ev, u, i);
     ev.kind = OC_SCALE_RUN_START;
     ev.run_compute = u->planned_compute;
     if (s == OC_OK && sc_emit(c, &ev))

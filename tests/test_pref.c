@@ -71,6 +71,30 @@ static void test_orpo_values(void **state) {
     assert_true(isfinite(o.loss) && isfinite(o.dpc) && isfinite(o.dpr));
 }
 
+static void test_rpo_values(void **state) {
+    (void)state;
+    /* DPO's pair of test_dpo_values plus alpha 0.5 times the chosen reply's mean NLL:
+     * loss = 0.598138869 + 0.5 * 5 / 3, d/dpc = -0.0450166 - 0.5 / 3, d/dpr unchanged */
+    oc_pref_pair in = {-5, -7, -6, -6, 3, 4};
+    oc_pref_pair_out o;
+    oc_pref_pair_loss(OC_OBJECTIVE_DPO, 0.1, 0, 0, &in, &o);
+    oc_pref_add_nll(0.5, &in, &o);
+    assert_true(fabs(o.loss - (0.598138869381592 + 2.5 / 3)) < 1e-12);
+    assert_true(fabs(o.dpc + (0.0450166002687522 + 0.5 / 3)) < 1e-12);
+    assert_true(fabs(o.dpr - 0.0450166002687522) < 1e-12);
+    assert_true(fabs(o.reward_c - 0.1) < 1e-12); /* the rewards are DPO's */
+    /* and its derivative against a central difference */
+    const double h = 1e-5;
+    oc_pref_pair a = in, b = in;
+    a.pc += h, b.pc -= h;
+    oc_pref_pair_out oa, ob;
+    oc_pref_pair_loss(OC_OBJECTIVE_DPO, 0.1, 0, 0, &a, &oa);
+    oc_pref_add_nll(0.5, &a, &oa);
+    oc_pref_pair_loss(OC_OBJECTIVE_DPO, 0.1, 0, 0, &b, &ob);
+    oc_pref_add_nll(0.5, &b, &ob);
+    assert_true(fabs((oa.loss - ob.loss) / (2 * h) - o.dpc) < 1e-8);
+}
+
 /* The derivatives against central differences of the loss itself, for each objective. */
 static void test_loss_derivatives(void **state) {
     (void)state;
@@ -127,12 +151,15 @@ static double pref_loss(oc_trainer *tr, const oc_pref_example *pairs, size_t n,
         double beta = tp->pref_beta > 0 ? tp->pref_beta
                                         : tp->objective == OC_OBJECTIVE_SIMPO ? 2.0 : 0.1;
         oc_pref_pair_loss((int)tp->objective, beta, tp->simpo_gamma, tp->orpo_lambda, &in, &o);
+        if (tp->rpo_alpha > 0 && tp->objective != OC_OBJECTIVE_ORPO)
+            oc_pref_add_nll(tp->rpo_alpha, &in, &o);
         sum += o.loss;
     }
     return sum / (double)n;
 }
 
-static void check_pref_gradients(oc_objective obj, uint32_t batch, double beta) {
+static void check_pref_gradients(oc_objective obj, uint32_t batch, double beta,
+                                 double rpo_alpha) {
     const char *dir = tmpdir("pref-gc");
     fixture_config(dir, 1);
     oc_train_params tp = oc_train_default_params();
@@ -143,6 +170,7 @@ static void check_pref_gradients(oc_objective obj, uint32_t batch, double beta) 
     tp.objective = obj;
     tp.pref_beta = beta;
     tp.orpo_lambda = 0.7; /* large enough that the odds-ratio term shows in the gradient */
+    tp.rpo_alpha = rpo_alpha;
     oc_trainer *tr = NULL;
     if (oc_trainer_new_from_config(dir, &tp, &tr) != OC_OK)
         fail_msg("%s", oc_last_error());
@@ -210,18 +238,19 @@ static void check_pref_gradients(oc_objective obj, uint32_t batch, double beta) 
 
 static void test_gradients_dpo(void **state) {
     (void)state;
-    check_pref_gradients(OC_OBJECTIVE_DPO, 1, 0.5); /* each pair its own micro-batch */
-    check_pref_gradients(OC_OBJECTIVE_DPO, 2, 0.5); /* both pairs packed together */
+    check_pref_gradients(OC_OBJECTIVE_DPO, 1, 0.5, 0); /* each pair its own micro-batch */
+    check_pref_gradients(OC_OBJECTIVE_DPO, 2, 0.5, 0); /* both pairs packed together */
+    check_pref_gradients(OC_OBJECTIVE_DPO, 2, 0.5, 0.8); /* with RPO's chosen NLL */
 }
 
 static void test_gradients_simpo(void **state) {
     (void)state;
-    check_pref_gradients(OC_OBJECTIVE_SIMPO, 2, 0); /* beta 0: SimPO's default 2.0 */
+    check_pref_gradients(OC_OBJECTIVE_SIMPO, 2, 0, 0); /* beta 0: SimPO's default 2.0 */
 }
 
 static void test_gradients_orpo(void **state) {
     (void)state;
-    check_pref_gradients(OC_OBJECTIVE_ORPO, 1, 0);
+    check_pref_gradients(OC_OBJECTIVE_ORPO, 1, 0, 0);
 }
 
 /* DPO starts at the reference: policy == reference gives log 2 whatever the pairs, the
@@ -662,6 +691,7 @@ static void test_make_preferences(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpo_values),
+        cmocka_unit_test(test_rpo_values),
         cmocka_unit_test(test_simpo_values),
         cmocka_unit_test(test_orpo_values),
         cmocka_unit_test(test_loss_derivatives),

@@ -60,6 +60,8 @@ static const char TRAIN_HELP[] =
     "                        in OUT/ref_logprobs.safetensors (reused on --resume)\n"
     "  --gamma X             SimPO's target margin (default 0.5)\n"
     "  --lambda X            ORPO's weight of the odds-ratio term (default 0.1)\n"
+    "  --rpo-alpha X         DPO, SimPO: add X times the chosen reply's mean negative\n"
+    "                        log-likelihood per token (TRL's rpo_alpha; default 0)\n"
     "  --config-file F       a JSON object of these options without dashes, e.g.\n"
     "                        {\"steps\": 2000, \"lr\": 0.002, \"betas\": \"0.9,0.98\"};\n"
     "                        command-line options override it\n"
@@ -201,6 +203,9 @@ static int apply(train_opts *o, const char *name, const char *v) {
     else if (!strcmp(name, "lambda")) {
         if (!parse_double("--lambda", v, &tp->orpo_lambda) || !(tp->orpo_lambda >= 0))
             return cli_usage("train", "--lambda must be >= 0");
+    } else if (!strcmp(name, "rpo-alpha")) {
+        if (!parse_double("--rpo-alpha", v, &tp->rpo_alpha) || !(tp->rpo_alpha >= 0))
+            return cli_usage("train", "--rpo-alpha must be >= 0");
     } else if (!strcmp(name, "ref"))
         o->ref = v;
     else if (!strcmp(name, "no-decay-1d"))
@@ -506,6 +511,7 @@ static const struct option TRAIN_OPTIONS[] = {
     {"ref", required_argument, NULL, CLI_OPT_LONG},
     {"gamma", required_argument, NULL, CLI_OPT_LONG},
     {"lambda", required_argument, NULL, CLI_OPT_LONG},
+    {"rpo-alpha", required_argument, NULL, CLI_OPT_LONG},
     {"config-file", required_argument, NULL, CLI_OPT_LONG},
     {0},
 };

@@ -57,3 +57,9 @@ void oc_pref_pair_loss(int objective, double beta, double gamma, double lambda,
         out->reward_r = lambda * ar;
     }
 }
+
+void oc_pref_add_nll(double alpha, const oc_pref_pair *in, oc_pref_pair_out *out) {
+    double nc = in->nc ? (double)in->nc : 1;
+    out->loss += alpha * -in->pc / nc;
+    out->dpc += -alpha / nc;
+}

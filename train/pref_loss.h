@@ -36,6 +36,10 @@ typedef struct {
 void oc_pref_pair_loss(int objective, double beta, double gamma, double lambda,
                        const oc_pref_pair *in, oc_pref_pair_out *out);
 
+/* RPO's term for DPO and SimPO: out->loss += alpha * -pc/nc (the chosen reply's mean
+ * negative log-likelihood per token), out->dpc += -alpha/nc. */
+void oc_pref_add_nll(double alpha, const oc_pref_pair *in, oc_pref_pair_out *out);
+
 /* log(sigmoid(x)) without overflow, and its derivative sigmoid(-x). */
 double oc_log_sigmoid(double x);
 #endif

@@ -102,8 +102,10 @@ static oc_status check_params(const oc_train_params *p) {
     if ((unsigned)p->objective > OC_OBJECTIVE_ORPO)
         return oc_err(OC_ERR_INVALID_ARG, "training: unknown objective %d", (int)p->objective);
     if (!(p->pref_beta >= 0 && p->pref_beta < 1e6) || !isfinite(p->simpo_gamma) ||
-        !(p->orpo_lambda >= 0 && p->orpo_lambda < 1e6))
-        return oc_err(OC_ERR_INVALID_ARG, "training: beta, gamma or lambda out of range");
+        !(p->orpo_lambda >= 0 && p->orpo_lambda < 1e6) ||
+        !(p->rpo_alpha >= 0 && p->rpo_alpha < 1e6))
+        return oc_err(OC_ERR_INVALID_ARG, "training: beta, gamma, lambda or rpo_alpha out of "
+                      "range");
     return OC_OK;
 }
 
@@ -1230,6 +1232,8 @@ static oc_status pref_micro_batch(oc_trainer *tr, oc_exec *xc, const oc_pref_exa
                            cnt[1]};
         oc_pref_pair_out out;
         oc_pref_pair_loss((int)tr->p.objective, beta, gamma, lambda, &in, &out);
+        if (tr->p.rpo_alpha > 0 && tr->p.objective != OC_OBJECTIVE_ORPO)
+            oc_pref_add_nll(tr->p.rpo_alpha, &in, &out);
         acc->loss += out.loss;
         acc->rc += out.reward_c;
         acc->rr += out.reward_r;
