@@ -107,6 +107,14 @@ static void test_bundled_model(void **state) {
             assert_int_equal(oc_scene_generate(OC_SPLIT_TEST, 1, 0, &sc), OC_OK);
             oc_scene_caption(&sc, want);
             assert_string_equal(out, want);
+            /* --json's text is the printed text (no leading space); the ids keep it */
+            static char js[1 << 16];
+            snprintf(args, sizeof args, "caption '%s' --json", td(rel));
+            assert_int_equal(run(args, 0, js, sizeof js), 0);
+            cJSON *j;
+            assert_int_equal(oc_json_parse(js, strlen(js), "stdout", &j), OC_OK);
+            assert_string_equal(oc_json_get(j, "text")->valuestring, want);
+            cJSON_Delete(j);
         }
     }
 }

@@ -48,7 +48,10 @@ static int print_json_answer(const char *cmd, const char *image, const char *que
     ok = ok && cli_json_add(o, "image", image ? json_label(cmd, "image name", image)
                                                : cJSON_CreateNull());
     ok = ok && cli_json_add(o, "question", json_label(cmd, "question", question));
-    ok = ok && cli_json_add(o, "text", cli_json_str(a->text ? a->text : ""));
+    /* the text as printed: without the space SmolVLM's template leaves before an answer
+     * (the token ids keep it) */
+    const char *text = a->text ? a->text : "";
+    ok = ok && cli_json_add(o, "text", cli_json_str(text[0] == ' ' ? text + 1 : text));
     for (size_t i = 0; ok && i < a->n_tokens; i++)
         ok = cJSON_AddItemToArray(toks, cJSON_CreateNumber(a->tokens[i]));
     ok = ok && cli_json_add(o, "tokens", toks);
