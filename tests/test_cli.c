@@ -22,14 +22,7 @@ static int run(const char *args, int merge, char *out, size_t cap) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *greedy_text(int i) {
-    cJSON *ref;
-    assert_int_equal(oc_json_load(td("smolvlm-tiny/reference.json"), 1 << 20, &ref), OC_OK);
-    const cJSON *c = cJSON_GetArrayItem(oc_json_get(ref, "cases"), i);
-    char *s = strdup(oc_json_get(c, "greedy_text")->valuestring);
-    cJSON_Delete(ref);
-    return s;
-}
+static char *greedy_text(int i) { return ref_greedy_text("smolvlm-tiny", i); }
 
 /* A GGUF pair through the CLI: --model text.gguf --mmproj mmproj.gguf, and the folder
  * holding an F32 pair, caption as the Hugging Face folder does (their logits are identical,

@@ -37,14 +37,7 @@ static int run(const char *args, char *out, size_t cap, char *err, size_t err_ca
     return run_in(NULL, args, out, cap, err, err_cap);
 }
 
-static char *greedy_text(int i) {
-    cJSON *ref;
-    assert_int_equal(oc_json_load(td("smolvlm-tiny/reference.json"), 1 << 20, &ref), OC_OK);
-    const cJSON *c = cJSON_GetArrayItem(oc_json_get(ref, "cases"), i);
-    char *s = strdup(oc_json_get(c, "greedy_text")->valuestring);
-    cJSON_Delete(ref);
-    return s;
-}
+static char *greedy_text(int i) { return ref_greedy_text("smolvlm-tiny", i); }
 
 /* The same caption however the options are spelled: transformers' greedy text. */
 static void test_caption_spellings(void **state) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "json.h"
 
 const char *td(const char *rel) {
     /* a few buffers in turn, so that one call's result survives the next calls */
@@ -91,3 +92,16 @@ void write_bytes(const char *path, const void *data, size_t n) {
 }
 
 void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+char *ref_greedy_text(const char *model, int i) {
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s/reference.json", model);
+    cJSON *ref;
+    assert_int_equal(oc_json_load(td(rel), 1 << 20, &ref), OC_OK);
+    const cJSON *c = cJSON_GetArrayItem(oc_json_get(ref, "cases"), i);
+    const cJSON *g = oc_json_get(c, "greedy_text");
+    assert_true(cJSON_IsString(g));
+    char *s = strdup(g->valuestring);
+    cJSON_Delete(ref);
+    return s;
+}

@@ -22,4 +22,7 @@ float *load_f32(const char *path, const char *name, size_t *n);
 /* Writes text to path. */
 void write_text(const char *path, const char *text);
 void write_bytes(const char *path, const void *data, size_t n);
+/* Case i's "greedy_text" of tests/data/MODEL/reference.json (transformers' greedy answer),
+ * malloc'd. */
+char *ref_greedy_text(const char *model, int i);
 #endif
