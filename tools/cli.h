@@ -106,6 +106,12 @@ int cli_parser_init(cli_parser *p, const char *cmd, int argc, char **argv,
                     const struct option *const *tables);
 /* The next option's key, CLI_OPT_ARG, CLI_OPT_END or CLI_OPT_ERROR. */
 int cli_parser_next(cli_parser *p);
+/* For a subcommand with one option table and a help text: the next key, with --help
+ * (help printed, *rc = 0) and usage errors (*rc = CLI_USAGE) ending the loop as
+ * CLI_OPT_END does. */
+int cli_parser_init1(cli_parser *p, const char *cmd, int argc, char **argv,
+                     const struct option *options);
+int cli_next_option(cli_parser *p, const char *help, int *rc);
 /* The arguments not yet read, taken as they are (none of them parsed as an option). */
 char **cli_parser_rest(cli_parser *p, int *n);
 /* 1 if a is -h, --help or an abbreviation of it (--he): for the commands that pick a

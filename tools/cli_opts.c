@@ -140,3 +140,20 @@ int cli_is_help(const char *a) {
     size_t n = strlen(a);
     return !strcmp(a, "-h") || (n >= 3 && n <= 6 && !strncmp(a, "--help", n));
 }
+
+int cli_parser_init1(cli_parser *p, const char *cmd, int argc, char **argv,
+                     const struct option *options) {
+    const struct option *tables[] = {options, NULL};
+    return cli_parser_init(p, cmd, argc, argv, tables);
+}
+
+int cli_next_option(cli_parser *p, const char *help, int *rc) {
+    int k = cli_parser_next(p);
+    if (k == CLI_OPT_HELP) {
+        fputs(help, stdout);
+        *rc = 0;
+    } else if (k == CLI_OPT_ERROR) {
+        *rc = CLI_USAGE;
+    }
+    return k == CLI_OPT_HELP || k == CLI_OPT_ERROR ? CLI_OPT_END : k;
+}

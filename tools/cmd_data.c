@@ -101,25 +101,6 @@ static int parse_weights(const char *cmd, const char *v, uint32_t *w) {
     return 1;
 }
 
-/* cli_parser_next for the data subcommands: at --help (help printed, *rc = 0) or a
- * usage error (*rc = CLI_USAGE) it ends the loop as CLI_OPT_END does. */
-static int next_option(cli_parser *ps, int *rc) {
-    int k = cli_parser_next(ps);
-    if (k == CLI_OPT_HELP) {
-        fputs(DATA_HELP, stdout);
-        *rc = 0;
-    } else if (k == CLI_OPT_ERROR) {
-        *rc = CLI_USAGE;
-    }
-    return k == CLI_OPT_HELP || k == CLI_OPT_ERROR ? CLI_OPT_END : k;
-}
-
-static int start(cli_parser *ps, const char *cmd, int argc, char **argv,
-                 const struct option *options) {
-    const struct option *tables[] = {options, NULL};
-    return cli_parser_init(ps, cmd, argc, argv, tables);
-}
-
 static const struct option SHAPES_OPTIONS[] = {
     {"split", required_argument, NULL, CLI_OPT_LONG},
     {"n", required_argument, NULL, CLI_OPT_LONG},
@@ -141,10 +122,10 @@ static int shapes(int argc, char **argv) {
     const char *out = NULL, *v;
     int have_split = 0, have_n = 0, have_weights = 0;
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, SHAPES_OPTIONS) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, SHAPES_OPTIONS) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, DATA_HELP, &rc)) != CLI_OPT_END;) {
         const char *a = ps.flag;
         v = ps.arg;
         if (k == CLI_OPT_ARG)
@@ -252,10 +233,10 @@ static int check(int argc, char **argv) {
     p.shuffle = 0;
     int prefs = 0;
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, CHECK_OPTIONS) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, CHECK_OPTIONS) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, DATA_HELP, &rc)) != CLI_OPT_END;) {
         const char *a = ps.flag;
         v = ps.arg;
         if (k == CLI_OPT_ARG) {
@@ -323,10 +304,10 @@ static int preferences(int argc, char **argv) {
     cli_gen_opts_init(&g);
     oc_pref_gen_params p = oc_pref_gen_default_params();
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, PREF_OPTIONS) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, PREF_OPTIONS) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, DATA_HELP, &rc)) != CLI_OPT_END;) {
         const char *a = ps.flag;
         v = ps.arg;
         if (k == CLI_OPT_ARG)

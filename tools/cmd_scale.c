@@ -167,34 +167,15 @@ static const struct option RUN_OPTIONS[] = {
     {0},
 };
 
-/* cli_parser over one table, --help printing SCALE_HELP; returns the key, with
- * CLI_OPT_HELP and CLI_OPT_ERROR ending the loop (*rc set). */
-static int next_option(cli_parser *ps, int *rc) {
-    int k = cli_parser_next(ps);
-    if (k == CLI_OPT_HELP) {
-        printf("%s", SCALE_HELP);
-        *rc = 0;
-    } else if (k == CLI_OPT_ERROR) {
-        *rc = CLI_USAGE;
-    }
-    return k == CLI_OPT_HELP || k == CLI_OPT_ERROR ? CLI_OPT_END : k;
-}
-
-static int start(cli_parser *ps, const char *cmd, int argc, char **argv,
-                 const struct option *options) {
-    const struct option *tables[] = {options, NULL};
-    return cli_parser_init(ps, cmd, argc, argv, tables);
-}
-
 static int scale_run(int argc, char **argv) {
     const char *cmd = "scale run", *recipe = NULL, *out = NULL;
     double comm_timeout = 0;
     oc_scale_params p = oc_scale_default_params();
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, RUN_OPTIONS) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, RUN_OPTIONS) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, SCALE_HELP, &rc)) != CLI_OPT_END;) {
         const char *a = ps.flag, *v = ps.arg;
         if (k == CLI_OPT_ARG) {
             return cli_usage(cmd, "unexpected argument %s", v), CLI_USAGE;
@@ -288,10 +269,10 @@ static int scale_fit(int argc, char **argv) {
     double predict_at = 0;
     oc_powerlaw_params fp = oc_powerlaw_default_params();
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, FIT_OPTIONS) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, FIT_OPTIONS) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, SCALE_HELP, &rc)) != CLI_OPT_END;) {
         const char *a = ps.flag, *v = ps.arg;
         if (k == CLI_OPT_ARG) {
             if (file)
@@ -394,10 +375,10 @@ static int scale_report(int argc, char **argv) {
     const char *cmd = "scale report", *dir = NULL;
     static const struct option none[] = {{0}};
     cli_parser ps;
-    if (start(&ps, cmd, argc, argv, none) != 0)
+    if (cli_parser_init1(&ps, cmd, argc, argv, none) != 0)
         return cli_fail(cmd, OC_ERR_INTERNAL);
     int rc = -1;
-    for (int k; (k = next_option(&ps, &rc)) != CLI_OPT_END;) {
+    for (int k; (k = cli_next_option(&ps, SCALE_HELP, &rc)) != CLI_OPT_END;) {
         if (dir)
             return cli_usage(cmd, "give one output folder"), CLI_USAGE;
         dir = ps.arg; /* only positionals are left */
