@@ -189,7 +189,9 @@ static int scale_run(int argc, char **argv) {
             out = v;
         } else if (!strcmp(a, "--comm-timeout")) {
             float t;
-            if (!cli_float(cmd, a, v, &t) || !(t > 0))
+            if (!cli_float(cmd, a, v, &t))
+                return CLI_USAGE;
+            if (!(t > 0))
                 return cli_usage(cmd, "--comm-timeout must be > 0 seconds"), CLI_USAGE;
             comm_timeout = t;
         } else {

@@ -105,6 +105,15 @@ static int parse_double(const char *opt, const char *v, double *out) {
     return 1;
 }
 
+/* A number >= lo (> lo when strict); one message either way. */
+static int parse_at_least(const char *opt, const char *v, double *out, double lo, int strict) {
+    if (!parse_double(opt, v, out))
+        return 0;
+    if (strict ? *out > lo : *out >= lo)
+        return 1;
+    return cli_usage("train", "%s must be %s %g, not %s", opt, strict ? ">" : ">=", lo, v);
+}
+
 /* Applies one option (name without dashes); 1 ok, 0 usage error, -1 unknown. */
 static int apply(train_opts *o, const char *name, const char *v) {
     oc_train_params *tp = &o->tp;
@@ -129,10 +138,8 @@ static int apply(train_opts *o, const char *name, const char *v) {
         return cli_u32("train", "--threads", v, &o->threads);
     else if (!strcmp(name, "json"))
         o->json = strcmp(v, "false") && strcmp(v, "0");
-    else if (!strcmp(name, "comm-timeout")) {
-        if (!parse_double("--comm-timeout", v, &o->comm_timeout) || !(o->comm_timeout > 0))
-            return cli_usage("train", "--comm-timeout must be a number of seconds > 0");
-    }
+    else if (!strcmp(name, "comm-timeout"))
+        return parse_at_least("--comm-timeout", v, &o->comm_timeout, 0, 1);
     else if (!strcmp(name, "save-every"))
         return parse_u64("--save-every", v, &tp->save_every);
     else if (!strcmp(name, "steps")) {
@@ -195,18 +202,15 @@ static int apply(train_opts *o, const char *name, const char *v) {
             tp->objective = OC_OBJECTIVE_ORPO;
         else
             return cli_usage("train", "--objective is sft, dpo, simpo or orpo");
-    } else if (!strcmp(name, "beta")) {
-        if (!parse_double("--beta", v, &tp->pref_beta) || !(tp->pref_beta > 0))
-            return cli_usage("train", "--beta must be positive");
-    } else if (!strcmp(name, "gamma"))
+    } else if (!strcmp(name, "beta"))
+        return parse_at_least("--beta", v, &tp->pref_beta, 0, 1);
+    else if (!strcmp(name, "gamma"))
         return parse_double("--gamma", v, &tp->simpo_gamma);
-    else if (!strcmp(name, "lambda")) {
-        if (!parse_double("--lambda", v, &tp->orpo_lambda) || !(tp->orpo_lambda >= 0))
-            return cli_usage("train", "--lambda must be >= 0");
-    } else if (!strcmp(name, "rpo-alpha")) {
-        if (!parse_double("--rpo-alpha", v, &tp->rpo_alpha) || !(tp->rpo_alpha >= 0))
-            return cli_usage("train", "--rpo-alpha must be >= 0");
-    } else if (!strcmp(name, "ref"))
+    else if (!strcmp(name, "lambda"))
+        return parse_at_least("--lambda", v, &tp->orpo_lambda, 0, 0);
+    else if (!strcmp(name, "rpo-alpha"))
+        return parse_at_least("--rpo-alpha", v, &tp->rpo_alpha, 0, 0);
+    else if (!strcmp(name, "ref"))
         o->ref = v;
     else if (!strcmp(name, "no-decay-1d"))
         tp->no_decay_1d = strcmp(v, "false") && strcmp(v, "0");
