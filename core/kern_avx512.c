@@ -195,6 +195,13 @@ static inline __m512 q8_half(const uint8_t *blk, int half, __m512 d) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
 }
 
+/* How far ahead (bytes) the GEMVs prefetch each weight row's stream. Rows are contiguous,
+ * so for short rows (K = 576: 612 bytes in Q8_0) this reaches the next rows. About 5 KB per
+ * stream keeps enough lines in flight for the memory's latency: decode measured +27% (Q8_0,
+ * 1 thread), +35% (Q8_0, 2 threads), +14% (BF16, 1 thread) against 400-512 bytes, flat
+ * between 4 and 9 KB. */
+#define GEMV_PREFETCH 5120
+
 /* One input row (decoding): four weight rows at a time, each block's dot product in F32
  * then scaled once. */
 static void gemv_q8_one(float *out, const float *x, const uint8_t *w, size_t K, size_t r0,
@@ -226,7 +233,8 @@ static void gemv_q8_one(float *out, const float *x, const uint8_t *w, size_t K, 
 #undef Q8_ROW
             if ((b & 1) == 0)
                 for (size_t i = 0; i < 4; i++)
-                    _mm_prefetch((const char *)row[i] + (b + 12) * OC_Q8_BYTES, _MM_HINT_T0);
+                    _mm_prefetch((const char *)row[i] + b * OC_Q8_BYTES + GEMV_PREFETCH,
+                                 _MM_HINT_T0);
         }
         float sum[4];
         _mm_storeu_ps(sum, hsum4(acc0, acc1, acc2, acc3));
@@ -266,7 +274,7 @@ static void gemv_q8_avx512(float *out, size_t ldo, const float *x, size_t ldx, s
                 }
             }
             for (size_t i = 0; i < 4; i++)
-                _mm_prefetch((const char *)row[i] + (b + 8) * OC_Q8_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)row[i] + b * OC_Q8_BYTES + GEMV_PREFETCH, _MM_HINT_T0);
         }
         for (size_t t = 0; t < T; t++) {
             float sum[4];
@@ -301,7 +309,7 @@ static void gemv_avx512(float *out, size_t ldo, const float *x, size_t ldx, size
             __m512 wv[4];
             for (size_t i = 0; i < 4; i++) {
                 wv[i] = load16(row[i] + k * es, dt, m);
-                _mm_prefetch(row[i] + k * es + 512, _MM_HINT_T0);
+                _mm_prefetch(row[i] + k * es + GEMV_PREFETCH, _MM_HINT_T0);
             }
             for (size_t t = 0; t < T; t++) {
                 __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
