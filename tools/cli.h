@@ -16,6 +16,10 @@
  * 9 interrupted, 10 internal error). */
 #define CLI_USAGE 2
 int cli_fail(const char *cmd, oc_status s);      /* prints oc_last_error(), returns code */
+/* In a job of several ranks: a failure s of this rank alone (not agreed among them) would
+ * leave the others waiting, so it is printed as "rank R of N: ..." and the whole job ends
+ * (oc_dist_abort, exit code 2 + s). Returns when s is OC_OK, agreed, or the process alone. */
+void cli_end_job_if_alone(const char *cmd, oc_status s);
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Option values; each returns 0 and prints a usage error on bad input. */

@@ -28,6 +28,15 @@ int cli_fail(const char *cmd, oc_status s) {
     return 2 + (int)s;
 }
 
+void cli_end_job_if_alone(const char *cmd, oc_status s) {
+    oc_dist_info job = oc_dist_get_info();
+    if (s == OC_OK || job.size <= 1 || oc_dist_error_is_shared())
+        return;
+    fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
+            oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
+    oc_dist_abort(2 + (int)s);
+}
+
 int cli_usage(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

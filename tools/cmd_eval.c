@@ -395,12 +395,8 @@ int cmd_eval(int argc, char **argv) {
         s = oc_eval_perplexity(m, e.data, &p, &r);
     if (pg.printed && pg.tty)
         fputc('\n', stderr);
-    if (s != OC_OK && s != OC_ERR_CANCELLED && job.size > 1 && !oc_dist_error_is_shared()) {
-        /* this rank's alone: end the job, saying why */
-        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
-                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
-        oc_dist_abort(2 + (int)s);
-    }
+    if (s != OC_ERR_CANCELLED)
+        cli_end_job_if_alone(cmd, s);
     if (!rank0) { /* rank 0 prints for the job */
         rc = s == OC_OK ? 0 : 2 + (int)s;
         if (s == OC_OK || s == OC_ERR_CANCELLED)

@@ -220,12 +220,7 @@ static int scale_run(int argc, char **argv) {
     p.user_data = &st;
     cli_install_sigint();
     s = oc_scale_run(recipe, out, &p);
-    if (s != OC_OK && job.size > 1 && !oc_dist_error_is_shared()) {
-        /* this rank's alone: the others would wait for it; end the job, saying why */
-        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
-                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
-        oc_dist_abort(2 + (int)s);
-    }
+    cli_end_job_if_alone(cmd, s);
     rc = 0;
     if (job.rank != 0)
         rc = s == OC_OK ? 0 : 2 + (int)s; /* rank 0 says it */

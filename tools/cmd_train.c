@@ -391,9 +391,9 @@ static int on_progress(const oc_train_stats *st, void *user) {
     return cli_interrupted;
 }
 
-/* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref. */
-/* Preference training; under mpirun data-parallel like SFT (the reference's
- * log-probabilities shared out too), rank 0 logging. */
+/* Preference objectives: pairs, DPO's reference, oc_trainer_fit_pref; under mpirun
+ * data-parallel like SFT (the reference's log-probabilities shared out too), rank 0
+ * logging. */
 static int train_pref(train_opts *o, const char *model_dir, const oc_dist_info *job) {
     const char *cmd = "train";
     if (o->tokens)
@@ -465,12 +465,7 @@ static int train_pref(train_opts *o, const char *model_dir, const oc_dist_info *
         else if (s == OC_OK)
             fprintf(stderr, "ocellus train: done; model saved to %s\n", o->out);
     }
-    if (s != OC_OK && job->size > 1 && !oc_dist_error_is_shared()) {
-        /* this rank's alone: the others would wait for it; end the job, saying why */
-        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job->rank, job->size,
-                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
-        oc_dist_abort(2 + (int)s);
-    }
+    cli_end_job_if_alone(cmd, s);
     int rc = s == OC_OK ? 0 : o->rank0 ? cli_fail(cmd, s) : 2 + (int)s;
     oc_pref_dataset_free(ds);
     oc_pref_dataset_free(o->val_pref);
@@ -652,12 +647,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "ocellus train: done; model saved to %s\n", o.out);
     }
     int rc = 0;
-    if (s != OC_OK && job.size > 1 && !oc_dist_error_is_shared()) {
-        /* this rank's alone: the others would wait for it; end the job, saying why */
-        fprintf(stderr, "ocellus %s: rank %d of %d: %s\n", cmd, job.rank, job.size,
-                oc_last_error()[0] ? oc_last_error() : oc_status_str(s));
-        oc_dist_abort(2 + (int)s);
-    }
+    cli_end_job_if_alone(cmd, s);
     if (s != OC_OK && o.rank0)
         rc = cli_fail(cmd, s);
     else if (s != OC_OK)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "dist.h"
 #include "error.h"
 #include "file.h"
 #include "ocellus.h"
@@ -136,10 +137,10 @@ static oc_status compute_shared(oc_pref_dataset *ds, const char *ref_dir,
     size_t n = oc_pref_dataset_size(ds), lo, hi;
     oc_dist_span(n, &lo, &hi);
     OC_TRY(oc_dist_agree(compute(ds, ref_dir, params, lo, hi, logp)));
-    if (oc_dist_get_info().size == 1)
+    oc_dist_info job = oc_dist_get_info();
+    if (job.size == 1)
         return OC_OK;
     void *all = NULL;
-    oc_dist_info job = oc_dist_get_info();
     size_t *sizes = oc_calloc((size_t)job.size, sizeof *sizes);
     if (!sizes)
         return oc_dist_agree(oc_err(OC_ERR_NOMEM, "out of memory"));
@@ -171,10 +172,11 @@ oc_status oc_pref_reference(oc_pref_dataset *ds, const char *ref_dir, const char
     if (s == OC_OK)
         s = oc_dist_sum(&hits, 1);
     hit = s == OC_OK && hits == (double)oc_dist_get_info().size;
-    if (s == OC_OK && !hit && !ref_dir)
+    if (s == OC_OK && !hit && !ref_dir) {
         s = oc_err(OC_ERR_INVALID_ARG, "%s holds no reference log-probabilities for this "
                    "data file: name the reference model (--ref)", cache_path);
-    s = oc_dist_agree(s); /* every rank reached it: rank 0 says it */
+        oc_dist_mark_shared(); /* every rank reached it from agreed values: rank 0 says it */
+    }
     if (s == OC_OK && !hit) {
         s = compute_shared(ds, ref_dir, params, logp);
         if (s == OC_OK && cache_path && rank0)
