@@ -38,20 +38,12 @@ typedef void (*oc_pack_bn_fn)(float *bp, const float *B, size_t ldb, size_t j0, 
 /* Decode-sized products reading a weight once: for rows r in [r0, r1) of w (K columns,
  * dtype F32, F16, BF16 with rows ldw elements apart, or Q8_0 with rows of whole blocks
  * back to back), out[t*ldo + r] = dot(w row r, x + t*ldx) for t < T (T <= OC_GEMV_MAX_T),
- * in F32: Q8_0 quants are converted, not the activations (the path where the CPU lacks
- * VNNI or there is no scratch; see oc_gemv_q8q_fn). Attention's scores use it too, on
- * K's rows. */
+ * in F32: Q8_0 quants are converted, not the activations (decoding is bound by memory, so
+ * the exact products cost nothing). Attention's scores use it too, on K's rows. */
 #define OC_GEMV_MAX_T 4
 typedef void (*oc_gemv_fn)(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
                            const void *w, oc_dtype dt, size_t ldw, size_t K, size_t r0,
                            size_t r1);
-
-/* Decode-sized products of Q8_0 weights with activations in Q8_0 (xq: T rows of K bytes,
- * xs: T rows of K/32 scales, from oc_quant_q8_fn): for rows r in [r0, r1) of w,
- * out[t*ldo + r] = sum over blocks b of w's scale * xs * (int32 dot of the two blocks'
- * quants), T <= OC_GEMV_MAX_T. */
-typedef void (*oc_gemv_q8q_fn)(float *out, size_t ldo, const int8_t *xq, const float *xs,
-                               size_t T, const uint8_t *w, size_t K, size_t r0, size_t r1);
 
 /* Q8_0 of activations, as llama.cpp quantizes them for its Q8_0 products: per block of 32,
  * xs = max|x| / 127, xq = round(x / xs) (xq: K bytes, xs: K/32 scales). */
@@ -80,7 +72,6 @@ typedef struct {
     oc_pack_bt_fn pack_bt;
     oc_pack_bn_fn pack_bn;
     oc_gemv_fn gemv;
-    oc_gemv_q8q_fn gemv_q8q; /* NULL without AVX512-VNNI */
     oc_quant_q8_fn quant_q8;
     /* dot (n) and y += a * x (n), for attention's per-query paths */
     float (*dot)(const float *a, const float *b, size_t n);

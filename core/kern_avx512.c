@@ -243,75 +243,6 @@ static void gemv_q8_one(float *out, const float *x, const uint8_t *w, size_t K, 
     }
 }
 
-/* Q8_0 weights against Q8_0 activations (decoding where the CPU has VNNI): four weight
- * rows at a time, two blocks per step in one vector. The weights' quants are offset to
- * unsigned bytes (q + 128) for vpdpbusd and the offset taken back out with the
- * activations' own block sums; each 16-lane step then is one conversion and one FMA by
- * the two blocks' scales (per lane: the weight row's and the activation's). Per 32
- * weights that is about half the vector work of converting the quants to floats, which
- * bound decoding below the memory's speed. */
-__attribute__((target("avx512vnni"))) static void gemv_q8q_avx512(float *out, size_t ldo,
-                                                                  const int8_t *xq,
-                                                                  const float *xs, size_t T,
-                                                                  const uint8_t *w, size_t K,
-                                                                  size_t r0, size_t r1) {
-    size_t nb = K / OC_Q8_BLOCK, rb = nb * OC_Q8_BYTES;
-    const __m512i k80 = _mm512_set1_epi8((char)0x80), ones = _mm512_set1_epi8(1);
-    /* words 0 (block b's scale) to lanes 0-7, 17 (block b + 1's, 34 bytes on) to 8-15 */
-    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17,
-                                          17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i lane_blk = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    for (size_t r = r0; r < r1; r += 4) {
-        size_t nr = r1 - r < 4 ? r1 - r : 4;
-        const uint8_t *row[4];
-        for (size_t i = 0; i < 4; i++)
-            row[i] = w + (r + (i < nr ? i : nr - 1)) * rb;
-        __m512 acc[4][OC_GEMV_MAX_T];
-        for (size_t i = 0; i < 4; i++)
-            for (size_t t = 0; t < OC_GEMV_MAX_T; t++)
-                acc[i][t] = _mm512_setzero_ps();
-        for (size_t b = 0; b < nb; b += 2) {
-            /* a last odd block: the second block's bytes masked off (zeros) */
-            int two = b + 1 < nb;
-            __mmask64 mq = two ? ~(__mmask64)0 : 0xffffffffu, ms = two ? ~(__mmask64)0 : 3;
-            __m512i xv[OC_GEMV_MAX_T], corr[OC_GEMV_MAX_T];
-            __m512 dx[OC_GEMV_MAX_T];
-            for (size_t t = 0; t < T; t++) {
-                xv[t] = _mm512_maskz_loadu_epi8(mq, xq + t * K + b * OC_Q8_BLOCK);
-                /* -128 * each lane's four activation quants */
-                corr[t] = _mm512_slli_epi32(
-                    _mm512_sub_epi32(_mm512_setzero_si512(),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xv[t])),
-                    7);
-                __m512 s2 = _mm512_maskz_loadu_ps(two ? 3 : 1, xs + t * nb + b);
-                dx[t] = _mm512_permutexvar_ps(lane_blk, s2);
-            }
-            for (size_t i = 0; i < 4; i++) {
-                const uint8_t *blk = row[i] + b * OC_Q8_BYTES;
-                __m512i q = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2))),
-                    _mm512_castsi512_si256(_mm512_maskz_loadu_epi8(mq >> 32, blk + 2 + OC_Q8_BYTES)),
-                    1);
-                q = _mm512_xor_si512(q, k80);
-                __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
-                    _mm512_permutexvar_epi16(sidx, _mm512_maskz_loadu_epi8(ms, blk))));
-                _mm_prefetch((const char *)blk + GEMV_PREFETCH, _MM_HINT_T0);
-                for (size_t t = 0; t < T; t++) {
-                    __m512i d = _mm512_dpbusd_epi32(corr[t], q, xv[t]);
-                    acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dw, dx[t]),
-                                                acc[i][t]);
-                }
-            }
-        }
-        for (size_t t = 0; t < T; t++) {
-            float sum[4];
-            _mm_storeu_ps(sum, hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
-            for (size_t i = 0; i < nr; i++)
-                out[t * ldo + r + i] = sum[i];
-        }
-    }
-}
-
 /* Q8_0 rows: four at a time, a block (two halves of 16) per step. */
 static void gemv_q8_avx512(float *out, size_t ldo, const float *x, size_t ldx, size_t T,
                            const uint8_t *w, size_t K, size_t r0, size_t r1) {
@@ -706,7 +637,6 @@ const oc_kern oc_kern_avx512 = {
     .pack_bt = pack_bt_avx512,
     .pack_bn = pack_bn_avx512,
     .gemv = gemv_avx512,
-    .gemv_q8q = gemv_q8q_avx512,
     .quant_q8 = quant_q8_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,

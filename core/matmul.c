@@ -50,9 +50,6 @@ typedef struct {
     const float *inp;
     const oc_weight *w;
     size_t T, rows_per_task;
-    /* Q8_0 weights on a VNNI CPU: the input rows in Q8_0 (T x K quants, T x K/32 scales) */
-    const int8_t *xq;
-    const float *xs;
 } gemv_job;
 
 static void gemv_task(void *ctx, size_t t, int thread) {
@@ -61,10 +58,7 @@ static void gemv_task(void *ctx, size_t t, int thread) {
     size_t OC = (size_t)g->w->rows, IC = (size_t)g->w->cols;
     size_t r0 = t * g->rows_per_task, r1 = r0 + g->rows_per_task;
     r1 = r1 > OC ? OC : r1;
-    if (g->xq)
-        g->kr->gemv_q8q(g->out, OC, g->xq, g->xs, g->T, g->w->data, IC, r0, r1);
-    else
-        g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, IC, r0, r1);
+    g->kr->gemv(g->out, OC, g->inp, IC, g->T, g->w->data, g->w->dtype, IC, IC, r0, r1);
 }
 
 static int self_thread(void) {
@@ -72,30 +66,10 @@ static int self_thread(void) {
     return t < 0 ? 0 : t;
 }
 
-/* Q8_0 weights with VNNI: the input rows quantized once, as llama.cpp does for its Q8_0
- * products, so the kernel multiplies bytes by bytes (NULL xq: no VNNI or no memory; the
- * weights are then converted to floats instead). */
-static void gemv_quantize(oc_exec *ex, gemv_job *g) {
-    size_t K = (size_t)g->w->cols, nb = K / OC_Q8_BLOCK;
-    if (g->w->dtype != OC_DT_Q8_0 || !g->kr->gemv_q8q || !oc_cpu()->avx512_vnni)
-        return;
-    unsigned char *buf =
-        oc_exec_buf(ex, self_thread(), OC_BUF_QUANT, g->T * (nb * sizeof(float) + K));
-    if (!buf)
-        return;
-    float *xs = (float *)(void *)buf; /* (T, nb) */
-    int8_t *xq = (int8_t *)(buf + g->T * nb * sizeof(float)); /* (T, K) */
-    for (size_t t = 0; t < g->T; t++)
-        g->kr->quant_q8(xq + t * K, xs + t * nb, g->inp + t * K, K);
-    g->xq = xq;
-    g->xs = xs;
-}
-
 /* out (T, OC) = inp @ w^T for T <= OC_GEMV_MAX_T. */
 static void gemv(oc_exec *ex, float *out, const float *inp, const oc_weight *w, size_t T) {
     size_t OC = (size_t)w->rows, IC = (size_t)w->cols;
-    gemv_job g = {.kr = oc_kern_get(), .out = out, .inp = inp, .w = w, .T = T};
-    gemv_quantize(ex, &g);
+    gemv_job g = {oc_kern_get(), out, inp, w, T, 0};
     size_t per = GEMV_TASK_BYTES / oc_weight_row_bytes(w);
     per = per < 16 ? 16 : per & ~(size_t)3;
     g.rows_per_task = per;

@@ -195,9 +195,8 @@ static void test_matmul_formats(void **state) {
             for (int l = 0; l < nl; l++) {
                 oc_cpu_force(lv[l]);
                 const oc_cpu_caps *cpu = oc_cpu();
-                /* Q8_0 with VNNI quantizes activations for the GEMV too */
-                int low = (d == 4 && cpu->avx512_bf16 && T > OC_GEMV_MAX_T) ||
-                          (d == 3 && cpu->avx512_vnni);
+                int low = T > OC_GEMV_MAX_T && ((d == 4 && cpu->avx512_bf16) ||
+                                                     (d == 3 && cpu->avx512_vnni));
                 oc_matmul(&e.one, out, inp, &W, bias, T);
                 oc_matmul(&e.many, out2, inp, &W, bias, T);
                 assert_true(rel_diff(out, want[low], T * OC) < 2e-5);
